@@ -1,0 +1,287 @@
+/**
+ * Differentiable elementwise operations. Each Function is forward next to backward, in one screen;
+ * binary ops broadcast (NumPy rules) and their backward sums gradients over broadcast dims.
+ * Derivatives are the textbook ones; where a function is not differentiable at a point we pick
+ * PyTorch's convention (relu'(0) = 0, abs'(0) = 0, max ties split... see each op).
+ */
+import * as raw from '../../tensor/raw.js';
+import { Tensor } from '../../tensor/tensor.js';
+import { Context, Function } from '../function.js';
+import { unbroadcast, type TensorLike } from './util.js';
+
+export class Add extends Function {
+  static override forward(ctx: Context<{ a: readonly number[]; b: readonly number[] }>, a: Tensor, b: Tensor): Tensor {
+    ctx.attrs = { a: a.shape, b: b.shape };
+    return raw.binary('add', a, b);
+  }
+  static override backward(ctx: Context<{ a: readonly number[]; b: readonly number[] }>, g: Tensor) {
+    return [unbroadcast(g, ctx.attrs.a), unbroadcast(g, ctx.attrs.b)];
+  }
+}
+
+export class Sub extends Function {
+  static override forward(ctx: Context<{ a: readonly number[]; b: readonly number[] }>, a: Tensor, b: Tensor): Tensor {
+    ctx.attrs = { a: a.shape, b: b.shape };
+    return raw.binary('sub', a, b);
+  }
+  static override backward(ctx: Context<{ a: readonly number[]; b: readonly number[] }>, g: Tensor) {
+    return [unbroadcast(g, ctx.attrs.a), unbroadcast(raw.unary('neg', g), ctx.attrs.b)];
+  }
+}
+
+export class Mul extends Function {
+  static override forward(ctx: Context, a: Tensor, b: Tensor): Tensor {
+    ctx.saveForBackward(a, b);
+    return raw.binary('mul', a, b);
+  }
+  static override backward(ctx: Context, g: Tensor) {
+    const [a, b] = ctx.savedTensors;
+    return [
+      ctx.needsInputGrad[0] ? unbroadcast(raw.binary('mul', g, b), a.shape) : null,
+      ctx.needsInputGrad[1] ? unbroadcast(raw.binary('mul', g, a), b.shape) : null,
+    ];
+  }
+}
+
+export class Div extends Function {
+  static override forward(ctx: Context, a: Tensor, b: Tensor): Tensor {
+    ctx.saveForBackward(a, b);
+    return raw.binary('div', a, b);
+  }
+  static override backward(ctx: Context, g: Tensor) {
+    const [a, b] = ctx.savedTensors;
+    // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+    const ga = ctx.needsInputGrad[0] ? unbroadcast(raw.binary('div', g, b), a.shape) : null;
+    const gb = ctx.needsInputGrad[1]
+      ? unbroadcast(raw.unary('neg', raw.binary('div', raw.binary('mul', g, a), raw.unary('square', b))), b.shape)
+      : null;
+    return [ga, gb];
+  }
+}
+
+export class Pow extends Function {
+  static override forward(ctx: Context, a: Tensor, b: Tensor): Tensor {
+    const out = raw.binary('pow', a, b);
+    ctx.saveForBackward(a, b, out);
+    return out;
+  }
+  static override backward(ctx: Context, g: Tensor) {
+    const [a, b, out] = ctx.savedTensors;
+    // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b ln a (taken as 0 where a == 0, as PyTorch does)
+    const ga = ctx.needsInputGrad[0]
+      ? unbroadcast(raw.binary('mul', g, raw.binary('mul', b, raw.binary('pow', a, raw.binaryScalar('sub', b, 1)))), a.shape)
+      : null;
+    let gb: Tensor | null = null;
+    if (ctx.needsInputGrad[1]) {
+      const lnA = raw.where(raw.binaryScalar('eq', a, 0), raw.binaryScalar('mul', a, 0), raw.unary('log', a));
+      gb = unbroadcast(raw.binary('mul', g, raw.binary('mul', out, lnA)), b.shape);
+    }
+    return [ga, gb];
+  }
+}
+
+/** x^p for a constant exponent: the common case, without a second tensor. */
+export class PowScalar extends Function {
+  static override forward(ctx: Context<{ p: number }>, a: Tensor, p: number): Tensor {
+    ctx.saveForBackward(a);
+    ctx.attrs = { p };
+    return raw.binaryScalar('pow', a, p);
+  }
+  static override backward(ctx: Context<{ p: number }>, g: Tensor) {
+    const [a] = ctx.savedTensors;
+    const p = ctx.attrs.p;
+    return [raw.binary('mul', g, raw.binaryScalar('mul', raw.binaryScalar('pow', a, p - 1), p)), null];
+  }
+}
+
+type Unary = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'relu' | 'sigmoid' | 'tanh';
+
+export class Neg extends Function {
+  static override forward(_ctx: Context, a: Tensor): Tensor {
+    return raw.unary('neg', a);
+  }
+  static override backward(_ctx: Context, g: Tensor) {
+    return [raw.unary('neg', g)];
+  }
+}
+
+export class Exp extends Function {
+  static override forward(ctx: Context, a: Tensor): Tensor {
+    const out = raw.unary('exp', a);
+    ctx.saveForBackward(out);
+    return out;
+  }
+  static override backward(ctx: Context, g: Tensor) {
+    return [raw.binary('mul', g, ctx.savedTensors[0])];
+  }
+}
+
+/** Natural log; log(0) = -Infinity and log(x<0) = NaN, as in PyTorch. */
+export class Log extends Function {
+  static override forward(ctx: Context, a: Tensor): Tensor {
+    ctx.saveForBackward(a);
+    return raw.unary('log', a);
+  }
+  static override backward(ctx: Context, g: Tensor) {
+    return [raw.binary('div', g, ctx.savedTensors[0])];
+  }
+}
+
+export class Sqrt extends Function {
+  static override forward(ctx: Context, a: Tensor): Tensor {
+    const out = raw.unary('sqrt', a);
+    ctx.saveForBackward(out);
+    return out;
+  }
+  static override backward(ctx: Context, g: Tensor) {
+    return [raw.binary('div', g, raw.binaryScalar('mul', ctx.savedTensors[0], 2))];
+  }
+}
+
+/** |x|, with gradient sign(x) (0 at 0, as PyTorch). */
+export class Abs extends Function {
+  static override forward(ctx: Context, a: Tensor): Tensor {
+    ctx.saveForBackward(a);
+    return raw.unary('abs', a);
+  }
+  static override backward(ctx: Context, g: Tensor) {
+    return [raw.binary('mul', g, raw.unary('sign', ctx.savedTensors[0]))];
+  }
+}
+
+/** max(x, 0). The gradient at 0 is 0 (PyTorch's convention); backward only needs the output (tinygrad's trick). */
+export class Relu extends Function {
+  static override forward(ctx: Context, a: Tensor): Tensor {
+    const out = raw.unary('relu', a);
+    ctx.saveForBackward(out);
+    return out;
+  }
+  static override backward(ctx: Context, g: Tensor) {
+    return [raw.binary('mul', g, raw.unary('step', ctx.savedTensors[0], g.dtype))];
+  }
+}
+
+export class Sigmoid extends Function {
+  static override forward(ctx: Context, a: Tensor): Tensor {
+    const out = raw.unary('sigmoid', a);
+    ctx.saveForBackward(out);
+    return out;
+  }
+  static override backward(ctx: Context, g: Tensor) {
+    const s = ctx.savedTensors[0];
+    // s' = s (1 - s)
+    return [raw.binary('mul', g, raw.binary('mul', s, raw.binaryScalar('sub', s, 1, true)))];
+  }
+}
+
+export class Tanh extends Function {
+  static override forward(ctx: Context, a: Tensor): Tensor {
+    const out = raw.unary('tanh', a);
+    ctx.saveForBackward(out);
+    return out;
+  }
+  static override backward(ctx: Context, g: Tensor) {
+    const t = ctx.savedTensors[0];
+    // tanh' = 1 - tanh^2
+    return [raw.binary('mul', g, raw.binaryScalar('sub', raw.unary('square', t), 1, true))];
+  }
+}
+
+/**
+ * Elementwise maximum/minimum. Where a == b the gradient is split evenly between both inputs
+ * (PyTorch's convention for torch.maximum).
+ */
+export class Maximum extends Function {
+  static override forward(ctx: Context<{ min: boolean }>, a: Tensor, b: Tensor, min = false): Tensor {
+    ctx.saveForBackward(a, b);
+    ctx.attrs = { min };
+    return raw.binary(min ? 'minimum' : 'maximum', a, b);
+  }
+  static override backward(ctx: Context<{ min: boolean }>, g: Tensor) {
+    const [a, b] = ctx.savedTensors;
+    const wins = raw.binary(ctx.attrs.min ? 'lt' : 'gt', a, b);
+    const tie = raw.binaryScalar('mul', raw.binary('eq', a, b), 0.5);
+    const wa = raw.binary('add', wins, tie);
+    const wb = raw.binaryScalar('sub', wa, 1, true);
+    return [
+      unbroadcast(raw.binary('mul', g, wa), a.shape),
+      unbroadcast(raw.binary('mul', g, wb), b.shape),
+      null,
+    ];
+  }
+}
+
+/** clamp(x, lo, hi); gradient 1 inside [lo, hi] (bounds included, as PyTorch), 0 outside. */
+export class Clamp extends Function {
+  static override forward(ctx: Context<{ lo: number; hi: number }>, a: Tensor, lo: number, hi: number): Tensor {
+    if (lo > hi) throw new Error(`clamp: min ${lo} is greater than max ${hi}`);
+    ctx.saveForBackward(a);
+    ctx.attrs = { lo, hi };
+    return raw.binaryScalar('minimum', raw.binaryScalar('maximum', a, lo), hi);
+  }
+  static override backward(ctx: Context<{ lo: number; hi: number }>, g: Tensor) {
+    const [a] = ctx.savedTensors;
+    const inside = raw.binary('mul', raw.binaryScalar('ge', a, ctx.attrs.lo), raw.binaryScalar('le', a, ctx.attrs.hi));
+    return [raw.binary('mul', g, inside), null, null];
+  }
+}
+
+/** cond ? a : b (cond is not differentiated). */
+export class Where extends Function {
+  static override forward(ctx: Context, cond: Tensor, a: Tensor, b: Tensor): Tensor {
+    ctx.saveForBackward(cond, a, b);
+    return raw.where(cond, a, b);
+  }
+  static override backward(ctx: Context, g: Tensor) {
+    const [cond, a, b] = ctx.savedTensors;
+    const zero = raw.binaryScalar('mul', g, 0);
+    return [
+      null,
+      ctx.needsInputGrad[1] ? unbroadcast(raw.where(cond, g, zero), a.shape) : null,
+      ctx.needsInputGrad[2] ? unbroadcast(raw.where(cond, zero, g), b.shape) : null,
+    ];
+  }
+}
+
+const UNARY: Record<Unary, { apply(a: Tensor): Tensor }> = {
+  neg: Neg, exp: Exp, log: Log, sqrt: Sqrt, abs: Abs, relu: Relu, sigmoid: Sigmoid, tanh: Tanh,
+};
+
+export function unaryOp(op: Unary, a: Tensor): Tensor {
+  return UNARY[op].apply(a);
+}
+
+/** Turns a number into a 0-d tensor on a's device with a compatible dtype. */
+export function lift(x: TensorLike, like: Tensor): Tensor {
+  if (x instanceof Tensor) return x;
+  const dtype = like.dtype === 'int32' && !Number.isInteger(x) ? 'float32' : like.dtype;
+  return scalarTensor(x, like, dtype);
+}
+
+import { full } from '../../tensor/creation.js';
+function scalarTensor(x: number, like: Tensor, dtype: Tensor['dtype']): Tensor {
+  return full([], x, { dtype, device: like.device });
+}
+
+/** a op s or s op a with a constant number s: no scalar tensor is created (no upload on a GPU). */
+export class ScalarBinary extends Function {
+  static override forward(ctx: Context<{ op: 'add' | 'sub' | 'mul' | 'div'; s: number; first: boolean }>, a: Tensor, op: 'add' | 'sub' | 'mul' | 'div', s: number, scalarFirst: boolean): Tensor {
+    ctx.attrs = { op, s, first: scalarFirst };
+    if (op === 'div' && scalarFirst) ctx.saveForBackward(a);
+    return raw.binaryScalar(op, a, s, scalarFirst);
+  }
+  static override backward(ctx: Context<{ op: 'add' | 'sub' | 'mul' | 'div'; s: number; first: boolean }>, g: Tensor) {
+    const { op, s, first } = ctx.attrs;
+    let ga: Tensor;
+    if (op === 'add') ga = g;
+    else if (op === 'sub') ga = first ? raw.unary('neg', g) : g;
+    else if (op === 'mul') ga = raw.binaryScalar('mul', g, s);
+    else if (!first) ga = raw.binaryScalar('div', g, s);
+    else {
+      // d(s/a)/da = -s/a^2
+      const [a] = ctx.savedTensors;
+      ga = raw.binary('mul', g, raw.binaryScalar('div', raw.unary('square', a), -s, true));
+    }
+    return [ga, null, null, null];
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * The Backend seam. A backend owns device buffers and implements a small set of primitives;
+ * every tensor op (and so every autograd Function, layer and quantizer) is composed from these.
+ * A new backend implements this interface and nothing else: the cpu backend (plain TypeScript
+ * loops, the readable reference) and the gpu backend (kernels generated with gpu.js) both do.
+ *
+ * Conventions every primitive follows:
+ * - Inputs described by a View may be strided (permuted, sliced, broadcast with stride 0);
+ *   inputs passed as a bare DeviceBuffer are contiguous row-major.
+ * - Every primitive returns a new contiguous buffer that the caller owns.
+ * - Shapes are validated by the tensor layer before a primitive is called; backends may assume
+ *   consistent arguments.
+ */
+import type { DType, TypedArray } from './dtype.js';
+
+/** A block of device memory. What it holds is the backend's business. */
+export interface DeviceBuffer {
+  readonly size: number;
+  readonly dtype: DType;
+}
+
+/** A strided window onto a buffer: element (i0, i1, ...) lives at offset + sum(ik * strides[k]). */
+export interface View {
+  readonly buffer: DeviceBuffer;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+export type UnaryOp =
+  | 'neg'
+  | 'exp'
+  | 'log'
+  | 'sqrt'
+  | 'abs'
+  | 'relu'
+  | 'sigmoid'
+  | 'tanh'
+  | 'sign'
+  | 'floor'
+  | 'ceil'
+  | 'reciprocal'
+  | 'square'
+  | 'step' // x > 0 ? 1 : 0, the derivative of relu
+  | 'identity'; // with a different output dtype: a cast
+
+export type BinaryOp =
+  | 'add'
+  | 'sub'
+  | 'mul'
+  | 'div'
+  | 'pow'
+  | 'maximum'
+  | 'minimum'
+  | 'eq'
+  | 'ne'
+  | 'lt'
+  | 'le'
+  | 'gt'
+  | 'ge';
+
+/** argmax/argmin return int32 indices; ties resolve to the first occurrence (as PyTorch/NumPy). */
+export type ReduceOp = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
+
+export interface Conv2dParams {
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  groups: number;
+}
+
+export interface Pool2dParams {
+  kernel: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+}
+
+export type Rounding = 'halfEven' | 'halfAwayFromZero';
+
+/**
+ * Affine quantization of a contiguous tensor viewed as [outer, channels, inner]: channel c uses
+ * scale[c] and zeroPoint[c] (per-tensor: channels = 1). Rounding is exact and named: see
+ * src/quant for the reference definitions these kernels must reproduce bit for bit.
+ */
+export interface QuantKernelParams {
+  scale: Float32Array;
+  zeroPoint: Int32Array;
+  qmin: number;
+  qmax: number;
+  outer: number;
+  channels: number;
+  inner: number;
+  rounding: Rounding;
+}
+
+export interface Backend {
+  /** Registry name: 'cpu', 'gpu'. */
+  readonly name: string;
+  /** Human-readable detail, e.g. the gpu.js mode that actually runs. */
+  describe(): string;
+  readonly dtypes: readonly DType[];
+
+  // ---- memory -------------------------------------------------------------------------------
+  /** A zero-filled buffer. */
+  alloc(dtype: DType, size: number): DeviceBuffer;
+  upload(data: TypedArray): DeviceBuffer;
+  /** Copies a (possibly strided) view back to the host as a contiguous array of the buffer's dtype. */
+  read(view: View): TypedArray;
+  dispose(buffer: DeviceBuffer): void;
+  /** Buffers allocated and not yet disposed (or collected): what a leak test watches. */
+  liveBuffers(): number;
+
+  // ---- elementwise ----------------------------------------------------------------------------
+  contiguous(a: View): DeviceBuffer;
+  unary(op: UnaryOp, a: View, outDtype: DType): DeviceBuffer;
+  /** a and b are already broadcast to outShape (stride 0 along broadcast dims). */
+  binary(op: BinaryOp, a: View, b: View, outShape: readonly number[], outDtype: DType): DeviceBuffer;
+  /** op(a, s), or op(s, a) when scalarFirst. */
+  binaryScalar(op: BinaryOp, a: View, s: number, scalarFirst: boolean, outDtype: DType): DeviceBuffer;
+  /** cond != 0 ? a : b, all three broadcast to outShape. */
+  where(cond: View, a: View, b: View, outShape: readonly number[], outDtype: DType): DeviceBuffer;
+
+  // ---- reductions -----------------------------------------------------------------------------
+  /** Reduces a contiguous [outer, inner] buffer over inner: result has `outer` elements. */
+  reduce(op: ReduceOp, a: DeviceBuffer, outer: number, inner: number): DeviceBuffer;
+
+  // ---- linear algebra and convolution ---------------------------------------------------------
+  /** Batched matmul of views a [B, M, K] and b [B, K, N] (any strides): result [B, M, N]. */
+  matmul(a: View, b: View): DeviceBuffer;
+  /** x [N, C, H, W], w [O, C/groups, KH, KW] -> y [N, O, OH, OW] (no bias: the tensor layer adds it). */
+  conv2d(x: DeviceBuffer, xShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], p: Conv2dParams): DeviceBuffer;
+  conv2dGradInput(gy: DeviceBuffer, gyShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], xShape: readonly number[], p: Conv2dParams): DeviceBuffer;
+  conv2dGradWeight(x: DeviceBuffer, xShape: readonly number[], gy: DeviceBuffer, gyShape: readonly number[], wShape: readonly number[], p: Conv2dParams): DeviceBuffer;
+
+  // ---- pooling --------------------------------------------------------------------------------
+  /** Returns the pooled values and, per output, the flat index (h * W + w) of the max in its input plane. */
+  maxPool2d(x: DeviceBuffer, xShape: readonly number[], p: Pool2dParams): { out: DeviceBuffer; indices: DeviceBuffer };
+  maxPool2dGrad(gy: DeviceBuffer, indices: DeviceBuffer, gyShape: readonly number[], xShape: readonly number[]): DeviceBuffer;
+  /** Average over the window; padding counts toward the divisor (PyTorch's count_include_pad=True). */
+  avgPool2d(x: DeviceBuffer, xShape: readonly number[], p: Pool2dParams): DeviceBuffer;
+  avgPool2dGrad(gy: DeviceBuffer, gyShape: readonly number[], xShape: readonly number[], p: Pool2dParams): DeviceBuffer;
+
+  // ---- data movement --------------------------------------------------------------------------
+  /** A zero tensor of outShape with src written at begin[d] + step[d] * i[d] (the backward of slicing). */
+  pad(src: View, outShape: readonly number[], begin: readonly number[], step: readonly number[]): DeviceBuffer;
+  /** Concatenation along axis; parts agree on every other dim. */
+  concat(parts: readonly View[], axis: number, outShape: readonly number[]): DeviceBuffer;
+
+  // ---- quantization ---------------------------------------------------------------------------
+  /** Quantize-dequantize and the straight-through mask (1 where the unclamped level is in range). */
+  fakeQuantize(x: DeviceBuffer, q: QuantKernelParams): { y: DeviceBuffer; mask: DeviceBuffer };
+  /** Integer levels clamp(zp + round(x * (1/scale))) as int32. */
+  quantize(x: DeviceBuffer, q: QuantKernelParams): DeviceBuffer;
+  /** (q - zp) * scale as float32. */
+  dequantize(q: DeviceBuffer, p: QuantKernelParams): DeviceBuffer;
+}
+
+// ---- registry ---------------------------------------------------------------------------------
+
+export type Device = string;
+
+const factories = new Map<string, () => Backend>();
+const instances = new Map<string, Backend>();
+
+/** Registers a backend under a name; registering the same name twice is an error (tfjs does the same). */
+export function registerBackend(name: string, factory: () => Backend): void {
+  if (factories.has(name)) throw new Error(`backend '${name}' is already registered`);
+  factories.set(name, factory);
+}
+
+export function getBackend(name: Device): Backend {
+  let b = instances.get(name);
+  if (b) return b;
+  const f = factories.get(name);
+  if (!f) {
+    const hint = name === 'gpu' ? " (import 'qgrad/gpu' or src/tensor/gpu/index.ts to register it)" : '';
+    throw new Error(`unknown device '${name}'; registered: ${[...factories.keys()].join(', ')}${hint}`);
+  }
+  b = f();
+  instances.set(name, b);
+  return b;
+}
+
+export function registeredBackends(): string[] {
+  return [...factories.keys()];
+}
+
+let defaultDevice: Device = 'cpu';
+export function setDefaultDevice(d: Device): void {
+  getBackend(d);
+  defaultDevice = d;
+}
+export function getDefaultDevice(): Device {
+  return defaultDevice;
+}

@@ -1,0 +1,213 @@
+/**
+ * The cpu backend: every primitive of the Backend interface as plain TypeScript loops over typed
+ * arrays. It is the readable reference every other backend is tested against.
+ * Precision: float32 storage with float64 accumulation in reductions, matmul and convolution;
+ * float64 end to end for float64 tensors.
+ */
+import type {
+  Backend, BinaryOp, Conv2dParams, DeviceBuffer, Pool2dParams, QuantKernelParams, ReduceOp, UnaryOp, View,
+} from '../backend.js';
+import { registerBackend } from '../backend.js';
+import type { DType, TypedArray } from '../dtype.js';
+import { allocTyped, dtypeOf } from '../dtype.js';
+import { contiguousStrides, isContiguous, numel } from '../shape.js';
+import { conv2dForward, conv2dGradInput, conv2dGradWeight } from './conv.js';
+import { runBinary, runBinaryScalar, runUnary, runWhere } from './elementwise.js';
+import { gemm } from './gemm.js';
+import { avgPool2d, avgPool2dGrad, maxPool2d, maxPool2dGrad, poolOutShape } from './pool.js';
+import { dequantizeKernel, fakeQuantizeKernel, quantizeKernel } from './quant.js';
+
+export class CpuBuffer implements DeviceBuffer {
+  constructor(readonly data: TypedArray) {}
+  get size(): number {
+    return this.data.length;
+  }
+  get dtype(): DType {
+    return dtypeOf(this.data);
+  }
+}
+
+function d(b: DeviceBuffer): TypedArray {
+  return (b as CpuBuffer).data;
+}
+
+export class CpuBackend implements Backend {
+  readonly name = 'cpu';
+  readonly dtypes: readonly DType[] = ['float32', 'float64', 'int32'];
+  private live = 0;
+
+  describe(): string {
+    return 'cpu (TypeScript loops, float64 accumulation)';
+  }
+
+  private wrap(data: TypedArray): CpuBuffer {
+    this.live++;
+    return new CpuBuffer(data);
+  }
+
+  alloc(dtype: DType, size: number): DeviceBuffer {
+    return this.wrap(allocTyped(dtype, size));
+  }
+  upload(data: TypedArray): DeviceBuffer {
+    return this.wrap(data.slice());
+  }
+  read(view: View): TypedArray {
+    const src = d(view.buffer);
+    const n = numel(view.shape);
+    if (isContiguous(view.shape, view.strides)) return src.slice(view.offset, view.offset + n);
+    const out = allocTyped(view.buffer.dtype, n);
+    runUnary('identity', out, view, src);
+    return out;
+  }
+  dispose(_buffer: DeviceBuffer): void {
+    this.live--;
+  }
+  liveBuffers(): number {
+    return this.live;
+  }
+
+  contiguous(a: View): DeviceBuffer {
+    return this.wrap(this.read(a));
+  }
+  unary(op: UnaryOp, a: View, outDtype: DType): DeviceBuffer {
+    const out = allocTyped(outDtype, numel(a.shape));
+    runUnary(op, out, a, d(a.buffer));
+    return this.wrap(out);
+  }
+  binary(op: BinaryOp, a: View, b: View, outShape: readonly number[], outDtype: DType): DeviceBuffer {
+    const out = allocTyped(outDtype, numel(outShape));
+    runBinary(op, out, a, d(a.buffer), b, d(b.buffer), outShape);
+    return this.wrap(out);
+  }
+  binaryScalar(op: BinaryOp, a: View, s: number, scalarFirst: boolean, outDtype: DType): DeviceBuffer {
+    const out = allocTyped(outDtype, numel(a.shape));
+    runBinaryScalar(op, out, a, d(a.buffer), s, scalarFirst);
+    return this.wrap(out);
+  }
+  where(cond: View, a: View, b: View, outShape: readonly number[], outDtype: DType): DeviceBuffer {
+    const out = allocTyped(outDtype, numel(outShape));
+    runWhere(out, cond, d(cond.buffer), a, d(a.buffer), b, d(b.buffer), outShape);
+    return this.wrap(out);
+  }
+
+  reduce(op: ReduceOp, a: DeviceBuffer, outer: number, inner: number): DeviceBuffer {
+    const x = d(a);
+    const isIndex = op === 'argmax' || op === 'argmin';
+    const out = allocTyped(isIndex ? 'int32' : a.dtype, outer);
+    for (let o = 0; o < outer; o++) {
+      const base = o * inner;
+      if (op === 'sum') {
+        let s = 0;
+        for (let i = 0; i < inner; i++) s += x[base + i];
+        out[o] = s;
+      } else if (inner === 0) {
+        throw new Error(`${op} of an empty dimension is undefined`);
+      } else {
+        // max/min propagate NaN; arg* return the first extreme (or the first NaN).
+        const wantMax = op === 'max' || op === 'argmax';
+        let best = x[base], bi = 0;
+        for (let i = 1; i < inner && best === best; i++) {
+          const v = x[base + i];
+          if (v !== v || (wantMax ? v > best : v < best)) {
+            best = v;
+            bi = i;
+          }
+        }
+        out[o] = isIndex ? bi : best;
+      }
+    }
+    return this.wrap(out);
+  }
+
+  matmul(a: View, b: View): DeviceBuffer {
+    const [B, M, K] = a.shape;
+    const N = b.shape[2];
+    const outDtype = a.buffer.dtype;
+    const out = allocTyped(outDtype, B * M * N);
+    const ad = d(a.buffer), bd = d(b.buffer);
+    for (let bi = 0; bi < B; bi++) {
+      gemm(
+        M, N, K,
+        { data: ad, offset: a.offset + bi * a.strides[0], rowStride: a.strides[1], colStride: a.strides[2] },
+        { data: bd, offset: b.offset + bi * b.strides[0], rowStride: b.strides[1], colStride: b.strides[2] },
+        out, bi * M * N, false,
+      );
+    }
+    return this.wrap(out);
+  }
+
+  conv2d(x: DeviceBuffer, xShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], p: Conv2dParams): DeviceBuffer {
+    return this.wrap(conv2dForward(d(x), xShape, d(w), wShape, p, x.dtype));
+  }
+  conv2dGradInput(gy: DeviceBuffer, _gyShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], xShape: readonly number[], p: Conv2dParams): DeviceBuffer {
+    return this.wrap(conv2dGradInput(d(gy), wShape, d(w), xShape, p, gy.dtype));
+  }
+  conv2dGradWeight(x: DeviceBuffer, xShape: readonly number[], gy: DeviceBuffer, _gyShape: readonly number[], wShape: readonly number[], p: Conv2dParams): DeviceBuffer {
+    return this.wrap(conv2dGradWeight(d(x), xShape, d(gy), wShape, p, gy.dtype));
+  }
+
+  maxPool2d(x: DeviceBuffer, xShape: readonly number[], p: Pool2dParams): { out: DeviceBuffer; indices: DeviceBuffer } {
+    const r = maxPool2d(d(x), xShape, p, x.dtype);
+    return { out: this.wrap(r.out), indices: this.wrap(r.indices) };
+  }
+  maxPool2dGrad(gy: DeviceBuffer, indices: DeviceBuffer, gyShape: readonly number[], xShape: readonly number[]): DeviceBuffer {
+    return this.wrap(maxPool2dGrad(d(gy), d(indices), gyShape, xShape, gy.dtype));
+  }
+  avgPool2d(x: DeviceBuffer, xShape: readonly number[], p: Pool2dParams): DeviceBuffer {
+    return this.wrap(avgPool2d(d(x), xShape, p, x.dtype));
+  }
+  avgPool2dGrad(gy: DeviceBuffer, gyShape: readonly number[], xShape: readonly number[], p: Pool2dParams): DeviceBuffer {
+    return this.wrap(avgPool2dGrad(d(gy), gyShape, xShape, p, gy.dtype));
+  }
+
+  pad(src: View, outShape: readonly number[], begin: readonly number[], step: readonly number[]): DeviceBuffer {
+    const out = allocTyped(src.buffer.dtype, numel(outShape));
+    const outStrides = contiguousStrides(outShape);
+    let off = 0;
+    for (let i = 0; i < begin.length; i++) off += begin[i] * outStrides[i];
+    const dstStrides = outStrides.map((s, i) => s * step[i]);
+    const vals = this.read(src);
+    // Walk src in row-major order, writing through the strided destination.
+    const nd = src.shape.length;
+    const idx = new Array<number>(nd).fill(0);
+    for (let t = 0; t < vals.length; t++) {
+      let o = off;
+      for (let k = 0; k < nd; k++) o += idx[k] * dstStrides[k];
+      out[o] = vals[t];
+      for (let k = nd - 1; k >= 0; k--) {
+        if (++idx[k] < src.shape[k]) break;
+        idx[k] = 0;
+      }
+    }
+    return this.wrap(out);
+  }
+
+  concat(parts: readonly View[], axis: number, outShape: readonly number[]): DeviceBuffer {
+    const out = allocTyped(parts[0].buffer.dtype, numel(outShape));
+    const outer = numel(outShape.slice(0, axis));
+    const innerOut = numel(outShape.slice(axis));
+    let col = 0;
+    for (const p of parts) {
+      const vals = this.read(p);
+      const inner = numel(p.shape.slice(axis));
+      for (let o = 0; o < outer; o++) out.set(vals.subarray(o * inner, (o + 1) * inner), o * innerOut + col);
+      col += inner;
+    }
+    return this.wrap(out);
+  }
+
+  fakeQuantize(x: DeviceBuffer, q: QuantKernelParams): { y: DeviceBuffer; mask: DeviceBuffer } {
+    const r = fakeQuantizeKernel(d(x), q);
+    return { y: this.wrap(r.y), mask: this.wrap(r.mask) };
+  }
+  quantize(x: DeviceBuffer, q: QuantKernelParams): DeviceBuffer {
+    return this.wrap(quantizeKernel(d(x), q));
+  }
+  dequantize(levels: DeviceBuffer, q: QuantKernelParams): DeviceBuffer {
+    return this.wrap(dequantizeKernel(d(levels), q));
+  }
+}
+
+registerBackend('cpu', () => new CpuBackend());
+
+export { poolOutShape };

@@ -1,0 +1,78 @@
+/**
+ * Affine quantization kernels for the cpu backend, computed exactly as PyTorch 1.13's CPU
+ * fake_quantize_per_tensor_affine_cachemask does: level = zp + round(float32(x * float32(1/scale))),
+ * y = float32((clamp(level, qmin, qmax) - zp) * scale), mask = qmin <= level <= qmax.
+ * src/quant/numerics holds the reference definitions; the test suite checks these agree bit for bit.
+ */
+import type { QuantKernelParams, Rounding } from '../backend.js';
+import type { TypedArray } from '../dtype.js';
+
+const fround = Math.fround;
+
+/** Ties to even (IEEE nearbyint in the default rounding mode). */
+export function roundHalfEvenNum(x: number): number {
+  const r = Math.round(x); // half up
+  // Math.round(k + 0.5) = k + 1; for a tie choose the even neighbour.
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** Ties away from zero (C's std::round, TFLite's TfLiteRound). */
+export function roundHalfAwayNum(x: number): number {
+  return x < 0 ? -Math.round(-x) : Math.round(x);
+}
+
+function rounder(r: Rounding): (x: number) => number {
+  return r === 'halfEven' ? roundHalfEvenNum : roundHalfAwayNum;
+}
+
+export function fakeQuantizeKernel(x: TypedArray, q: QuantKernelParams): { y: Float32Array; mask: Float32Array } {
+  const y = new Float32Array(x.length);
+  const mask = new Float32Array(x.length);
+  const round = rounder(q.rounding);
+  const { outer, channels, inner, qmin, qmax } = q;
+  let i = 0;
+  for (let o = 0; o < outer; o++) {
+    for (let c = 0; c < channels; c++) {
+      const scale = q.scale[c], zp = q.zeroPoint[c];
+      const inv = fround(1 / scale);
+      for (let t = 0; t < inner; t++, i++) {
+        const level = zp + round(fround(x[i] * inv));
+        const clamped = level < qmin ? qmin : level > qmax ? qmax : level;
+        y[i] = (clamped - zp) * scale;
+        mask[i] = level >= qmin && level <= qmax ? 1 : 0;
+      }
+    }
+  }
+  return { y, mask };
+}
+
+export function quantizeKernel(x: TypedArray, q: QuantKernelParams): Int32Array {
+  const out = new Int32Array(x.length);
+  const round = rounder(q.rounding);
+  const { outer, channels, inner, qmin, qmax } = q;
+  let i = 0;
+  for (let o = 0; o < outer; o++) {
+    for (let c = 0; c < channels; c++) {
+      const zp = q.zeroPoint[c];
+      const inv = fround(1 / q.scale[c]);
+      for (let t = 0; t < inner; t++, i++) {
+        const level = zp + round(fround(x[i] * inv));
+        out[i] = level < qmin ? qmin : level > qmax ? qmax : level;
+      }
+    }
+  }
+  return out;
+}
+
+export function dequantizeKernel(levels: TypedArray, q: QuantKernelParams): Float32Array {
+  const out = new Float32Array(levels.length);
+  const { outer, channels, inner } = q;
+  let i = 0;
+  for (let o = 0; o < outer; o++) {
+    for (let c = 0; c < channels; c++) {
+      const scale = q.scale[c], zp = q.zeroPoint[c];
+      for (let t = 0; t < inner; t++, i++) out[i] = (levels[i] - zp) * scale;
+    }
+  }
+  return out;
+}
