@@ -15,10 +15,11 @@ export interface GradNode {
 }
 
 export class Tensor implements View {
-  readonly storage: Storage;
+  // Mutable only through assign_(): parameters keep their identity while optimizers replace their data.
+  storage: Storage;
   readonly shape: readonly number[];
-  readonly strides: readonly number[];
-  readonly offset: number;
+  strides: readonly number[];
+  offset: number;
   /** Leaves with requiresGrad accumulate gradients into .grad during backward(). */
   requiresGrad = false;
   grad: Tensor | null = null;
@@ -91,6 +92,26 @@ export class Tensor implements View {
   /** Releases the device memory now (shared by every view of the same storage). */
   dispose(): void {
     this.storage.dispose();
+  }
+
+  /**
+   * Replaces this tensor's data by src's (same shape; src must be contiguous; any device): the way
+   * optimizers update parameters and batch norm its running statistics while modules keep
+   * references to the same Tensor objects. This tensor takes ownership of src's storage (kept
+   * out of tidy scopes) and disposes its previous storage unless it was src's.
+   */
+  assign_(src: Tensor): this {
+    if (src.shape.length !== this.shape.length || src.shape.some((d, i) => d !== this.shape[i])) {
+      throw new Error(`assign_: shape ${shapeStr(src.shape)} does not match ${shapeStr(this.shape)}`);
+    }
+    if (!isContiguous(src.shape, src.strides) || src.offset !== 0) throw new Error('assign_: the source must be contiguous with offset 0');
+    const old = this.storage;
+    this.storage = src.storage;
+    this.strides = src.strides;
+    this.offset = 0;
+    this.storage.keep();
+    if (old !== src.storage) old.dispose();
+    return this;
   }
 
   /** Marks the storage to outlive any enclosing tidy() scope. */

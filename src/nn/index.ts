@@ -1,0 +1,10 @@
+/** Public surface of nn: modules, layers, losses, init, optimizers, data and checkpoints. */
+export { Module, type StateDict } from './module.js';
+export {
+  Linear, Conv2d, BatchNorm, BatchNorm1d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, Flatten, Dropout, Identity, Sequential,
+  type LayerOptions, type Conv2dLayerOptions,
+} from './layers.js';
+export { mseLoss, CrossEntropyLoss, NLLLoss, MSELoss } from './loss.js';
+export * as init from './init.js';
+export * from './optim/index.js';
+export * from './data/index.js';

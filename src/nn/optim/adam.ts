@@ -1,0 +1,50 @@
+/**
+ * Adam (Kingma & Ba 2015) and AdamW (Loshchilov & Hutter 2019), as torch.optim.Adam/AdamW:
+ *   Adam:  g ← g + λ·p          AdamW: p ← p·(1 − lr·λ)   (decoupled weight decay)
+ *   m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·g²
+ *   p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + ε)
+ */
+import type { Tensor } from '../../tensor/tensor.js';
+import { zerosLike } from '../../tensor/creation.js';
+import { Optimizer } from './optimizer.js';
+
+export interface AdamOptions {
+  lr?: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+}
+
+interface H {
+  lr: number;
+  betas: [number, number];
+  eps: number;
+  weightDecay: number;
+  decoupled: boolean;
+}
+
+export class Adam extends Optimizer<H> {
+  constructor(params: Tensor[], opts: AdamOptions = {}, decoupled = false) {
+    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: decoupled ? 1e-2 : 0, ...opts, decoupled });
+  }
+
+  protected update(p: Tensor, grad: Tensor, st: Record<string, Tensor | number>, h: H): void {
+    const [b1, b2] = h.betas;
+    const t = ((st.step as number | undefined) ?? 0) + 1;
+    st.step = t;
+    let g = grad;
+    if (h.weightDecay && !h.decoupled) g = g.add(p.mul(h.weightDecay));
+    if (h.weightDecay && h.decoupled) p.assign_(p.mul(1 - h.lr * h.weightDecay));
+    const m = this.setState(st, 'expAvg', ((st.expAvg as Tensor | undefined) ?? zerosLike(p)).mul(b1).add(g.mul(1 - b1)));
+    const v = this.setState(st, 'expAvgSq', ((st.expAvgSq as Tensor | undefined) ?? zerosLike(p)).mul(b2).add(g.square().mul(1 - b2)));
+    const bc1 = 1 - Math.pow(b1, t), bc2 = 1 - Math.pow(b2, t);
+    const denom = v.sqrt().div(Math.sqrt(bc2)).add(h.eps);
+    p.assign_(p.sub(m.div(denom).mul(h.lr / bc1)));
+  }
+}
+
+export class AdamW extends Adam {
+  constructor(params: Tensor[], opts: AdamOptions = {}) {
+    super(params, opts, true);
+  }
+}

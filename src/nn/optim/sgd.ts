@@ -1,0 +1,38 @@
+/**
+ * Stochastic gradient descent with momentum, exactly as torch.optim.SGD:
+ *   g ← g + λ·p                          (weight decay λ)
+ *   b ← g (first step),  b ← μ·b + (1 − τ)·g (later)   (momentum μ, dampening τ)
+ *   g ← g + μ·b (Nesterov)  or  g ← b
+ *   p ← p − lr·g
+ */
+import type { Tensor } from '../../tensor/tensor.js';
+import { Optimizer } from './optimizer.js';
+
+export interface SGDOptions {
+  lr: number;
+  momentum?: number;
+  dampening?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+}
+
+type H = Required<SGDOptions>;
+
+export class SGD extends Optimizer<H> {
+  constructor(params: Tensor[], opts: SGDOptions) {
+    const h: H = { momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, ...opts };
+    if (h.nesterov && (h.momentum <= 0 || h.dampening !== 0)) throw new Error('SGD: Nesterov momentum requires a momentum and zero dampening');
+    super(params, h);
+  }
+
+  protected update(p: Tensor, grad: Tensor, st: Record<string, Tensor | number>, h: H): void {
+    let g = h.weightDecay ? grad.add(p.mul(h.weightDecay)) : grad;
+    if (h.momentum) {
+      const prev = st.momentumBuffer as Tensor | undefined;
+      const buf = prev ? prev.mul(h.momentum).add(g.mul(1 - h.dampening)) : g.clone();
+      this.setState(st, 'momentumBuffer', buf);
+      g = h.nesterov ? g.add(buf.mul(h.momentum)) : buf;
+    }
+    p.assign_(p.sub(g.mul(h.lr)));
+  }
+}
