@@ -8,3 +8,6 @@ export { mseLoss, CrossEntropyLoss, NLLLoss, MSELoss } from './loss.js';
 export * as init from './init.js';
 export * from './optim/index.js';
 export * from './data/index.js';
+export { saveCheckpoint, loadCheckpoint, CHECKPOINT_KIND } from './checkpoint.js';
+export { mnistCnn, mlp, type MnistCnnOptions } from './models/mnist.js';
+export { trainEpoch, evaluate, type StepInfo, type EvalResult, type TrainEpochOptions } from './train.js';

@@ -1,0 +1,44 @@
+/**
+ * Checkpoints: a module's state dict in the qgrad container (src/io/container.ts; layout in
+ * docs/formats.md): kind "qgrad.checkpoint", one named array per parameter/buffer, user metadata
+ * in the JSON header. Written atomically (temp file + rename); loading checks magic, version,
+ * sizes and CRC, then every name and shape against the model before writing anything, so a bad
+ * file never leaves a half-loaded model.
+ */
+import { loadContainer, saveContainer, type ContainerArray, type JsonObject } from '../io/index.js';
+import { FileFormatError } from '../io/index.js';
+import { fromArray } from '../tensor/creation.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Module } from './module.js';
+
+export const CHECKPOINT_KIND = 'qgrad.checkpoint';
+
+function toArray(t: Tensor): ContainerArray {
+  const data = t.toTypedArray();
+  if (data instanceof Float32Array) return { dtype: 'float32', shape: t.shape, data };
+  if (data instanceof Float64Array) return { dtype: 'float64', shape: t.shape, data };
+  return { dtype: 'int32', shape: t.shape, data };
+}
+
+export function saveCheckpoint(path: string, model: Module, meta: JsonObject = {}): void {
+  const arrays: Record<string, ContainerArray> = {};
+  for (const [name, t] of model.stateDict()) arrays[name] = toArray(t);
+  saveContainer(path, { kind: CHECKPOINT_KIND, meta: { ...meta, model: model.constructor.name }, arrays });
+}
+
+/** Loads a checkpoint into model (strict by default) and returns its metadata. */
+export function loadCheckpoint(path: string, model: Module, opts: { strict?: boolean } = {}): JsonObject {
+  const c = loadContainer(path);
+  if (c.kind !== CHECKPOINT_KIND) throw new FileFormatError(path, `holds a '${c.kind}', not a ${CHECKPOINT_KIND}`);
+  const state = new Map<string, Tensor>();
+  for (const [name, a] of Object.entries(c.arrays)) {
+    if (a.dtype !== 'float32' && a.dtype !== 'float64' && a.dtype !== 'int32') throw new FileFormatError(path, `array '${name}' has dtype ${a.dtype}, which a float checkpoint cannot hold`);
+    state.set(name, fromArray(a.data, a.shape, { dtype: a.dtype }));
+  }
+  try {
+    model.loadStateDict(state, opts);
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+  return c.meta;
+}
