@@ -4,3 +4,6 @@
  */
 export * from './tensor/index.js';
 export * from './autograd/index.js';
+export * from './nn/index.js';
+export * as io from './io/index.js';
+export * as quant from './quant/index.js';

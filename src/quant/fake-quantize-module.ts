@@ -1,0 +1,143 @@
+/**
+ * The FakeQuantize module (torch.ao.quantization.FakeQuantize): an observer plus a fake-quantize
+ * op, with two independent switches:
+ *
+ *   observerEnabled   update the observed range from each batch and recompute scale/zero point
+ *   fakeQuantEnabled  apply quantize→dequantize in forward (with the STE in backward)
+ *
+ * Typical phases: calibration (observe on, fake-quant off), QAT (both on), frozen QAT or
+ * evaluation (observe off, fake-quant on). The combination "fake-quant on, observer never run"
+ * has no qparams and is an error, not a silent identity; `state()` prints the switches and the
+ * current qparams so the phase is always visible.
+ */
+import { Tensor } from '../tensor/tensor.js';
+import { zeros } from '../tensor/creation.js';
+import { Module } from '../nn/module.js';
+import { fakeQuantize } from './fake-quantize.js';
+import { LearnableFakeQuantizeFunction } from './lsq.js';
+import {
+  HistogramObserver, MinMaxObserver, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver, PerChannelMinMaxObserver,
+  type CalibrationMethod, type ObservedQParams, type Observer, type QuantRange,
+} from './observer.js';
+import { qrange, type QScheme, type Rounding } from './numerics/index.js';
+
+export type ObserverKind = 'minmax' | 'movingAverage' | 'histogram';
+
+export interface FakeQuantConfig {
+  bits: number;
+  /** Signed levels (weights) or unsigned (activations). */
+  signed: boolean;
+  scheme: QScheme;
+  /** TFLite's narrow symmetric range (-127..127 at 8 bits). */
+  narrow?: boolean;
+  /** Per-channel parameters along this axis (weights: 0, the output channel). */
+  channelAxis?: number | null;
+  observer: ObserverKind;
+  averagingConstant?: number;
+  calibration?: CalibrationMethod;
+  rounding?: Rounding;
+  /** LSQ: scale and zero point become trainable parameters (per-tensor only). */
+  learnable?: boolean;
+}
+
+export function makeObserver(c: FakeQuantConfig): Observer {
+  const axis = c.channelAxis ?? null;
+  if (axis !== null) {
+    return c.observer === 'movingAverage' ? new MovingAveragePerChannelMinMaxObserver(axis, c.averagingConstant ?? 0.01) : new PerChannelMinMaxObserver(axis);
+  }
+  switch (c.observer) {
+    case 'minmax':
+      return new MinMaxObserver();
+    case 'movingAverage':
+      return new MovingAverageMinMaxObserver(c.averagingConstant ?? 0.01);
+    case 'histogram':
+      return new HistogramObserver({ method: c.calibration ?? 'mse' });
+  }
+}
+
+export class FakeQuantize extends Module {
+  observerEnabled = true;
+  fakeQuantEnabled = true;
+  readonly observer: Observer;
+  readonly range: QuantRange;
+  qparams: ObservedQParams | null = null;
+  /** LSQ parameters (only when config.learnable). */
+  readonly learnedScale: Tensor | null;
+  readonly learnedZeroPoint: Tensor | null;
+
+  constructor(readonly config: FakeQuantConfig) {
+    super();
+    const { qmin, qmax } = qrange(config.bits, config.signed, { narrow: config.narrow });
+    this.range = { qmin, qmax, scheme: config.scheme, rounding: config.rounding };
+    this.observer = makeObserver(config);
+    if (config.learnable && (config.channelAxis ?? null) !== null) throw new Error('FakeQuantize: learnable (LSQ) quantization is per-tensor only here');
+    this.learnedScale = this.param('scale', config.learnable ? zeros([1]) : null);
+    this.learnedZeroPoint = this.param('zero_point', config.learnable ? zeros([1]) : null);
+  }
+
+  get qmin(): number {
+    return this.range.qmin;
+  }
+  get qmax(): number {
+    return this.range.qmax;
+  }
+
+  forward(x: Tensor): Tensor {
+    if (this.observerEnabled) {
+      this.observer.observe(x.detach());
+      this.qparams = this.observer.calculateQParams(this.range);
+      if (this.learnedScale && this.learnedZeroPoint) {
+        this.learnedScale.assign_(this.learnedScale.detach().mul(0).add(this.qparams.scale[0]));
+        this.learnedZeroPoint.assign_(this.learnedZeroPoint.detach().mul(0).add(this.qparams.zeroPoint[0]));
+      }
+    }
+    if (!this.fakeQuantEnabled) return x;
+    if (this.learnedScale && this.learnedZeroPoint) {
+      const gradFactor = 1 / Math.sqrt(x.size * Math.max(this.qmax, 1));
+      return LearnableFakeQuantizeFunction.apply(x, this.learnedScale, this.learnedZeroPoint, this.qmin, this.qmax, gradFactor, this.range.rounding ?? 'halfEven');
+    }
+    const p = this.currentQParams();
+    return fakeQuantize(x, { scale: p.scale, zeroPoint: p.zeroPoint, qmin: this.qmin, qmax: this.qmax, axis: p.axis, rounding: this.range.rounding });
+  }
+
+  /** The parameters forward uses now (learned ones rounded as the forward rounds them). */
+  currentQParams(): ObservedQParams {
+    if (this.learnedScale && this.learnedZeroPoint && (this.qparams || !this.observerEnabled)) {
+      const s = Math.max(this.learnedScale.item(), 1e-8);
+      const z = Math.min(Math.max(Math.round(this.learnedZeroPoint.item()), this.qmin), this.qmax);
+      return { scale: Float32Array.of(s), zeroPoint: Int32Array.of(z), axis: null };
+    }
+    if (!this.qparams) {
+      throw new Error('FakeQuantize: fake quantization is enabled but no quantization parameters exist yet (the observer has not seen data): calibrate with observerEnabled first');
+    }
+    return this.qparams;
+  }
+
+  enableObserver(on = true): this {
+    this.observerEnabled = on;
+    return this;
+  }
+  enableFakeQuant(on = true): this {
+    this.fakeQuantEnabled = on;
+    return this;
+  }
+
+  /** A one-line summary: switches, bits, scheme, and the current scale/zero point. */
+  state(): string {
+    const c = this.config;
+    let q = 'no qparams yet';
+    if (this.qparams || this.learnedScale) {
+      try {
+        const p = this.currentQParams();
+        q = p.scale.length === 1 ? `scale ${p.scale[0].toPrecision(5)} zp ${p.zeroPoint[0]}` : `${p.scale.length} channels, scale ${Math.min(...p.scale).toPrecision(3)}..${Math.max(...p.scale).toPrecision(3)}`;
+      } catch {
+        /* keep 'no qparams yet' */
+      }
+    }
+    return `FakeQuantize(${c.bits}-bit ${c.signed ? 'signed' : 'unsigned'} ${c.scheme}${c.channelAxis != null ? ` per-channel(axis ${c.channelAxis})` : ''}, observer ${this.observerEnabled ? 'on' : 'off'}, fake-quant ${this.fakeQuantEnabled ? 'on' : 'off'}${c.learnable ? ', learnable' : ''}: ${q})`;
+  }
+
+  protected override extraRepr(): string {
+    return ` ${this.state()}`;
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * FakeQuantize as a custom autograd Function (the design card's requirement; PyTorch's
+ * fake_quantize_per_tensor_affine / per_channel_affine, seed documents 001 and 004):
+ *
+ *   forward:  level = zp + round(x · (1/s)),  y = (clamp(level, qmin, qmax) − zp) · s
+ *   backward: dx = dy where qmin ≤ level ≤ qmax, 0 elsewhere   (the straight-through estimator)
+ *
+ * The mask is PyTorch's: it tests the rounded, unclamped level with both ends inclusive (not the
+ * float input against the range, as TensorFlow does). The backend kernel computes y and the mask
+ * together; both agree bit for bit with src/quant/numerics (fakeQuantize), which the tests check.
+ */
+import type { Rounding } from '../tensor/backend.js';
+import * as raw from '../tensor/raw.js';
+import { normAxis, shapeStr } from '../tensor/shape.js';
+import { fromBuffer, Tensor } from '../tensor/tensor.js';
+import { Context, Function } from '../autograd/function.js';
+
+export interface FakeQuantizeArgs {
+  scale: ArrayLike<number>;
+  zeroPoint: ArrayLike<number>;
+  qmin: number;
+  qmax: number;
+  /** Channel axis for per-channel parameters; null (or omitted) for per-tensor. */
+  axis?: number | null;
+  rounding?: Rounding;
+}
+
+function checkArgs(x: Tensor, a: FakeQuantizeArgs): { axis: number | null } {
+  if (!Number.isInteger(a.qmin) || !Number.isInteger(a.qmax) || a.qmin >= a.qmax) {
+    throw new Error(`fakeQuantize: need integers qmin < qmax, got [${a.qmin}, ${a.qmax}]`);
+  }
+  const axis = a.axis === undefined || a.axis === null ? null : normAxis(a.axis, x.ndim);
+  for (let i = 0; i < a.scale.length; i++) {
+    const s = a.scale[i], z = a.zeroPoint[i];
+    if (!(s > 0) || !Number.isFinite(s)) throw new Error(`fakeQuantize: scale must be finite and > 0, got ${s}${a.scale.length > 1 ? ` (channel ${i})` : ''}`);
+    if (!Number.isInteger(z) || z < a.qmin || z > a.qmax) throw new Error(`fakeQuantize: zero point ${z} must be an integer in [${a.qmin}, ${a.qmax}]`);
+  }
+  if (x.dtype === 'int32') throw new Error(`fakeQuantize: input must be floating point, got ${x.dtype} (shape ${shapeStr(x.shape)})`);
+  return { axis };
+}
+
+export class FakeQuantizeFunction extends Function {
+  static override forward(ctx: Context, x: Tensor, args: FakeQuantizeArgs): Tensor {
+    const { axis } = checkArgs(x, args);
+    const xc = raw.cast(raw.contiguous(x), 'float32');
+    const q = raw.quantKernelParams(x.shape, args.scale, args.zeroPoint, args.qmin, args.qmax, axis, args.rounding ?? 'halfEven');
+    const { y, mask } = x.backend.fakeQuantize(xc.buffer, q);
+    ctx.saveForBackward(fromBuffer(x.backend, mask, x.shape));
+    const out = fromBuffer(x.backend, y, x.shape);
+    return x.dtype === 'float32' ? out : raw.cast(out, x.dtype);
+  }
+  static override backward(ctx: Context, g: Tensor) {
+    const [mask] = ctx.savedTensors;
+    return [raw.binary('mul', g, mask), null];
+  }
+}
+
+/** Differentiable fake quantization (STE), per tensor or per channel. */
+export function fakeQuantize(x: Tensor, args: FakeQuantizeArgs): Tensor {
+  return FakeQuantizeFunction.apply(x, args);
+}
+
+/** Integer levels as an int32 tensor (not differentiable). */
+export function quantizeTensor(x: Tensor, args: FakeQuantizeArgs): Tensor {
+  const { axis } = checkArgs(x, args);
+  const xc = raw.cast(raw.contiguous(x), 'float32');
+  const q = raw.quantKernelParams(x.shape, args.scale, args.zeroPoint, args.qmin, args.qmax, axis, args.rounding ?? 'halfEven');
+  return fromBuffer(x.backend, x.backend.quantize(xc.buffer, q), x.shape);
+}
+
+/** Float32 values (q − zp)·s of an int32 level tensor. */
+export function dequantizeTensor(q: Tensor, args: FakeQuantizeArgs): Tensor {
+  const axis = args.axis === undefined || args.axis === null ? null : normAxis(args.axis, q.ndim);
+  const qc = raw.contiguous(q);
+  const p = raw.quantKernelParams(q.shape, args.scale, args.zeroPoint, args.qmin, args.qmax, axis, args.rounding ?? 'halfEven');
+  return fromBuffer(q.backend, q.backend.dequantize(qc.buffer, p), q.shape);
+}

@@ -1,0 +1,78 @@
+/**
+ * Learned step-size quantization (LSQ, Esser et al. 2019), as PyTorch's _LearnableFakeQuantize:
+ * scale s and zero point z are trained with the network. With u = x/s + z (z rounded and clamped
+ * to an integer in the forward, as PyTorch does),
+ * level = clamp(round(u), qmin, qmax), y = (level − z)·s, and round's derivative taken as 1 (STE):
+ *
+ *   inside  (qmin ≤ round(u) ≤ qmax): ∂y/∂x = 1,  ∂y/∂s = round(u) − u,   ∂y/∂z = 0
+ *   below   (round(u) < qmin):        ∂y/∂x = 0,  ∂y/∂s = qmin − z,      ∂y/∂z = −s
+ *   above   (round(u) > qmax):        ∂y/∂x = 0,  ∂y/∂s = qmax − z,      ∂y/∂z = −s
+ *
+ * The scale gradient is multiplied by gradFactor (LSQ uses 1/√(numel·qmax) to balance its step
+ * size against the weights'). Away from the rounding discontinuities these are exact derivatives
+ * in s and z of the piecewise expression, which the tests check by finite differences.
+ * Per tensor: s and z are 1-element tensors.
+ */
+import * as raw from '../tensor/raw.js';
+import { fromArray, full } from '../tensor/creation.js';
+import { Tensor } from '../tensor/tensor.js';
+import { Context, Function } from '../autograd/function.js';
+import type { Rounding } from '../tensor/backend.js';
+
+interface LsqAttrs {
+  scaleShape: readonly number[];
+  zpShape: readonly number[];
+  qmin: number;
+  qmax: number;
+  gradFactor: number;
+}
+
+function roundTensor(u: Tensor, rounding: Rounding): Tensor {
+  // Exact ties handled on the host: u is a small per-batch tensor; correctness over speed here.
+  const data = u.toTypedArray();
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    const r = Math.round(v);
+    out[i] = rounding === 'halfEven' ? (r - v === 0.5 && r % 2 !== 0 ? r - 1 : r) : v < 0 ? -Math.round(-v) : r;
+  }
+  return fromArray(out, u.shape, { dtype: u.dtype, device: u.device });
+}
+
+export class LearnableFakeQuantizeFunction extends Function {
+  static override forward(ctx: Context<LsqAttrs>, x: Tensor, scale: Tensor, zeroPoint: Tensor, qmin: number, qmax: number, gradFactor: number, rounding: Rounding = 'halfEven'): Tensor {
+    if (scale.size !== 1 || zeroPoint.size !== 1) throw new Error('learnableFakeQuantize: scale and zeroPoint must have one element each (per-tensor)');
+    const s = raw.binaryScalar('maximum', raw.reshape(scale, []), 1e-8);
+    // Like PyTorch, the zero point used in the forward is the learned value rounded and clamped.
+    const zv = Math.min(Math.max(Math.round(zeroPoint.item()), qmin), qmax);
+    const z = full([], zv, { dtype: x.dtype, device: x.device });
+    const u = raw.binary('add', raw.binary('div', x, s), z);
+    const r = roundTensor(u, rounding);
+    const level = raw.binaryScalar('minimum', raw.binaryScalar('maximum', r, qmin), qmax);
+    ctx.saveForBackward(u, r, s, z);
+    ctx.attrs = { scaleShape: scale.shape, zpShape: zeroPoint.shape, qmin, qmax, gradFactor };
+    return raw.binary('mul', raw.binary('sub', level, z), s);
+  }
+
+  static override backward(ctx: Context<LsqAttrs>, g: Tensor) {
+    const [u, r, s, z] = ctx.savedTensors;
+    const { qmin, qmax, gradFactor } = ctx.attrs;
+    const below = raw.binaryScalar('lt', r, qmin);
+    const above = raw.binaryScalar('gt', r, qmax);
+    const inside = raw.binaryScalar('sub', raw.binary('add', below, above), 1, true);
+    const gx = raw.binary('mul', g, inside);
+    // ∂y/∂s per element
+    const dsIn = raw.binary('mul', inside, raw.binary('sub', r, u));
+    const dsBelow = raw.binary('mul', below, raw.binaryScalar('sub', z, qmin, true));
+    const dsAbove = raw.binary('mul', above, raw.binaryScalar('sub', z, qmax, true));
+    const ds = raw.binary('add', raw.binary('add', dsIn, dsBelow), dsAbove);
+    const gs = raw.binaryScalar('mul', raw.reduce('sum', raw.binary('mul', g, ds)), gradFactor);
+    const gz = raw.reduce('sum', raw.binary('mul', g, raw.binary('mul', raw.binary('add', below, above), raw.unary('neg', s))));
+    return [
+      gx,
+      ctx.needsInputGrad[1] ? raw.reshape(gs, ctx.attrs.scaleShape) : null,
+      ctx.needsInputGrad[2] ? raw.reshape(gz, ctx.attrs.zpShape) : null,
+      null, null, null, null,
+    ];
+  }
+}
