@@ -134,9 +134,17 @@ export interface Backend {
   conv2dGradWeight(x: DeviceBuffer, xShape: readonly number[], gy: DeviceBuffer, gyShape: readonly number[], wShape: readonly number[], p: Conv2dParams): DeviceBuffer;
 
   // ---- pooling --------------------------------------------------------------------------------
-  /** Returns the pooled values and, per output, the flat index (h * W + w) of the max in its input plane. */
+  /**
+   * Returns the pooled values and, per output, the flat index (h * W + w) of the max in its input
+   * plane; -1 (and the value -Infinity) for a window that lies entirely in the padding, which
+   * dilation allows. maxPool2dGrad routes nothing for index -1.
+   */
   maxPool2d(x: DeviceBuffer, xShape: readonly number[], p: Pool2dParams): { out: DeviceBuffer; indices: DeviceBuffer };
-  maxPool2dGrad(gy: DeviceBuffer, indices: DeviceBuffer, gyShape: readonly number[], xShape: readonly number[]): DeviceBuffer;
+  /**
+   * Routes gy to the recorded indices. p is the forward's window: a backend that gathers (a GPU
+   * cannot scatter-add) needs it to find the outputs whose window holds an input element.
+   */
+  maxPool2dGrad(gy: DeviceBuffer, indices: DeviceBuffer, gyShape: readonly number[], xShape: readonly number[], p: Pool2dParams): DeviceBuffer;
   /** Average over the window; padding counts toward the divisor (PyTorch's count_include_pad=True). */
   avgPool2d(x: DeviceBuffer, xShape: readonly number[], p: Pool2dParams): DeviceBuffer;
   avgPool2dGrad(gy: DeviceBuffer, gyShape: readonly number[], xShape: readonly number[], p: Pool2dParams): DeviceBuffer;

@@ -127,6 +127,7 @@ export function randn(shape: readonly number[], opts: RandomOptions & { mean?: n
 /** Integer samples in [low, high). */
 export function randint(low: number, high: number, shape: readonly number[], opts: RandomOptions = {}): Tensor {
   checkShape(shape);
+  if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low) throw new Error(`randint: need integers low < high, got [${low}, ${high})`);
   const g = opts.generator ?? globalGenerator;
   const arr = allocTyped(opts.dtype ?? 'int32', numel(shape));
   for (let i = 0; i < arr.length; i++) arr[i] = low + g.int(high - low);

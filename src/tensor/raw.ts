@@ -25,11 +25,14 @@ export function expand(t: Tensor, shape: readonly number[]): Tensor {
   const strides = new Array<number>(shape.length);
   for (let i = 0; i < shape.length; i++) {
     if (i < lead) {
+      // -1 means "keep this dim": a new leading dim has nothing to keep (as in PyTorch)
+      if (!Number.isInteger(shape[i]) || shape[i] < 0) throw new Error(`expand: invalid size ${shape[i]} for the new leading dim ${i} of ${shapeStr(shape)}`);
       strides[i] = 0;
       continue;
     }
     const d = t.shape[i - lead];
     const target = shape[i] === -1 ? d : shape[i];
+    if (!Number.isInteger(target) || target < 0) throw new Error(`expand: invalid size ${shape[i]} at dim ${i} of ${shapeStr(shape)}`);
     if (d === target) strides[i] = t.strides[i - lead];
     else if (d === 1) strides[i] = 0;
     else throw new Error(`expand: shape ${shapeStr(t.shape)} cannot be expanded to ${shapeStr(shape)} (dim ${i}: ${d} vs ${target})`);
@@ -244,6 +247,10 @@ export function checkConv2d(x: Tensor, w: Tensor, p: Conv2dParams): number[] {
 
 export function checkPool(name: string, x: Tensor, p: Pool2dParams): number[] {
   if (x.ndim !== 4) throw new Error(`${name}: input must be 4-D [N, C, H, W], got ${shapeStr(x.shape)}`);
+  for (const v of [...p.kernel, ...p.stride, ...p.dilation]) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${name}: kernel size, stride and dilation must be positive integers, got kernel ${p.kernel}, stride ${p.stride}, dilation ${p.dilation}`);
+  }
+  for (const v of p.padding) if (!Number.isInteger(v) || v < 0) throw new Error(`${name}: padding must be a non-negative integer, got ${p.padding}`);
   for (let i = 0; i < 2; i++) {
     if (p.padding[i] * 2 > p.kernel[i]) throw new Error(`${name}: padding ${p.padding[i]} must be at most half the kernel size ${p.kernel[i]}`);
   }
@@ -264,6 +271,7 @@ export function concat(parts: readonly Tensor[], axis: number): Tensor {
   if (parts.length === 0) throw new Error('concat: needs at least one tensor');
   sameDevice('concat', ...parts);
   const nd = parts[0].ndim;
+  if (nd === 0) throw new Error('concat: zero-dimensional tensors cannot be concatenated (use stack)');
   const a = normAxis(axis, nd);
   for (const p of parts) {
     if (p.ndim !== nd || p.shape.some((d, i) => i !== a && d !== parts[0].shape[i])) {

@@ -57,19 +57,28 @@ export function broadcastShapes(a: Shape, b: Shape): number[] {
   return out;
 }
 
-/** Normalises a possibly negative axis into [0, ndim), with an error naming the tensor's rank. */
+/**
+ * Normalises a possibly negative axis into [0, ndim), with an error naming the tensor's rank.
+ * A 0-d tensor accepts axis 0 and -1, as in PyTorch (which wraps dims as if it were 1-d).
+ */
 export function normAxis(axis: number, ndim: number): number {
-  if (!Number.isInteger(axis) || axis < -ndim || axis >= Math.max(ndim, 1)) {
+  const n = Math.max(ndim, 1);
+  if (!Number.isInteger(axis) || axis < -n || axis >= n) {
     throw new Error(`axis ${axis} is out of range for a tensor of rank ${ndim}`);
   }
-  return axis < 0 ? axis + ndim : axis;
+  return axis < 0 ? axis + n : axis;
 }
 
+/**
+ * Normalised, sorted, distinct axes to reduce over; all of them when undefined. A 0-d tensor has
+ * no dims to reduce: a valid axis (0 or -1) gives [] (the reduction is over its one element).
+ */
 export function normAxes(axes: number | readonly number[] | undefined, ndim: number): number[] {
   if (axes === undefined) return Array.from({ length: ndim }, (_, i) => i);
   const list = typeof axes === 'number' ? [axes] : axes;
   const out = list.map((a) => normAxis(a, ndim));
   if (new Set(out).size !== out.length) throw new Error(`repeated axis in [${list.join(', ')}]`);
+  if (ndim === 0) return [];
   return out.sort((x, y) => x - y);
 }
 

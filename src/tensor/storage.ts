@@ -63,6 +63,10 @@ export function tidy<T>(fn: () => T, collectStorages: (result: T) => Set<Storage
   let result: T;
   try {
     result = fn();
+  } catch (e) {
+    // Nothing is returned: everything the scope created is garbage (as tf.tidy does on a throw).
+    for (const s of scope.created) s.dispose();
+    throw e;
   } finally {
     scopes.pop();
   }

@@ -27,18 +27,18 @@ export class Conv2d extends Function {
 }
 
 export class MaxPool2d extends Function {
-  static override forward(ctx: Context<{ xShape: readonly number[] }>, x: Tensor, p: Pool2dParams): Tensor {
+  static override forward(ctx: Context<{ xShape: readonly number[]; p: Pool2dParams }>, x: Tensor, p: Pool2dParams): Tensor {
     const outShape = raw.checkPool('maxPool2d', x, p);
     const xc = raw.contiguous(x);
     const r = x.backend.maxPool2d(xc.buffer, xc.shape, p);
     ctx.saveForBackward(fromBuffer(x.backend, r.indices, outShape));
-    ctx.attrs = { xShape: x.shape };
+    ctx.attrs = { xShape: x.shape, p };
     return fromBuffer(x.backend, r.out, outShape);
   }
-  static override backward(ctx: Context<{ xShape: readonly number[] }>, g: Tensor) {
+  static override backward(ctx: Context<{ xShape: readonly number[]; p: Pool2dParams }>, g: Tensor) {
     const [idx] = ctx.savedTensors;
     const gc = raw.contiguous(g);
-    return [fromBuffer(g.backend, g.backend.maxPool2dGrad(gc.buffer, idx.buffer, gc.shape, ctx.attrs.xShape), ctx.attrs.xShape), null];
+    return [fromBuffer(g.backend, g.backend.maxPool2dGrad(gc.buffer, idx.buffer, gc.shape, ctx.attrs.xShape, ctx.attrs.p), ctx.attrs.xShape), null];
   }
 }
 

@@ -67,10 +67,14 @@ export class Pow extends Function {
   }
   static override backward(ctx: Context, g: Tensor) {
     const [a, b, out] = ctx.savedTensors;
-    // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b ln a (taken as 0 where a == 0, as PyTorch does)
-    const ga = ctx.needsInputGrad[0]
-      ? unbroadcast(raw.binary('mul', g, raw.binary('mul', b, raw.binary('pow', a, raw.binaryScalar('sub', b, 1)))), a.shape)
-      : null;
+    // d(a^b)/da = b a^(b-1), taken as 0 where b == 0 (else 0 * 0^-1 = NaN at a == 0), as PyTorch;
+    // d(a^b)/db = a^b ln a (taken as 0 where a == 0, as PyTorch does)
+    let ga: Tensor | null = null;
+    if (ctx.needsInputGrad[0]) {
+      const local = raw.binary('mul', b, raw.binary('pow', a, raw.binaryScalar('sub', b, 1)));
+      const safe = raw.where(raw.binaryScalar('eq', b, 0), full([], 0, { dtype: local.dtype, device: local.device }), local);
+      ga = unbroadcast(raw.binary('mul', g, safe), a.shape);
+    }
     let gb: Tensor | null = null;
     if (ctx.needsInputGrad[1]) {
       const lnA = raw.where(raw.binaryScalar('eq', a, 0), raw.binaryScalar('mul', a, 0), raw.unary('log', a));
@@ -90,6 +94,8 @@ export class PowScalar extends Function {
   static override backward(ctx: Context<{ p: number }>, g: Tensor) {
     const [a] = ctx.savedTensors;
     const p = ctx.attrs.p;
+    // x^0 is constant: its derivative is 0 everywhere, also at x == 0 where p x^(p-1) is 0 * Inf (PyTorch).
+    if (p === 0) return [full(g.shape, 0, { dtype: g.dtype, device: g.device }), null];
     return [raw.binary('mul', g, raw.binaryScalar('mul', raw.binaryScalar('pow', a, p - 1), p)), null];
   }
 }

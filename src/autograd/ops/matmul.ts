@@ -26,9 +26,9 @@ export class MatMul extends Function {
     const a2 = a.ndim === 1 ? raw.reshape(a, [1, a.shape[0]]) : a;
     const b2 = b.ndim === 1 ? raw.reshape(b, [b.shape[0], 1]) : b;
     let g2 = g;
-    if (a.ndim === 1) g2 = raw.reshape(g2, [...g2.shape.slice(0, -1), 1, g2.shape[g2.ndim - 1]]);
-    if (b.ndim === 1) g2 = raw.reshape(g2, [...g2.shape, 1]);
-    if (a.ndim === 1 && b.ndim === 1) g2 = raw.reshape(g, [1, 1]);
+    if (a.ndim === 1 && b.ndim === 1) g2 = raw.reshape(g, [1, 1]); // a dot product: g is 0-d
+    else if (a.ndim === 1) g2 = raw.reshape(g, [...g.shape.slice(0, -1), 1, g.shape[g.ndim - 1]]);
+    else if (b.ndim === 1) g2 = raw.reshape(g, [...g.shape, 1]);
     const ga = ctx.needsInputGrad[0] ? raw.reshape(unbroadcast(raw.matmul(g2, mT(b2)), a2.shape), a.shape) : null;
     const gb = ctx.needsInputGrad[1] ? raw.reshape(unbroadcast(raw.matmul(mT(a2), g2), b2.shape), b.shape) : null;
     return [ga, gb];
