@@ -181,7 +181,8 @@ export class Dropout extends Module {
   forward(x: Tensor): Tensor {
     if (!this.training || this.p === 0) return x;
     const keep = 1 / (1 - this.p);
-    const mask = new Float32Array(x.size);
+    // The mask in x's precision: a float32 mask would round 1/(1-p) for float64 inputs.
+    const mask = x.dtype === 'float64' ? new Float64Array(x.size) : new Float32Array(x.size);
     for (let i = 0; i < mask.length; i++) mask[i] = this.generator.uniform() >= this.p ? keep : 0;
     return F.mul(x, fromArray(mask, x.shape, { dtype: x.dtype, device: x.device }));
   }

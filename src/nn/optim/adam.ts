@@ -25,7 +25,14 @@ interface H {
 
 export class Adam extends Optimizer<H> {
   constructor(params: Tensor[], opts: AdamOptions = {}, decoupled = false) {
-    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: decoupled ? 1e-2 : 0, ...opts, decoupled });
+    // `?? default` rather than spreading opts, so an option passed as undefined takes its default.
+    super(params, { lr: opts.lr ?? 1e-3, betas: opts.betas ?? [0.9, 0.999], eps: opts.eps ?? 1e-8, weightDecay: opts.weightDecay ?? (decoupled ? 1e-2 : 0), decoupled });
+    const { betas: [b1, b2], eps, weightDecay } = this.groups[0].hyper;
+    // The checks of torch.optim.Adam: beta = 1 would divide by a zero bias correction.
+    if (!(b1 >= 0 && b1 < 1)) throw new Error(`${this.constructor.name}: invalid beta1 ${b1} (must be in [0, 1))`);
+    if (!(b2 >= 0 && b2 < 1)) throw new Error(`${this.constructor.name}: invalid beta2 ${b2} (must be in [0, 1))`);
+    if (!(eps >= 0)) throw new Error(`${this.constructor.name}: invalid eps ${eps}`);
+    if (!(weightDecay >= 0)) throw new Error(`${this.constructor.name}: invalid weight decay ${weightDecay}`);
   }
 
   protected update(p: Tensor, grad: Tensor, st: Record<string, Tensor | number>, h: H): void {

@@ -9,25 +9,29 @@ import type { Optimizer } from './optimizer.js';
 export abstract class LRScheduler {
   protected t = 0;
   protected readonly base: number;
+  /** Each parameter group's initial lr (PyTorch's base_lrs): groups are scheduled from their own. */
+  protected readonly bases: number[];
   constructor(protected readonly opt: Optimizer<{ lr: number }>) {
     this.base = opt.lr;
+    this.bases = opt.groups.map((g) => g.hyper.lr);
   }
   step(): void {
     this.t++;
-    this.opt.lr = this.lrAt(this.t);
+    this.opt.groups.forEach((g, i) => (g.hyper.lr = this.lrAt(this.t, this.bases[i])));
   }
   get lastEpoch(): number {
     return this.t;
   }
-  abstract lrAt(t: number): number;
+  /** The lr at step t of a group that started at base (the first group's by default). */
+  abstract lrAt(t: number, base?: number): number;
 }
 
 export class StepLR extends LRScheduler {
   constructor(opt: Optimizer<{ lr: number }>, readonly stepSize: number, readonly gamma = 0.1) {
     super(opt);
   }
-  lrAt(t: number): number {
-    return this.base * Math.pow(this.gamma, Math.floor(t / this.stepSize));
+  lrAt(t: number, base = this.base): number {
+    return base * Math.pow(this.gamma, Math.floor(t / this.stepSize));
   }
 }
 
@@ -35,7 +39,7 @@ export class CosineAnnealingLR extends LRScheduler {
   constructor(opt: Optimizer<{ lr: number }>, readonly tMax: number, readonly etaMin = 0) {
     super(opt);
   }
-  lrAt(t: number): number {
-    return this.etaMin + ((this.base - this.etaMin) * (1 + Math.cos((Math.PI * Math.min(t, this.tMax)) / this.tMax))) / 2;
+  lrAt(t: number, base = this.base): number {
+    return this.etaMin + ((base - this.etaMin) * (1 + Math.cos((Math.PI * Math.min(t, this.tMax)) / this.tMax))) / 2;
   }
 }

@@ -20,7 +20,9 @@ type H = Required<SGDOptions>;
 
 export class SGD extends Optimizer<H> {
   constructor(params: Tensor[], opts: SGDOptions) {
-    const h: H = { momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, ...opts };
+    const h: H = { lr: opts.lr, momentum: opts.momentum ?? 0, dampening: opts.dampening ?? 0, nesterov: opts.nesterov ?? false, weightDecay: opts.weightDecay ?? 0 };
+    if (!(h.momentum >= 0)) throw new Error(`SGD: invalid momentum ${h.momentum}`);
+    if (!(h.weightDecay >= 0)) throw new Error(`SGD: invalid weight decay ${h.weightDecay}`);
     if (h.nesterov && (h.momentum <= 0 || h.dampening !== 0)) throw new Error('SGD: Nesterov momentum requires a momentum and zero dampening');
     super(params, h);
   }
