@@ -109,8 +109,10 @@ export class BatchNorm extends Module {
       if (n < 2) throw new Error(`${this.constructor.name}: expected more than 1 value per channel when training, got input ${shapeStr(x.shape)}`);
       noGrad(() => {
         const m = this.momentum;
-        const bm = mean.detach().reshape(this.numFeatures);
-        const bv = varB.detach().reshape(this.numFeatures).mul(n / (n - 1));
+        // Statistics stay in the buffers' dtype whatever the input's (PyTorch keeps them too).
+        const dt = this.runningMean.dtype;
+        const bm = mean.detach().reshape(this.numFeatures).to(dt);
+        const bv = varB.detach().reshape(this.numFeatures).mul(n / (n - 1)).to(dt);
         this.runningMean.assign_(this.runningMean.mul(1 - m).add(bm.mul(m)));
         this.runningVar.assign_(this.runningVar.mul(1 - m).add(bv.mul(m)));
         this.numBatchesTracked.assign_(this.numBatchesTracked.add(1));

@@ -19,7 +19,10 @@ import {
   HistogramObserver, MinMaxObserver, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver, PerChannelMinMaxObserver,
   type CalibrationMethod, type ObservedQParams, type Observer, type QuantRange,
 } from './observer.js';
-import { qrange, type QScheme, type Rounding } from './numerics/index.js';
+import { qrange, roundWith, type QScheme, type Rounding } from './numerics/index.js';
+
+const NO_QPARAMS =
+  'FakeQuantize: fake quantization is enabled but no quantization parameters exist yet (the observer has not seen data): calibrate with observerEnabled first';
 
 export type ObserverKind = 'minmax' | 'movingAverage' | 'histogram';
 
@@ -93,6 +96,7 @@ export class FakeQuantize extends Module {
     }
     if (!this.fakeQuantEnabled) return x;
     if (this.learnedScale && this.learnedZeroPoint) {
+      if (!this.hasLearnedQParams()) throw new Error(NO_QPARAMS);
       const gradFactor = 1 / Math.sqrt(x.size * Math.max(this.qmax, 1));
       return LearnableFakeQuantizeFunction.apply(x, this.learnedScale, this.learnedZeroPoint, this.qmin, this.qmax, gradFactor, this.range.rounding ?? 'halfEven');
     }
@@ -102,15 +106,22 @@ export class FakeQuantize extends Module {
 
   /** The parameters forward uses now (learned ones rounded as the forward rounds them). */
   currentQParams(): ObservedQParams {
-    if (this.learnedScale && this.learnedZeroPoint && (this.qparams || !this.observerEnabled)) {
+    if (this.learnedScale && this.learnedZeroPoint && this.hasLearnedQParams()) {
       const s = Math.max(this.learnedScale.item(), 1e-8);
-      const z = Math.min(Math.max(Math.round(this.learnedZeroPoint.item()), this.qmin), this.qmax);
+      // rounded and clamped exactly as LearnableFakeQuantizeFunction's forward does
+      const z = Math.min(Math.max(roundWith(this.learnedZeroPoint.item(), this.range.rounding ?? 'halfEven'), this.qmin), this.qmax);
       return { scale: Float32Array.of(s), zeroPoint: Int32Array.of(z), axis: null };
     }
-    if (!this.qparams) {
-      throw new Error('FakeQuantize: fake quantization is enabled but no quantization parameters exist yet (the observer has not seen data): calibrate with observerEnabled first');
-    }
+    if (!this.qparams) throw new Error(NO_QPARAMS);
     return this.qparams;
+  }
+
+  /**
+   * LSQ parameters exist once the observer has initialised them or a checkpoint has loaded them;
+   * before that the learned scale is still its initial 0 (which the forward would floor to 1e-8).
+   */
+  private hasLearnedQParams(): boolean {
+    return this.qparams !== null || (this.learnedScale !== null && this.learnedScale.item() > 0);
   }
 
   enableObserver(on = true): this {

@@ -14,6 +14,7 @@ import * as raw from '../tensor/raw.js';
 import { normAxis, shapeStr } from '../tensor/shape.js';
 import { fromBuffer, Tensor } from '../tensor/tensor.js';
 import { Context, Function } from '../autograd/function.js';
+import { checkScaleZeroPoint } from './numerics/qparams.js';
 
 export interface FakeQuantizeArgs {
   scale: ArrayLike<number>;
@@ -25,18 +26,26 @@ export interface FakeQuantizeArgs {
   rounding?: Rounding;
 }
 
-function checkArgs(x: Tensor, a: FakeQuantizeArgs): { axis: number | null } {
+/**
+ * Validates the range and every (scale, zero point) as the reference numerics do: the kernels use
+ * float32(scale) and float32(1/scale), so a scale that is positive in float64 but 0, subnormal
+ * with an overflowing reciprocal, or infinite in float32 would silently produce NaN.
+ */
+function checkQParams(a: FakeQuantizeArgs, ndim: number, who: string): { axis: number | null } {
   if (!Number.isInteger(a.qmin) || !Number.isInteger(a.qmax) || a.qmin >= a.qmax) {
-    throw new Error(`fakeQuantize: need integers qmin < qmax, got [${a.qmin}, ${a.qmax}]`);
+    throw new Error(`${who}: need integers qmin < qmax, got [${a.qmin}, ${a.qmax}]`);
   }
-  const axis = a.axis === undefined || a.axis === null ? null : normAxis(a.axis, x.ndim);
+  const axis = a.axis === undefined || a.axis === null ? null : normAxis(a.axis, ndim);
   for (let i = 0; i < a.scale.length; i++) {
-    const s = a.scale[i], z = a.zeroPoint[i];
-    if (!(s > 0) || !Number.isFinite(s)) throw new Error(`fakeQuantize: scale must be finite and > 0, got ${s}${a.scale.length > 1 ? ` (channel ${i})` : ''}`);
-    if (!Number.isInteger(z) || z < a.qmin || z > a.qmax) throw new Error(`fakeQuantize: zero point ${z} must be an integer in [${a.qmin}, ${a.qmax}]`);
+    checkScaleZeroPoint(a.scale[i], a.zeroPoint[i], a.qmin, a.qmax, a.scale.length > 1 ? `${who} (channel ${i})` : who);
   }
-  if (x.dtype === 'int32') throw new Error(`fakeQuantize: input must be floating point, got ${x.dtype} (shape ${shapeStr(x.shape)})`);
   return { axis };
+}
+
+function checkArgs(x: Tensor, a: FakeQuantizeArgs): { axis: number | null } {
+  const checked = checkQParams(a, x.ndim, 'fakeQuantize');
+  if (x.dtype === 'int32') throw new Error(`fakeQuantize: input must be floating point, got ${x.dtype} (shape ${shapeStr(x.shape)})`);
+  return checked;
 }
 
 export class FakeQuantizeFunction extends Function {
@@ -70,7 +79,7 @@ export function quantizeTensor(x: Tensor, args: FakeQuantizeArgs): Tensor {
 
 /** Float32 values (q − zp)·s of an int32 level tensor. */
 export function dequantizeTensor(q: Tensor, args: FakeQuantizeArgs): Tensor {
-  const axis = args.axis === undefined || args.axis === null ? null : normAxis(args.axis, q.ndim);
+  const { axis } = checkQParams(args, q.ndim, 'dequantize');
   const qc = raw.contiguous(q);
   const p = raw.quantKernelParams(q.shape, args.scale, args.zeroPoint, args.qmin, args.qmax, axis, args.rounding ?? 'halfEven');
   return fromBuffer(q.backend, q.backend.dequantize(qc.buffer, p), q.shape);

@@ -18,6 +18,7 @@ import { fromArray, full } from '../tensor/creation.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Context, Function } from '../autograd/function.js';
 import type { Rounding } from '../tensor/backend.js';
+import { roundWith } from './numerics/rounding.js';
 
 interface LsqAttrs {
   scaleShape: readonly number[];
@@ -43,11 +44,17 @@ export class LearnableFakeQuantizeFunction extends Function {
   static override forward(ctx: Context<LsqAttrs>, x: Tensor, scale: Tensor, zeroPoint: Tensor, qmin: number, qmax: number, gradFactor: number, rounding: Rounding = 'halfEven'): Tensor {
     if (scale.size !== 1 || zeroPoint.size !== 1) throw new Error('learnableFakeQuantize: scale and zeroPoint must have one element each (per-tensor)');
     const s = raw.binaryScalar('maximum', raw.reshape(scale, []), 1e-8);
-    // Like PyTorch, the zero point used in the forward is the learned value rounded and clamped.
-    const zv = Math.min(Math.max(Math.round(zeroPoint.item()), qmin), qmax);
+    // Like PyTorch, the zero point used in the forward is the learned value rounded and clamped
+    // (rounded with the named mode, as computeQParams rounds zero points; never Math.round).
+    const zv = Math.min(Math.max(roundWith(zeroPoint.item(), rounding), qmin), qmax);
     const z = full([], zv, { dtype: x.dtype, device: x.device });
     const u = raw.binary('add', raw.binary('div', x, s), z);
-    const r = roundTensor(u, rounding);
+    // The level exactly as fakeQuantize computes it, z + round(float32(x · float32(1/s))) (PyTorch's
+    // learnable forward calls fake_quantize_per_tensor_affine): rounding x/s + z instead differs by
+    // one level near ties. u above is only the STE's ∂y/∂s term.
+    const sv = s.item();
+    const inv = x.dtype === 'float32' ? Math.fround(1 / Math.fround(sv)) : 1 / sv;
+    const r = raw.binaryScalar('add', roundTensor(raw.binaryScalar('mul', x, inv), rounding), zv);
     const level = raw.binaryScalar('minimum', raw.binaryScalar('maximum', r, qmin), qmax);
     ctx.saveForBackward(u, r, s, z);
     ctx.attrs = { scaleShape: scale.shape, zpShape: zeroPoint.shape, qmin, qmax, gradFactor };
@@ -62,7 +69,8 @@ export class LearnableFakeQuantizeFunction extends Function {
     const inside = raw.binaryScalar('sub', raw.binary('add', below, above), 1, true);
     const gx = raw.binary('mul', g, inside);
     // ∂y/∂s per element
-    const dsIn = raw.binary('mul', inside, raw.binary('sub', r, u));
+    // where, not a product with the mask: a clamped u = ±Infinity (x/s overflowed) would make r − u NaN.
+    const dsIn = raw.where(inside, raw.binary('sub', r, u), raw.binaryScalar('mul', inside, 0));
     const dsBelow = raw.binary('mul', below, raw.binaryScalar('sub', z, qmin, true));
     const dsAbove = raw.binary('mul', above, raw.binaryScalar('sub', z, qmax, true));
     const ds = raw.binary('add', raw.binary('add', dsIn, dsBelow), dsAbove);

@@ -228,7 +228,10 @@ export class HistogramObserver extends Observer {
         return { min: nonNegative ? 0 : p.min, max: p.max };
       }
       case 'mse': {
-        const m = mseRange(this.hist, r.qmin, r.qmax, r.scheme);
+        // Search over the data's own range, not the histogram's symmetric [-bound, bound]: the
+        // candidates scale the range's ends, so on non-negative data (ReLU outputs) the symmetric
+        // one would score quantizers that spend half their levels below 0, not the [0, max] one used.
+        const m = mseRange(trimHistogram(this.hist, this.lo, this.hi), r.qmin, r.qmax, r.scheme);
         return { min: Math.max(m.min, this.lo), max: Math.min(m.max, this.hi) };
       }
       case 'kl': {
@@ -252,6 +255,21 @@ export class HistogramObserver extends Observer {
   range() {
     return { min: [this.lo], max: [this.hi] };
   }
+}
+
+/**
+ * The bins of h from the one holding lo to the one holding hi (the observed data range), with the
+ * mass a re-binning merge spread outside them added to the end bins, so totals are kept.
+ */
+function trimHistogram(h: Histogram, lo: number, hi: number): Histogram {
+  const n = h.counts.length;
+  const width = (h.max - h.min) / n;
+  const first = Math.min(n - 1, Math.max(0, Math.floor((lo - h.min) / width)));
+  const last = Math.min(n - 1, Math.max(first, Math.floor((hi - h.min) / width)));
+  const counts = h.counts.slice(first, last + 1);
+  for (let i = 0; i < first; i++) counts[0] += h.counts[i];
+  for (let i = last + 1; i < n; i++) counts[counts.length - 1] += h.counts[i];
+  return { min: h.min + first * width, max: last === n - 1 ? h.max : h.min + (last + 1) * width, counts };
 }
 
 /** Folds a histogram symmetric around 0 into a histogram of |x| over [0, bound]. */
