@@ -8,7 +8,7 @@
  *   below   (round(u) < qmin):        ∂y/∂x = 0,  ∂y/∂s = qmin − z,      ∂y/∂z = −s
  *   above   (round(u) > qmax):        ∂y/∂x = 0,  ∂y/∂s = qmax − z,      ∂y/∂z = −s
  *
- * The scale gradient is multiplied by gradFactor (LSQ uses 1/√(numel·qmax) to balance its step
+ * The scale and zero-point gradients are multiplied by gradFactor (as PyTorch does for both) (LSQ uses 1/√(numel·qmax) to balance its step
  * size against the weights'). Away from the rounding discontinuities these are exact derivatives
  * in s and z of the piecewise expression, which the tests check by finite differences.
  * Per tensor: s and z are 1-element tensors.
@@ -75,7 +75,7 @@ export class LearnableFakeQuantizeFunction extends Function {
     const dsAbove = raw.binary('mul', above, raw.binaryScalar('sub', z, qmax, true));
     const ds = raw.binary('add', raw.binary('add', dsIn, dsBelow), dsAbove);
     const gs = raw.binaryScalar('mul', raw.reduce('sum', raw.binary('mul', g, ds)), gradFactor);
-    const gz = raw.reduce('sum', raw.binary('mul', g, raw.binary('mul', raw.binary('add', below, above), raw.unary('neg', s))));
+    const gz = raw.binaryScalar('mul', raw.reduce('sum', raw.binary('mul', g, raw.binary('mul', raw.binary('add', below, above), raw.unary('neg', s)))), gradFactor);
     return [
       gx,
       ctx.needsInputGrad[1] ? raw.reshape(gs, ctx.attrs.scaleShape) : null,

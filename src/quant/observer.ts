@@ -235,7 +235,10 @@ export class HistogramObserver extends Observer {
         return { min: Math.max(m.min, this.lo), max: Math.min(m.max, this.hi) };
       }
       case 'kl': {
-        const k = klRange(absHistogram(this.hist), 128);
+        // TensorRT uses 128 bins for int8 (the positive half of a signed range); in general, the
+        // number of levels that cover the kept side: all of them for non-negative data.
+        const levels = r.qmax - r.qmin + 1;
+        const k = klRange(absHistogram(this.hist), Math.max(2, nonNegative ? levels : Math.ceil(levels / 2)));
         return { min: nonNegative ? 0 : Math.max(-k.threshold, this.lo), max: Math.min(k.threshold, this.hi) };
       }
     }

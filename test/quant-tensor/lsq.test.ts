@@ -150,14 +150,14 @@ describe('LSQ gradients against central finite differences of the STE surrogate 
       an.y.forEach((v, i) => expect(v, `y[${i}]`).toBeCloseTo(fd.value[i], 10));
       an.gx.forEach((v, i) => expect(v, `dL/dx[${i}]`).toBeCloseTo(fd.gx[i], 6));
       expect(an.gs, 'dL/ds = gradFactor * dS/ds').toBeCloseTo(c.gradFactor * fd.gs, 6);
-      expect(an.gz, 'dL/dz').toBeCloseTo(fd.gz, 6);
+      expect(an.gz, 'dL/dz = gradFactor * dS/dz').toBeCloseTo(c.gradFactor * fd.gz, 6);
       expect(an.shapes).toEqual([[1], [1]]);
       // the three regions all occur, and the clamped ones pass no gradient to x
       expect(an.gx.filter((v) => v === 0).length).toBe(16);
     });
   }
 
-  it('inside the range: dL/ds = gradFactor * Σ g (round(u) - u), dL/dz = 0; below/above: Σ g (q_edge - z) and -s Σ g', () => {
+  it('inside the range: dL/ds = gradFactor * Σ g (round(u) - u), dL/dz = 0; below/above: Σ g (q_edge - z) and -s Σ g, both scaled by gradFactor', () => {
     const inside: GradCase = { qmin: 0, qmax: 15, s: 0.5, z: 2, gradFactor: 0.25, x: [0.6, 1.9], g: [1, 1] };
     // u = 3.2, 5.8: round(u) - u = -0.2, +0.2
     const a = analytic(inside);
@@ -168,7 +168,7 @@ describe('LSQ gradients against central finite differences of the STE surrogate 
     // u = -8 (below: qmin - z = -2), u = 42 (above: qmax - z = 13)
     const b = analytic(clamped);
     expect(b.gs).toBeCloseTo(0.25 * (2 * -2 + 3 * 13), 12);
-    expect(b.gz).toBeCloseTo(-0.5 * (2 + 3), 12);
+    expect(b.gz).toBeCloseTo(0.25 * -0.5 * (2 + 3), 12);
     expect(b.gx).toEqual([0, 0]);
   });
 

@@ -67,6 +67,4 @@ export interface QatConfig {
   input?: LayerQConfig;
   /** Overrides by layer name (the child's name in the Sequential, e.g. '0', '3'). */
   layers?: Record<string, LayerQConfig>;
-  /** QConvBn2d: stop updating batch-norm statistics (and train on the folded form) after this many training steps. */
-  freezeBnAfter?: number;
 }

@@ -1,0 +1,393 @@
+/**
+ * Int8Model: runs an Int8ModelSpec (model.ts) with integer arithmetic only. The float input is
+ * quantized once by the first layer, every layer in between maps int32-held levels to levels
+ * (kernels.ts: exact int32 accumulation, TFLite's fixed-point requantization), and the last
+ * layer dequantizes to float32 logits (Jacob et al. 2018, §2.2-2.4).
+ *
+ * The constructor validates the whole spec (validate.ts) on a private copy, then prepares each
+ * layer: weights with their zero points subtracted, and per layer the GEMM kernel that the
+ * proven operand bounds allow (kernels.ts selectGemm). forward() streams the batch through in
+ * chunks, ping-ponging between two activation buffers that live as long as the model, so a
+ * forward pass allocates little beyond its output; it runs each conv2d directly followed by a
+ * maxpool2d as one step that pools the accumulators before requantizing them (the same levels,
+ * a quarter of the requantization work for 2x2 pools). forwardLevels() runs every layer on its
+ * own and keeps each output, for debugging and tests.
+ */
+import { decodeContainer, encodeContainer, loadContainer, saveContainer, type Container } from '../../io/container.js';
+import { FileFormatError } from '../../io/format-error.js';
+import { quantize } from '../numerics/index.js';
+import { int8SpecFromContainer, int8SpecToContainer } from './format.js';
+import { gemmInt32, gemmTwoLane, selectGemm, type Int32Gemm } from './gemm.js';
+import {
+  conv2dLevels,
+  conv2dMaxPoolLevels,
+  linearLevels,
+  LINEAR_ROWS_PER_GEMM,
+  maxPool2dLevels,
+  reluLevels,
+  type OutputStage,
+} from './kernels.js';
+import type { Int8LayerKind, Int8ModelSpec } from './model.js';
+import { cloneSpec, planInt8Model, type LayerPlan } from './validate.js';
+
+export interface Int8ModelOptions {
+  /**
+   * Use this GEMM for every conv2d / linear layer instead of the per-layer choice of selectGemm
+   * (e.g. gemmInt32 to compare kernels, or an external SIMD kernel with the same contract).
+   */
+  gemm?: Int32Gemm;
+}
+
+/** The levels one integer layer produced, for debugging and tests. */
+export interface LayerLevels {
+  index: number;
+  kind: Int8LayerKind;
+  /** [batch, ...per-example shape]. */
+  shape: number[];
+  levels: Int32Array;
+}
+
+export interface Int8Trace {
+  /** One entry per layer except the final dequantize, in order (entry 0 is the quantized input). */
+  layers: LayerLevels[];
+  /** The dequantized output, as forward() returns it. */
+  output: Float32Array;
+}
+
+/** Examples per forward chunk are chosen so that one activation buffer holds about this many levels. */
+const CHUNK_LEVELS = 1 << 20;
+
+/** Kernel scratch shared by a model's steps; grown by ensureBuffers, never shrunk. */
+interface Scratch {
+  /** im2col patches of one image and group. */
+  cols: Int32Array;
+  /** Zero-point-shifted input rows of a linear layer. */
+  rows: Int32Array;
+  /** Accumulators of one image and group, for conv2d fused with the maxpool2d after it. */
+  acc: Int32Array;
+}
+
+/** One integer layer, ready to run: reads `count` examples from input, returns the buffer holding its output. */
+interface Step {
+  plan: LayerPlan;
+  outSize: number;
+  gemm: Int32Gemm | null;
+  run(input: Int32Array, count: number, output: Int32Array): Int32Array;
+}
+
+export class Int8Model {
+  /** Per-example input shape, e.g. [1, 28, 28]. */
+  readonly inputShape: readonly number[];
+  /** Per-example output shape, e.g. [10]. */
+  readonly outputShape: readonly number[];
+
+  private readonly spec: Int8ModelSpec;
+  private readonly plans: LayerPlan[];
+  /** One step per integer layer (forwardLevels). */
+  private readonly steps: Step[];
+  /** The same with each conv2d + maxpool2d pair fused into one step (forward). */
+  private readonly fusedSteps: Step[];
+  private readonly inputSize: number;
+  private readonly outputSize: number;
+  private readonly maxLevelsPerExample: number;
+  // Scratch, grown on demand and kept for the model's lifetime.
+  private bufferA = new Int32Array(0);
+  private bufferB = new Int32Array(0);
+  private readonly scratch: Scratch = { cols: new Int32Array(0), rows: new Int32Array(0), acc: new Int32Array(0) };
+  private encodedSize: number | undefined;
+
+  constructor(spec: Int8ModelSpec, options: Int8ModelOptions = {}) {
+    this.spec = cloneSpec(spec);
+    this.plans = planInt8Model(this.spec);
+    const first = this.plans[0], last = this.plans[this.plans.length - 1];
+    this.inputShape = first.inShape;
+    this.outputShape = last.outShape;
+    this.inputSize = size(first.inShape);
+    this.outputSize = size(last.outShape);
+    this.steps = this.plans.slice(1, -1).map((plan) => makeStep(plan, options.gemm, this.scratch));
+    this.fusedSteps = fuseConvPool(this.steps, this.scratch);
+    this.maxLevelsPerExample = Math.max(...this.plans.map((p) => size(p.outShape)));
+  }
+
+  // ---------------------------------------------------------------------------- inference
+
+  /** Float input [batch, ...inputShape] -> float32 output [batch, ...outputShape] (logits). */
+  forward(x: ArrayLike<number>, batch: number): Float32Array {
+    this.checkInput(x, batch, 'forward');
+    const out = new Float32Array(batch * this.outputSize);
+    const chunk = Math.max(1, Math.min(batch, Math.floor(CHUNK_LEVELS / this.maxLevelsPerExample)));
+    this.ensureBuffers(chunk);
+    for (let n0 = 0; n0 < batch; n0 += chunk) {
+      const count = Math.min(chunk, batch - n0);
+      let current = this.quantizeInput(sliceOf(x, n0 * this.inputSize, (n0 + count) * this.inputSize));
+      for (const step of this.fusedSteps) {
+        const target = current === this.bufferA ? this.bufferB : this.bufferA;
+        current = step.run(current, count, target);
+      }
+      this.dequantizeOutput(current, count, out, n0 * this.outputSize);
+    }
+    return out;
+  }
+
+  /**
+   * forward() for debugging: the levels of every layer's output, each in its own array, plus the
+   * float output. Runs the whole batch at once (no chunking), so keep the batch small.
+   */
+  forwardLevels(x: ArrayLike<number>, batch: number): Int8Trace {
+    this.checkInput(x, batch, 'forwardLevels');
+    this.ensureBuffers(0);
+    const q = this.quantizeInput(x);
+    const layers: LayerLevels[] = [{ index: 0, kind: 'quantize', shape: [batch, ...this.plans[0].outShape], levels: q }];
+    let current = q;
+    for (const step of this.steps) {
+      const result = step.run(current, batch, new Int32Array(batch * step.outSize));
+      current = result === current ? result.slice() : result;
+      layers.push({ index: step.plan.index, kind: step.plan.kind, shape: [batch, ...step.plan.outShape], levels: current });
+    }
+    const output = new Float32Array(batch * this.outputSize);
+    this.dequantizeOutput(current, batch, output, 0);
+    return { layers, output };
+  }
+
+  /** The arg-max class of each example (the first maximum on ties). */
+  predict(x: ArrayLike<number>, batch: number): Int32Array {
+    const logits = this.forward(x, batch);
+    const C = this.outputSize;
+    const classes = new Int32Array(batch);
+    for (let n = 0; n < batch; n++) {
+      let best = 0;
+      for (let c = 1; c < C; c++) if (logits[n * C + c] > logits[n * C + best]) best = c;
+      classes[n] = best;
+    }
+    return classes;
+  }
+
+  private checkInput(x: ArrayLike<number>, batch: number, who: string): void {
+    if (!Number.isSafeInteger(batch) || batch < 0) throw new Error(`Int8Model.${who}: batch must be a non-negative integer, got ${batch}`);
+    if (x.length !== batch * this.inputSize) {
+      throw new Error(
+        `Int8Model.${who}: x has ${x.length} elements, but ${batch} example(s) of shape [${this.inputShape.join(', ')}] need ${batch * this.inputSize}`,
+      );
+    }
+  }
+
+  /** The first layer, with the reference quantize of src/quant/numerics (float32 x · float32(1/scale), named rounding). */
+  private quantizeInput(x: ArrayLike<number>): Int32Array {
+    const plan = this.plans[0];
+    if (plan.kind !== 'quantize') throw new Error('unreachable: validated first layer');
+    const { scale, zeroPoint, qmin, qmax, rounding } = plan.layer;
+    return quantize(x, { scale, zeroPoint, qmin, qmax, ...(rounding !== undefined ? { rounding } : {}) });
+  }
+
+  /**
+   * The last layer: out = float32((q - zeroPoint) · float32(scale)), exactly as numerics'
+   * dequantize (the integer difference times a float32 is exact in float64, then rounded once).
+   */
+  private dequantizeOutput(levels: Int32Array, count: number, out: Float32Array, at: number): void {
+    const plan = this.plans[this.plans.length - 1];
+    if (plan.kind !== 'dequantize') throw new Error('unreachable: validated last layer');
+    const scale = Math.fround(plan.layer.scale), zp = plan.layer.zeroPoint;
+    const n = count * this.outputSize;
+    for (let i = 0; i < n; i++) out[at + i] = (levels[i] - zp) * scale;
+  }
+
+  private ensureBuffers(chunk: number): void {
+    const levels = chunk * this.maxLevelsPerExample;
+    if (this.bufferA.length < levels) {
+      this.bufferA = new Int32Array(levels);
+      this.bufferB = new Int32Array(levels);
+    }
+    let cols = 0, rows = 0, acc = 0;
+    for (const { plan } of this.steps) {
+      if (plan.kind === 'conv2d') {
+        const pixels = plan.geometry.OH * plan.geometry.OW;
+        cols = Math.max(cols, pixels * plan.weighted.K);
+        acc = Math.max(acc, pixels * (plan.weighted.O / plan.geometry.groups));
+      }
+      if (plan.kind === 'linear') rows = Math.max(rows, LINEAR_ROWS_PER_GEMM * plan.weighted.K);
+    }
+    if (this.scratch.cols.length < cols) this.scratch.cols = new Int32Array(cols);
+    if (this.scratch.rows.length < rows) this.scratch.rows = new Int32Array(rows);
+    if (this.scratch.acc.length < acc) this.scratch.acc = new Int32Array(acc);
+  }
+
+  // --------------------------------------------------------------------------- persistence
+
+  /** A deep copy of the validated spec. */
+  toSpec(): Int8ModelSpec {
+    return cloneSpec(this.spec);
+  }
+
+  /** The model as a 'qgrad.int8-model' container file (docs/formats.md). */
+  toBytes(): Uint8Array {
+    return encodeContainer(int8SpecToContainer(this.spec));
+  }
+
+  /** Write the model file atomically (an interrupted save leaves any previous file intact). */
+  save(path: string): void {
+    saveContainer(path, int8SpecToContainer(this.spec));
+  }
+
+  /** Read and validate a model file; every error is a FileFormatError naming `path`. */
+  static load(path: string, options: Int8ModelOptions = {}): Int8Model {
+    return fromContainer(() => loadContainer(path), path, options);
+  }
+
+  /** Like load(), from bytes; `sourceName` names them in errors. */
+  static fromBytes(bytes: Uint8Array, sourceName = '<bytes>', options: Int8ModelOptions = {}): Int8Model {
+    return fromContainer(() => decodeContainer(bytes, sourceName), sourceName, options);
+  }
+
+  /** Size of the model file in bytes. */
+  sizeBytes(): number {
+    this.encodedSize ??= this.toBytes().length;
+    return this.encodedSize;
+  }
+
+  /** A human-readable summary: one line per layer with its shapes, ranges and kernel choice. */
+  describe(): string {
+    const params = this.plans.reduce((n, p) => n + ('weighted' in p ? p.weighted.O * (p.weighted.K + (p.layer.bias ? 1 : 0)) : 0), 0);
+    const lines = [
+      `Int8Model: input [${this.inputShape.join(', ')}] -> output [${this.outputShape.join(', ')}], ` +
+        `${this.plans.length} layers, ${params} parameters, ${this.sizeBytes()} bytes as a file`,
+    ];
+    for (const plan of this.plans) {
+      const step = this.steps.find((s) => s.plan === plan);
+      const fused = this.fusedSteps.some((s) => s.plan === plan && s !== step) ? ' (forward pools before requantizing)' : '';
+      lines.push(`  ${String(plan.index).padStart(2)} ${plan.kind.padEnd(10)} ${describeLayer(plan, step?.gemm ?? null)}${fused}  -> [${plan.outShape.join(', ')}]`);
+    }
+    if (this.spec.meta !== undefined && Object.keys(this.spec.meta).length > 0) lines.push(`  meta ${JSON.stringify(this.spec.meta)}`);
+    return lines.join('\n');
+  }
+}
+
+function fromContainer(read: () => Container, source: string, options: Int8ModelOptions): Int8Model {
+  const spec = int8SpecFromContainer(read(), source);
+  try {
+    return new Int8Model(spec, options);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new FileFormatError(source, `invalid int8 model: ${message.replace(/^Int8Model: /, '')}`);
+  }
+}
+
+/**
+ * Replace each conv2d step directly followed by a maxpool2d step with one step that pools the
+ * accumulators before requantizing (kernels.ts conv2dMaxPoolLevels): same levels, less work.
+ */
+function fuseConvPool(steps: Step[], scratch: Scratch): Step[] {
+  const fused: Step[] = [];
+  for (let i = 0; i < steps.length; i++) {
+    const conv = steps[i].plan, pool = steps[i + 1]?.plan;
+    if (conv.kind !== 'conv2d' || pool?.kind !== 'maxpool2d') {
+      fused.push(steps[i]);
+      continue;
+    }
+    const gemm = steps[i].gemm!;
+    const { layer, weighted, geometry } = conv;
+    const stage = outputStage(conv.layer, weighted.bias);
+    fused.push({
+      plan: conv,
+      outSize: steps[i + 1].outSize,
+      gemm,
+      run: (input, count, output) => {
+        conv2dMaxPoolLevels(input, count, geometry, weighted.centeredWeight, layer.inZeroPoint, stage, gemm, scratch.cols, scratch.acc, pool.geometry, output);
+        return output;
+      },
+    });
+    i++;
+  }
+  return fused;
+}
+
+function outputStage(layer: { multiplier: Int32Array; shift: Int32Array; outZeroPoint: number; qmin: number; qmax: number }, bias: Int32Array): OutputStage {
+  return { bias, multiplier: layer.multiplier, shift: layer.shift, outZeroPoint: layer.outZeroPoint, qmin: layer.qmin, qmax: layer.qmax };
+}
+
+function makeStep(plan: LayerPlan, forced: Int32Gemm | undefined, scratch: Scratch): Step {
+  const outSize = size(plan.outShape);
+  const inSize = size(plan.inShape);
+  switch (plan.kind) {
+    case 'conv2d':
+    case 'linear': {
+      const { layer, weighted } = plan;
+      const gemm = forced ?? selectGemm(weighted.maxAbsWeight, weighted.maxAbsInput);
+      const stage = outputStage(layer, weighted.bias);
+      const run =
+        plan.kind === 'conv2d'
+          ? (input: Int32Array, count: number, output: Int32Array) => {
+              conv2dLevels(input, count, plan.geometry, weighted.centeredWeight, layer.inZeroPoint, stage, gemm, scratch.cols, output);
+              return output;
+            }
+          : (input: Int32Array, count: number, output: Int32Array) => {
+              linearLevels(input, count, weighted.K, weighted.O, weighted.centeredWeight, layer.inZeroPoint, stage, gemm, scratch.rows, output);
+              return output;
+            };
+      return { plan, outSize, gemm, run };
+    }
+    case 'maxpool2d': {
+      const C = plan.inShape[0];
+      return {
+        plan, outSize, gemm: null,
+        run: (input, count, output) => {
+          maxPool2dLevels(input, { ...plan.geometry, planes: count * C }, output);
+          return output;
+        },
+      };
+    }
+    case 'relu':
+      return {
+        plan, outSize, gemm: null,
+        run: (input, count, output) => {
+          reluLevels(input, count * inSize, plan.layer.zeroPoint, output);
+          return output;
+        },
+      };
+    case 'flatten':
+      return { plan, outSize, gemm: null, run: (input) => input };
+    case 'quantize':
+    case 'dequantize':
+      throw new Error(`unreachable: ${plan.kind} is not an integer step`);
+  }
+}
+
+function describeLayer(plan: LayerPlan, gemm: Int32Gemm | null): string {
+  const range = (r: { zeroPoint: number; qmin: number; qmax: number } | null) => (r ? `zp ${r.zeroPoint} [${r.qmin}, ${r.qmax}]` : '');
+  switch (plan.kind) {
+    case 'quantize':
+      return `scale ${plan.layer.scale.toPrecision(6)} ${range(plan.outRange)} ${plan.layer.rounding ?? 'halfEven'}`;
+    case 'conv2d':
+    case 'linear': {
+      const { layer, weighted } = plan;
+      const geometry =
+        plan.kind === 'conv2d'
+          ? ` stride ${plan.layer.stride.join('x')} pad ${plan.layer.padding.join('x')} dil ${plan.layer.dilation.join('x')}${plan.layer.groups > 1 ? ` groups ${plan.layer.groups}` : ''}`
+          : '';
+      const symmetric = layer.weightZeroPoint.every((z) => z === 0) ? 'symmetric' : 'asymmetric';
+      const kernel = gemm === gemmTwoLane ? 'two-lane' : gemm === gemmInt32 ? 'int32' : gemm?.name || 'custom';
+      const scale = layer.outScale !== undefined ? ` scale ${layer.outScale.toPrecision(6)}` : '';
+      return (
+        `w [${layer.weightShape.join(', ')}] levels [${layer.weightQmin}, ${layer.weightQmax}] ${symmetric}, ` +
+        `bias ${layer.bias ? 'int32' : 'none'}${geometry}; out ${range(plan.outRange)}${scale}; ` +
+        `|acc| <= ${weighted.accBound} (${((weighted.accBound / 2 ** 31) * 100).toPrecision(3)}% of int32), gemm ${kernel}`
+      );
+    }
+    case 'maxpool2d':
+      return `kernel ${plan.layer.kernel.join('x')} stride ${plan.layer.stride.join('x')} pad ${plan.layer.padding.join('x')}`;
+    case 'relu':
+      return `max(q, ${plan.layer.zeroPoint})`;
+    case 'flatten':
+      return '';
+    case 'dequantize':
+      return `scale ${plan.layer.scale.toPrecision(6)} zp ${plan.layer.zeroPoint}`;
+  }
+}
+
+function size(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function sliceOf(x: ArrayLike<number>, start: number, end: number): ArrayLike<number> {
+  if (ArrayBuffer.isView(x)) return (x as unknown as Float32Array).subarray(start, end);
+  return Array.prototype.slice.call(x, start, end) as number[];
+}

@@ -1,0 +1,142 @@
+/**
+ * The int8 model file: an Int8ModelSpec in the qgrad container (src/io/container.ts), kind
+ * 'qgrad.int8-model'. docs/formats.md ("int8 models") describes the layout for other readers.
+ *
+ *   meta = { formatVersion: 1, inputShape: [...], layers: [ {kind, scalar fields...}, ... ], meta: {...} }
+ *   arrays, for each conv2d / linear layer i:
+ *     layers.i.weight           int8 when every level fits in -128..127, else int32; shape = weightShape
+ *     layers.i.weightZeroPoint  int32 [O]
+ *     layers.i.bias             int32 [O]   (only when the layer JSON says "hasBias": true)
+ *     layers.i.multiplier       int32 [O]
+ *     layers.i.shift            int32 [O]
+ *
+ * Reading checks the kind, the format version, the layer list, and that exactly the arrays the
+ * layers need are present with the right dtype and shape; everything else (ranges, zero points,
+ * multipliers, overflow) is the Int8Model constructor's validation, whose errors the loader
+ * reports against the file. This module only maps spec <-> container; engine.ts builds models.
+ */
+import type { Container, ContainerArray, JsonObject, JsonValue } from '../../io/container.js';
+import { FileFormatError } from '../../io/format-error.js';
+import type { Int8Layer, Int8ModelSpec } from './model.js';
+
+export const INT8_MODEL_KIND = 'qgrad.int8-model';
+export const INT8_MODEL_FORMAT_VERSION = 1;
+
+/** The typed-array fields of conv2d / linear layers, stored as arrays rather than JSON. */
+const ARRAY_FIELDS = ['weight', 'weightZeroPoint', 'bias', 'multiplier', 'shift'] as const;
+type ArrayField = (typeof ARRAY_FIELDS)[number];
+
+const KINDS = new Set(['quantize', 'conv2d', 'linear', 'maxpool2d', 'relu', 'flatten', 'dequantize']);
+
+function arrayName(index: number, field: ArrayField): string {
+  return `layers.${index}.${field}`;
+}
+
+/** Map a (validated) spec to a container. */
+export function int8SpecToContainer(spec: Int8ModelSpec): Container {
+  const arrays: Record<string, ContainerArray> = {};
+  const layers: JsonObject[] = spec.layers.map((layer, index) => {
+    const json: Record<string, JsonValue> = {};
+    for (const [key, value] of Object.entries(layer)) {
+      if ((ARRAY_FIELDS as readonly string[]).includes(key) || value === undefined) continue;
+      json[key] = value as JsonValue;
+    }
+    if (layer.kind === 'conv2d' || layer.kind === 'linear') {
+      const O = layer.weightShape[0];
+      arrays[arrayName(index, 'weight')] = weightArray(layer.weight, layer.weightShape);
+      arrays[arrayName(index, 'weightZeroPoint')] = { dtype: 'int32', shape: [O], data: layer.weightZeroPoint };
+      if (layer.bias !== null) arrays[arrayName(index, 'bias')] = { dtype: 'int32', shape: [O], data: layer.bias };
+      arrays[arrayName(index, 'multiplier')] = { dtype: 'int32', shape: [O], data: layer.multiplier };
+      arrays[arrayName(index, 'shift')] = { dtype: 'int32', shape: [O], data: layer.shift };
+      json.hasBias = layer.bias !== null;
+    }
+    return json;
+  });
+  return {
+    kind: INT8_MODEL_KIND,
+    meta: { formatVersion: INT8_MODEL_FORMAT_VERSION, inputShape: spec.inputShape, layers, meta: spec.meta ?? {} },
+    arrays,
+  };
+}
+
+/** int8 storage when every level fits (a quarter of the bytes), int32 otherwise. */
+function weightArray(weight: Int8Array | Int32Array, shape: readonly number[]): ContainerArray {
+  if (weight instanceof Int8Array) return { dtype: 'int8', shape, data: weight };
+  const fits = weight.every((w) => w >= -128 && w <= 127);
+  return fits ? { dtype: 'int8', shape, data: Int8Array.from(weight) } : { dtype: 'int32', shape, data: weight };
+}
+
+/**
+ * Rebuild a spec from a decoded container, checking its structure; `source` (the file name)
+ * starts every error message. The result still has to pass the Int8Model constructor.
+ */
+export function int8SpecFromContainer(container: Container, source: string): Int8ModelSpec {
+  const fail = (problem: string): never => {
+    throw new FileFormatError(source, problem);
+  };
+  if (container.kind !== INT8_MODEL_KIND) {
+    fail(`holds a '${container.kind}', not an int8 model ('${INT8_MODEL_KIND}')`);
+  }
+  const { formatVersion, inputShape, layers, meta } = container.meta;
+  if (formatVersion !== INT8_MODEL_FORMAT_VERSION) {
+    fail(`unsupported int8 model format version ${JSON.stringify(formatVersion)} (this qgrad reads ${INT8_MODEL_FORMAT_VERSION})`);
+  }
+  if (!Array.isArray(inputShape)) fail(`meta.inputShape must be an array, got ${JSON.stringify(inputShape)}`);
+  if (!Array.isArray(layers)) fail(`meta.layers must be an array, got ${JSON.stringify(layers)}`);
+  if (meta !== undefined && !isObject(meta)) fail(`meta.meta must be an object, got ${JSON.stringify(meta)}`);
+
+  const used = new Set<string>();
+  const specLayers = (layers as readonly JsonValue[]).map((raw, index): Int8Layer => {
+    if (!isObject(raw) || typeof raw.kind !== 'string' || !KINDS.has(raw.kind)) {
+      return fail(`layer ${index}: not a layer description (kind must be one of ${[...KINDS].join(', ')}): ${JSON.stringify(raw)}`);
+    }
+    const what = `layer ${index} (${raw.kind})`;
+    for (const field of ARRAY_FIELDS) {
+      if (field in raw) fail(`${what}: '${field}' belongs in the arrays, not in the layer JSON`);
+    }
+    const { hasBias, ...fields } = raw as Record<string, JsonValue>;
+    const layer: Record<string, unknown> = { ...fields };
+    if (raw.kind === 'conv2d' || raw.kind === 'linear') {
+      const rank = raw.kind === 'conv2d' ? 4 : 2;
+      const shape = raw.weightShape;
+      if (!Array.isArray(shape) || shape.length !== rank || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 1)) {
+        fail(`${what}: weightShape must be ${rank} positive integers, got ${JSON.stringify(shape)}`);
+      }
+      if (typeof hasBias !== 'boolean') fail(`${what}: hasBias must be true or false, got ${JSON.stringify(hasBias)}`);
+      const weightShape = shape as number[];
+      const O = weightShape[0];
+      const take = (field: ArrayField, dtypes: readonly string[], expected: readonly number[]): Int8Array | Int32Array => {
+        const name = arrayName(index, field);
+        const array = Object.hasOwn(container.arrays, name) ? container.arrays[name] : undefined;
+        if (array === undefined) return fail(`${what}: array '${name}' is missing`);
+        used.add(name);
+        if (!dtypes.includes(array.dtype)) fail(`${what}: array '${name}' has dtype ${array.dtype}, expected ${dtypes.join(' or ')}`);
+        if (array.shape.length !== expected.length || array.shape.some((d, i) => d !== expected[i])) {
+          fail(`${what}: array '${name}' has shape [${array.shape.join(', ')}], expected [${expected.join(', ')}]`);
+        }
+        return array.data as Int8Array | Int32Array;
+      };
+      layer.weight = take('weight', ['int8', 'int32'], weightShape);
+      layer.weightZeroPoint = take('weightZeroPoint', ['int32'], [O]);
+      layer.bias = hasBias ? take('bias', ['int32'], [O]) : null;
+      layer.multiplier = take('multiplier', ['int32'], [O]);
+      layer.shift = take('shift', ['int32'], [O]);
+    } else if (hasBias !== undefined) {
+      fail(`${what}: unexpected field 'hasBias'`);
+    }
+    return layer as unknown as Int8Layer;
+  });
+
+  for (const name of Object.keys(container.arrays)) {
+    if (!used.has(name)) fail(`unexpected array '${name}' (no layer uses it)`);
+  }
+  return {
+    inputShape: inputShape as number[],
+    layers: specLayers,
+    ...(meta !== undefined ? { meta: meta as JsonObject } : {}),
+  };
+}
+
+function isObject(value: unknown): value is JsonObject {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
