@@ -1,8 +1,10 @@
 /**
  * The cpu backend: every primitive of the Backend interface as plain TypeScript loops over typed
  * arrays. It is the readable reference every other backend is tested against.
- * Precision: float32 storage with float64 accumulation in reductions, matmul and convolution;
- * float64 end to end for float64 tensors.
+ * Precision: float32 storage with float64 accumulation in reductions; float64 end to end for
+ * float64 tensors. Float32 matmul, convolution and 2x2 max pooling run WebAssembly SIMD kernels
+ * (float32 accumulation, optionally on worker threads) unless QGRAD_CPU_KERNELS=js: see
+ * docs/performance.md.
  */
 import type {
   Backend, BinaryOp, Conv2dParams, DeviceBuffer, Pool2dParams, QuantKernelParams, ReduceOp, UnaryOp, View,
@@ -14,6 +16,7 @@ import { contiguousStrides, isContiguous, numel } from '../shape.js';
 import { conv2dForward, conv2dGradInput, conv2dGradWeight } from './conv.js';
 import { runBinary, runBinaryScalar, runUnary, runWhere } from './elementwise.js';
 import { gemm } from './gemm.js';
+import { getCpuKernelConfig } from './wasm/index.js';
 import { avgPool2d, avgPool2dGrad, maxPool2d, maxPool2dGrad, poolOutShape } from './pool.js';
 import { dequantizeKernel, fakeQuantizeKernel, quantizeKernel } from './quant.js';
 
@@ -37,7 +40,9 @@ export class CpuBackend implements Backend {
   private live = 0;
 
   describe(): string {
-    return 'cpu (TypeScript loops, float64 accumulation)';
+    const k = getCpuKernelConfig();
+    if (k.kernels === 'js' || !k.wasmAvailable) return 'cpu (TypeScript loops, float64 accumulation)';
+    return `cpu (wasm SIMD float32 gemm/conv, ${k.threads} thread${k.threads > 1 ? 's' : ''}${k.relaxedSimd ? ', relaxed SIMD' : ''}; TypeScript elsewhere)`;
   }
 
   private wrap(data: TypedArray): CpuBuffer {

@@ -9,6 +9,7 @@ import type { Pool2dParams } from '../backend.js';
 import type { DType, TypedArray } from '../dtype.js';
 import { allocTyped } from '../dtype.js';
 import { convOutSize } from './conv.js';
+import { maxPool2x2Wasm } from './wasm/index.js';
 
 export function poolOutShape(xShape: readonly number[], p: Pool2dParams): [number, number, number, number] {
   const [N, C, H, W] = xShape;
@@ -22,8 +23,19 @@ export function poolOutShape(xShape: readonly number[], p: Pool2dParams): [numbe
 export function maxPool2d(x: TypedArray, xShape: readonly number[], p: Pool2dParams, dtype: DType): { out: TypedArray; indices: Int32Array } {
   const [N, C, OH, OW] = poolOutShape(xShape, p);
   const H = xShape[2], W = xShape[3];
+  const is2x2 = p.kernel[0] === 2 && p.kernel[1] === 2 && p.stride[0] === 2 && p.stride[1] === 2
+    && p.padding[0] === 0 && p.padding[1] === 0 && p.dilation[0] === 1 && p.dilation[1] === 1;
+  if (is2x2 && x instanceof Float32Array) {
+    // Branch-free in wasm SIMD: on random data the loop below mispredicts a branch per window.
+    const r = maxPool2x2Wasm(x, N * C, H, W, OH, OW);
+    if (r) return r;
+  }
   const out = allocTyped(dtype, N * C * OH * OW);
   const indices = new Int32Array(out.length);
+  if (is2x2) {
+    maxPool2x2(x, N * C, H, W, OH, OW, out, indices);
+    return { out, indices };
+  }
   const [kh, kw] = p.kernel, [sh, sw] = p.stride, [ph, pw] = p.padding, [dh, dw] = p.dilation;
   let o = 0;
   for (let nc = 0; nc < N * C; nc++) {
@@ -53,6 +65,31 @@ export function maxPool2d(x: TypedArray, xShape: readonly number[], p: Pool2dPar
   return { out, indices };
 }
 
+/**
+ * The common MaxPool2d(2): 2 x 2 windows, stride 2, no padding, so no bounds checks. Same window
+ * order, tie and NaN rules as the general loop above (a later element wins only if strictly
+ * larger, or if it is NaN and the best so far is not).
+ */
+function maxPool2x2(x: TypedArray, planes: number, H: number, W: number, OH: number, OW: number, out: TypedArray, indices: Int32Array): void {
+  let o = 0;
+  for (let nc = 0; nc < planes; nc++) {
+    const plane = nc * H * W;
+    for (let oh = 0; oh < OH; oh++) {
+      const rel0 = 2 * oh * W;
+      for (let ow = 0; ow < OW; ow++, o++) {
+        const i0 = rel0 + 2 * ow, i2 = i0 + W;
+        const a = x[plane + i0], b = x[plane + i0 + 1], c = x[plane + i2], d = x[plane + i2 + 1];
+        let best = a, bi = i0;
+        if (b > best || (b !== b && best === best)) { best = b; bi = i0 + 1; }
+        if (c > best || (c !== c && best === best)) { best = c; bi = i2; }
+        if (d > best || (d !== d && best === best)) { best = d; bi = i2 + 1; }
+        out[o] = best;
+        indices[o] = bi;
+      }
+    }
+  }
+}
+
 export function maxPool2dGrad(gy: TypedArray, indices: TypedArray, gyShape: readonly number[], xShape: readonly number[], dtype: DType): TypedArray {
   const [N, C, OH, OW] = gyShape;
   const HW = xShape[2] * xShape[3];
@@ -60,7 +97,11 @@ export function maxPool2dGrad(gy: TypedArray, indices: TypedArray, gyShape: read
   const L = OH * OW;
   for (let nc = 0; nc < N * C; nc++) {
     const base = nc * HW, ob = nc * L;
-    for (let t = 0; t < L; t++) gx[base + indices[ob + t]] += gy[ob + t];
+    for (let t = 0; t < L; t++) {
+      const at = indices[ob + t];
+      // -1: the window lies entirely in the padding (its output is -Infinity); nothing to route.
+      if (at >= 0) gx[base + at] += gy[ob + t];
+    }
   }
   return gx;
 }

@@ -1,0 +1,206 @@
+/**
+ * `npm run bench`: the cpu kernels of qgrad against their own TypeScript reference, measured in
+ * the same process, with TensorFlow.js (cpu, wasm) and PyTorch (1 thread) as peers where they
+ * are installed. Prints a table of medians and writes every statistic to runs/bench.json.
+ *
+ *   npm run bench                     all cases, peers included
+ *   npm run bench -- --quick          fewer samples, smaller budgets (a smoke run)
+ *   npm run bench -- --only matmul,cnn --reps 15 --no-peers
+ *   npm run bench -- --slow-peers     also the tfjs-cpu cases that take minutes
+ *
+ * Columns: `js` is the plain TypeScript reference (QGRAD_CPU_KERNELS=js) and the baseline of
+ * every ratio; `wasm` the WebAssembly SIMD kernels on one thread; `wasm+Nt` the same on N
+ * threads (QGRAD_THREADS, default min(2, cores)). The qgrad columns are sampled round-robin so
+ * that load from other processes hits them alike; peers run after, one at a time.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getCpuKernelConfig, readyThreads, setCpuKernelConfig, shutdownThreads, threadedCallCounts } from '../src/tensor/cpu/wasm/index.js';
+import type { BenchCase } from './cases.js';
+import { qgradCases } from './cases.js';
+import type { Stats, Variant } from './harness.js';
+import { fmtMs, measure, table } from './harness.js';
+import { loadTfjs, tfjsCases, useBackend } from './peers/tfjs.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(`--${name}`);
+const option = (name: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const quick = flag('quick');
+const reps = Number(option('reps') ?? (quick ? 3 : 9));
+const budgetMs = Number(option('budget') ?? (quick ? 2000 : 10000));
+const only = option('only')?.split(',');
+const peers = !flag('no-peers');
+const slowPeers = flag('slow-peers');
+
+/** Everything measured: case -> column -> stats. */
+const results = new Map<string, Map<string, Stats>>();
+const meta = new Map<string, BenchCase>();
+const notes: string[] = [];
+
+function record(caseName: string, column: string, s: Stats): void {
+  if (!results.has(caseName)) results.set(caseName, new Map());
+  results.get(caseName)!.set(column, s);
+}
+
+async function waitForThreads(n: number): Promise<number> {
+  const deadline = Date.now() + 30_000;
+  while (readyThreads() < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  return readyThreads();
+}
+
+async function benchQgrad(): Promise<string[]> {
+  const envThreads = Number.parseInt(process.env.QGRAD_THREADS ?? '', 10);
+  const threads = Number.isFinite(envThreads) && envThreads >= 1 ? envThreads : Math.min(2, availableParallelism());
+  const columns = ['js', 'wasm'];
+  const threadCol = `wasm+${threads}t`;
+  if (threads > 1) {
+    setCpuKernelConfig({ kernels: 'wasm', threads });
+    const got = await waitForThreads(threads);
+    if (got < threads) notes.push(`only ${got} of ${threads} threads started; ${threadCol} ran with fewer`);
+    columns.push(threadCol);
+  }
+  const enter: Record<string, () => void> = {
+    js: () => setCpuKernelConfig({ kernels: 'js', threads: 1 }),
+    wasm: () => setCpuKernelConfig({ kernels: 'wasm', threads: 1 }),
+    [threadCol]: () => setCpuKernelConfig({ kernels: 'wasm', threads }),
+  };
+  for (const c of qgradCases()) {
+    if (only && !only.includes(c.group)) continue;
+    meta.set(c.name, c);
+    const run = c.setup();
+    const variants: Variant[] = columns.map((name) => ({ name, enter: enter[name], run }));
+    const s = await measure(variants, { reps, warmup: 2, budgetMs });
+    for (const [col, st] of s) record(c.name, col, st);
+    process.stderr.write(`  ${c.name}: ${columns.map((col) => `${col} ${fmtMs(s.get(col)!.median)} ms`).join(', ')}\n`);
+  }
+  const counts = threadedCallCounts();
+  const split = Object.entries(counts).filter(([k]) => k !== 'workerChunks').map(([k, v]) => `${k} ${v}`).join(', ');
+  if (threads > 1) notes.push(`${threadCol}: calls split across threads: ${split || 'none'}; chunks run by workers: ${counts.workerChunks ?? 0}`);
+  setCpuKernelConfig();
+  return columns;
+}
+
+async function benchTfjs(): Promise<string[]> {
+  const loaded = loadTfjs(root);
+  if ('error' in loaded) {
+    notes.push(`tfjs not loaded (${loaded.error}); see bench/peers/tfjs.ts to install it`);
+    return [];
+  }
+  const { tf } = loaded;
+  notes.push(`tfjs ${tf.version_core} (cpu, wasm backends)`);
+  const columns: string[] = [];
+  for (const backend of ['cpu', 'wasm'] as const) {
+    try {
+      await useBackend(tf, backend);
+    } catch (e) {
+      notes.push(`tfjs-${backend} failed to start: ${(e as Error).message}`);
+      continue;
+    }
+    const col = `tfjs-${backend}`;
+    columns.push(col);
+    for (const c of tfjsCases(tf)) {
+      if (only && !only.includes(c.group)) continue;
+      // tfjs-backend-cpu needs tens of seconds for one 1024 product, minutes for a CNN step.
+      if (backend === 'cpu' && !slowPeers && ((c.group === 'matmul' && (c.flops ?? 0) > 2 * 256 ** 3) || c.group === 'cnn')) continue;
+      try {
+        const run = c.setup();
+        const s = await measure([{ name: col, run }], { reps, warmup: 1, budgetMs });
+        record(c.name, col, s.get(col)!);
+        process.stderr.write(`  ${col} ${c.name}: ${fmtMs(s.get(col)!.median)} ms\n`);
+      } catch (e) {
+        notes.push(`${col} ${c.name} failed: ${(e as Error).message.split('\n')[0]}`);
+      }
+      tf.disposeVariables();
+    }
+  }
+  if (columns.includes('tfjs-cpu') && !slowPeers) {
+    notes.push('tfjs-cpu: matmul 512/1024 and the CNN cases skipped (a 1024 product takes > 20 s, a train step ~2 min here); --slow-peers runs them');
+  }
+  return columns;
+}
+
+function benchTorch(): string[] {
+  const python = '/usr/bin/python3';
+  try {
+    execFileSync(python, ['-c', 'import torch'], { stdio: 'ignore' });
+  } catch {
+    notes.push('PyTorch not available (/usr/bin/python3 -c "import torch" failed)');
+    return [];
+  }
+  try {
+    const out = execFileSync(python, [join(root, 'bench/peers/torch_bench.py'), '1', String(reps), String(budgetMs)], { encoding: 'utf8', timeout: 600_000 });
+    const parsed = JSON.parse(out) as { torch: string; results: Record<string, Stats> };
+    notes.push(`torch ${parsed.torch}, 1 thread (its conv backward is timed with the forward, whose median is then subtracted)`);
+    for (const [name, s] of Object.entries(parsed.results)) {
+      if (only && meta.get(name) && !only.includes(meta.get(name)!.group)) continue;
+      record(name, 'torch-1t', s);
+    }
+    return ['torch-1t'];
+  } catch (e) {
+    notes.push(`PyTorch benchmark failed: ${(e as Error).message.split('\n')[0]}`);
+    return [];
+  }
+}
+
+async function main(): Promise<void> {
+  const load0 = loadavg();
+  const cfg = getCpuKernelConfig();
+  process.stderr.write(`qgrad cpu benchmark: ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, node ${process.version}, wasm ${cfg.wasmAvailable}, relaxed SIMD ${cfg.relaxedSimd}\n`);
+  process.stderr.write(`reps ${reps}, budget ${budgetMs} ms per cell, load average ${load0.map((l) => l.toFixed(2)).join(' ')}\n`);
+  const columns = await benchQgrad();
+  await shutdownThreads();
+  if (peers) {
+    columns.push(...(await benchTfjs()));
+    columns.push(...benchTorch());
+  }
+  const load1 = loadavg();
+
+  // ---- report ---------------------------------------------------------------------------------
+  const cell = (name: string, col: string): string => {
+    const s = results.get(name)?.get(col);
+    if (!s) return '-';
+    const base = results.get(name)?.get('js');
+    const ratio = base && col !== 'js' ? ` (${(base.median / s.median).toFixed(1)}x)` : '';
+    return `${fmtMs(s.median)}${ratio}`;
+  };
+  const names = [...results.keys()];
+  console.log(`\nmedian ms per run (speed-up over qgrad js in parentheses); ${reps} samples max, ${budgetMs} ms budget per cell`);
+  console.log(table(['case', ...columns], names.map((n) => [n, ...columns.map((c) => cell(n, c))])));
+  const flopsRows = names.filter((n) => meta.get(n)?.flops);
+  if (flopsRows.length > 0) {
+    console.log('\nGFLOP/s (from the median; integer operations for gemmInt8)');
+    console.log(table(['case', ...columns], flopsRows.map((n) => [n, ...columns.map((c) => {
+      const s = results.get(n)?.get(c);
+      return s ? (meta.get(n)!.flops! / s.median / 1e6).toFixed(2) : '-';
+    })])));
+  }
+  for (const n of notes) console.log(`note: ${n}`);
+  console.log(`load average before ${load0.map((l) => l.toFixed(2)).join(' ')}, after ${load1.map((l) => l.toFixed(2)).join(' ')} (on ${cpus().length} cores)`);
+
+  const json = {
+    date: new Date().toISOString(),
+    machine: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version, v8: process.versions.v8, loadBefore: load0, loadAfter: load1 },
+    kernels: { ...cfg, relaxedSimd: cfg.relaxedSimd },
+    options: { reps, budgetMs, quick, only: only ?? null, peers },
+    notes,
+    columns,
+    cases: Object.fromEntries(names.map((n) => [n, {
+      group: meta.get(n)?.group ?? null,
+      flops: meta.get(n)?.flops ?? null,
+      results: Object.fromEntries(results.get(n)!),
+    }])),
+  };
+  const out = join(root, 'runs/bench.json');
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify(json, null, 2) + '\n');
+  console.log(`wrote ${out}`);
+}
+
+await main();

@@ -1,0 +1,297 @@
+/**
+ * The gemm kernels as WebAssembly SIMD, written with the emitter in ./emit.ts.
+ *
+ * The structure is the GotoBLAS/BLIS one (Goto & van de Geijn, "Anatomy of High-Performance
+ * Matrix Multiplication", 2008): the caller packs A into panels of MR rows and B into panels of NR
+ * columns, each panel stored k-major (for every k, the MR or NR values side by side), so the
+ * micro-kernel reads both with unit stride. The micro-kernel keeps an MR x NR tile of C in
+ * registers (MR * NR/4 f32x4 accumulators) and, per k, does one rank-1 update: NR/4 vector loads
+ * of B, MR broadcast loads of A, MR * NR/4 multiply-adds. With 4 x 8 that is 8 accumulators plus
+ * 2 B vectors, an A broadcast and a temporary: 12 of the 16 xmm registers V8 has on x86-64
+ * (it keeps one as scratch), so nothing spills.
+ *
+ * The driver around it blocks K by `kc` (one B micro-panel, kc x NR floats, stays in L1 while the
+ * kernel sweeps the A panels) and the rows by `mcPanels` panels (that block of A stays in L2 while
+ * every B micro-panel passes over it). Both the float32 and the integer kernels share it: the
+ * integer one packs pairs of int16 values into each 32-bit slot, so its "k" counts pairs.
+ *
+ * Float32 multiply and add are separate roundings unless relaxed SIMD is available (it is not in
+ * Node 20 without a flag), in which case f32x4.relaxed_madd may fuse them. Either way each C entry
+ * is a float32 sum accumulated in k order within each kc block.
+ */
+import type { Code } from './emit.js';
+import { buildModule, call, defineFunction, doWhile, f32, f32x4, forLoop, i32, i32x4, ifElse, local, v128, whileLoop } from './emit.js';
+
+/** Micro-tile rows (A panel height) and columns (B panel width). */
+export const MR = 4;
+export const NR = 8;
+/** Memory bounds, in 64 KiB pages: the maximum is reserved address space, not memory. */
+export const INITIAL_PAGES = 256; // 16 MiB
+export const MAXIMUM_PAGES = 16384; // 1 GiB
+
+type Kind = 'f32' | 'i16';
+
+/**
+ * kernel(k, a, b, c, ldc, load): C[MR x NR] (+)= A_panel[k x MR]^T B_panel[k x NR].
+ * a, b, c are byte addresses; ldc is C's row pitch in bytes; with load = 0 the tile starts from
+ * zero instead of from C (the first kc block), so C never needs clearing.
+ */
+function microKernel(kind: Kind, relaxed: boolean) {
+  const NV = NR / 4;
+  const accs: Record<string, 'v128'> = {};
+  for (let r = 0; r < MR; r++) for (let v = 0; v < NV; v++) accs[`acc${r}_${v}`] = 'v128';
+  const bvs: Record<string, 'v128'> = {};
+  for (let v = 0; v < NV; v++) bvs[`b${v}`] = 'v128';
+  return defineFunction(
+    `kernel_${kind}`,
+    { k: 'i32', a: 'i32', b: 'i32', c: 'i32', ldc: 'i32', load: 'i32' },
+    { ...accs, ...bvs, av: 'v128', crow: 'i32' },
+    (p) => {
+      const acc = (r: number, v: number) => p[`acc${r}_${v}` as keyof typeof p];
+      const bv = (v: number) => p[`b${v}` as keyof typeof p];
+      const rowAddr = (r: number): Code => (r === 0 ? local.get(p.c) : i32.add(local.get(p.c), i32.mul(local.get(p.ldc), i32.const(r))));
+      const loads: Code[] = [], zeros: Code[] = [], stores: Code[] = [];
+      for (let r = 0; r < MR; r++) {
+        loads.push(local.set(p.crow, rowAddr(r)));
+        stores.push(local.set(p.crow, rowAddr(r)));
+        for (let v = 0; v < NV; v++) {
+          loads.push(local.set(acc(r, v), v128.load(local.get(p.crow), 16 * v)));
+          zeros.push(local.set(acc(r, v), v128.zero()));
+          stores.push(v128.store(local.get(p.crow), local.get(acc(r, v)), 16 * v));
+        }
+      }
+      const step: Code[] = [];
+      for (let v = 0; v < NV; v++) step.push(local.set(bv(v), v128.load(local.get(p.b), 16 * v)));
+      for (let r = 0; r < MR; r++) {
+        step.push(local.set(p.av, v128.load32Splat(local.get(p.a), 4 * r)));
+        for (let v = 0; v < NV; v++) {
+          const a = local.get(p.av), b = local.get(bv(v)), c = local.get(acc(r, v));
+          let update: Code;
+          if (kind === 'i16') update = i32x4.add(c, i32x4.dotI16x8S(a, b));
+          else if (relaxed) update = f32x4.relaxedMadd(a, b, c);
+          else update = f32x4.add(c, f32x4.mul(a, b));
+          step.push(local.set(acc(r, v), update));
+        }
+      }
+      step.push(
+        local.set(p.a, i32.add(local.get(p.a), i32.const(4 * MR))),
+        local.set(p.b, i32.add(local.get(p.b), i32.const(4 * NR))),
+        local.set(p.k, i32.sub(local.get(p.k), i32.const(1))),
+      );
+      return [
+        ifElse(local.get(p.load), loads, zeros),
+        doWhile(step, local.get(p.k)),
+        ...stores,
+      ];
+    },
+  );
+}
+
+/**
+ * gemm(ip0, ip1, jp0, jp1, K, a, b, c, ldc, kc, mcPanels): for A panels [ip0, ip1) and B panels
+ * [jp0, jp1), C[ip, jp] = sum over k of A[ip]·B[jp]. Panel ip of A starts at a + ip*K*MR*4 bytes,
+ * panel jp of B at b + jp*K*NR*4; tile (ip, jp) of C at c + ip*MR*ldc + jp*NR*4. Threads run
+ * the same function on disjoint panel ranges. K >= 1.
+ */
+function driver(kind: Kind, kernelIndex: number) {
+  return defineFunction(
+    `gemm_${kind}`,
+    { ip0: 'i32', ip1: 'i32', jp0: 'i32', jp1: 'i32', K: 'i32', a: 'i32', b: 'i32', c: 'i32', ldc: 'i32', kc: 'i32', mcPanels: 'i32' },
+    { pc: 'i32', kb: 'i32', ic: 'i32', icEnd: 'i32', jp: 'i32', ip: 'i32', bPanel: 'i32', aPanelBytes: 'i32', bPanelBytes: 'i32' },
+    (p) => {
+      const g = local.get;
+      return [
+        // Bytes from one panel to the next, and from one k to the next within a panel.
+        local.set(p.aPanelBytes, i32.mul(g(p.K), i32.const(MR * 4))),
+        local.set(p.bPanelBytes, i32.mul(g(p.K), i32.const(NR * 4))),
+        local.set(p.pc, i32.const(0)),
+        whileLoop(i32.ltU(g(p.pc), g(p.K)), [
+          local.set(p.kb, i32.minU(g(p.kc), i32.sub(g(p.K), g(p.pc)))),
+          local.set(p.ic, g(p.ip0)),
+          whileLoop(i32.ltU(g(p.ic), g(p.ip1)), [
+            local.set(p.icEnd, i32.minU(i32.add(g(p.ic), g(p.mcPanels)), g(p.ip1))),
+            forLoop(p.jp, g(p.jp0), g(p.jp1), 1, [
+              local.set(p.bPanel, i32.add(g(p.b), i32.add(i32.mul(g(p.jp), g(p.bPanelBytes)), i32.mul(g(p.pc), i32.const(NR * 4))))),
+              forLoop(p.ip, g(p.ic), g(p.icEnd), 1, [
+                call(
+                  kernelIndex,
+                  g(p.kb),
+                  i32.add(g(p.a), i32.add(i32.mul(g(p.ip), g(p.aPanelBytes)), i32.mul(g(p.pc), i32.const(MR * 4)))),
+                  g(p.bPanel),
+                  i32.add(g(p.c), i32.add(i32.mul(g(p.ip), i32.mul(g(p.ldc), i32.const(MR))), i32.mul(g(p.jp), i32.const(NR * 4)))),
+                  g(p.ldc),
+                  g(p.pc), // nonzero after the first kc block: accumulate into C
+                ),
+              ]),
+            ]),
+            local.set(p.ic, g(p.icEnd)),
+          ]),
+          local.set(p.pc, i32.add(g(p.pc), g(p.kb))),
+        ]),
+      ];
+    },
+    true,
+  );
+}
+
+/**
+ * pack_gather<R>(src, pOff, kOff, K, dst, pp0, pp1): the packed layout of a matrix whose entries
+ * are gathered through two offset tables, X(p, k) = src[pOff[p] + kOff[k]] (tables hold byte
+ * offsets): for whole panels pp in [pp0, pp1), dst[(pp * K + k) * R + r] = X(pp * R + r, k).
+ * This is im2col fused with packing (see conv.ts); the caller packs a partial last panel. K >= 1.
+ */
+function packGather(R: number) {
+  const qs: Record<string, 'i32'> = {};
+  for (let r = 0; r < R; r++) qs[`q${r}`] = 'i32';
+  return defineFunction(
+    `pack_gather${R}`,
+    { src: 'i32', pOff: 'i32', kOff: 'i32', K: 'i32', dst: 'i32', pp0: 'i32', pp1: 'i32' },
+    { ...qs, pp: 'i32', d: 'i32', kp: 'i32', kEnd: 'i32', s: 'i32' },
+    (v) => {
+      const g = local.get;
+      const q = (r: number) => v[`q${r}` as keyof typeof v];
+      const rows: Code[] = [], copy: Code[] = [];
+      for (let r = 0; r < R; r++) {
+        rows.push(local.set(q(r), i32.add(g(v.src), i32.load(i32.add(g(v.pOff), i32.mul(g(v.pp), i32.const(4 * R))), 4 * r))));
+        copy.push(f32.store(g(v.d), f32.load(i32.add(g(q(r)), g(v.s))), 4 * r));
+      }
+      return [
+        local.set(v.kEnd, i32.add(g(v.kOff), i32.mul(g(v.K), i32.const(4)))),
+        forLoop(v.pp, g(v.pp0), g(v.pp1), 1, [
+          local.set(v.d, i32.add(g(v.dst), i32.mul(g(v.pp), i32.mul(g(v.K), i32.const(4 * R))))),
+          ...rows,
+          local.set(v.kp, g(v.kOff)),
+          doWhile([
+            local.set(v.s, i32.load(g(v.kp))),
+            ...copy,
+            local.set(v.d, i32.add(g(v.d), i32.const(4 * R))),
+            local.set(v.kp, i32.add(g(v.kp), i32.const(4))),
+          ], i32.ltU(g(v.kp), g(v.kEnd))),
+        ]),
+      ];
+    },
+    true,
+  );
+}
+
+/**
+ * col2im(c, ldc, pos, tap, K, j0, j1, gx): the adjoint of the gather, gx[pos[j] + tap[k]] += C[k, j]
+ * for every k < K and j in [j0, j1) (tables in bytes, ldc in bytes). Each gx entry receives its
+ * terms in k order; ranges of whole images write disjoint parts of gx, so threads split by image.
+ */
+function col2im() {
+  return defineFunction(
+    'col2im',
+    { c: 'i32', ldc: 'i32', pos: 'i32', tap: 'i32', K: 'i32', j0: 'i32', j1: 'i32', gx: 'i32' },
+    { k: 'i32', o: 'i32', row: 'i32', jp: 'i32', jEnd: 'i32', addr: 'i32' },
+    (v) => {
+      const g = local.get;
+      return [
+        local.set(v.jEnd, i32.add(g(v.pos), i32.mul(g(v.j1), i32.const(4)))),
+        forLoop(v.k, i32.const(0), g(v.K), 1, [
+          local.set(v.o, i32.add(g(v.gx), i32.load(i32.add(g(v.tap), i32.mul(g(v.k), i32.const(4)))))),
+          local.set(v.row, i32.add(g(v.c), i32.add(i32.mul(g(v.k), g(v.ldc)), i32.mul(g(v.j0), i32.const(4))))),
+          local.set(v.jp, i32.add(g(v.pos), i32.mul(g(v.j0), i32.const(4)))),
+          doWhile([
+            local.set(v.addr, i32.add(g(v.o), i32.load(g(v.jp)))),
+            f32.store(g(v.addr), f32.add(f32.load(g(v.addr)), f32.load(g(v.row)))),
+            local.set(v.row, i32.add(g(v.row), i32.const(4))),
+            local.set(v.jp, i32.add(g(v.jp), i32.const(4))),
+          ], i32.ltU(g(v.jp), g(v.jEnd))),
+        ]),
+      ];
+    },
+    true,
+  );
+}
+
+/**
+ * maxpool2x2(x, out, idx, H, W, OH, OW, r0, r1): 2 x 2 max pooling with stride 2 over output rows
+ * [r0, r1) of all planes (row r is row r % OH of plane r / OH), 4 outputs per step: the two input
+ * rows are loaded as 8 floats each and split into the window's four corners a b / c d, then a
+ * running best is updated branch-free, in window order, by the rule of pool.ts: a later corner
+ * wins if it is greater, or if it is NaN and the best is not. idx receives h * W + w in the
+ * plane. A row whose OW is not a multiple of 4 ends with an overlapping step. Requires OW >= 4.
+ */
+function maxPool2x2() {
+  return defineFunction(
+    'maxpool2x2',
+    { x: 'i32', out: 'i32', idx: 'i32', H: 'i32', W: 'i32', OH: 'i32', OW: 'i32', r0: 'i32', r1: 'i32' },
+    {
+      r: 'i32', inRow: 'i32', outRow: 'i32', idxRow: 'i32', base: 'i32', ow: 'i32', owc: 'i32', p: 'i32',
+      A: 'v128', B: 'v128', best: 'v128', bi: 'v128', ia: 'v128', v: 'v128', take: 'v128', wv: 'v128',
+    },
+    (l) => {
+      const g = local.get;
+      const set = local.set;
+      /** Folds corner `val` with indices `iv` into the running best. */
+      const fold = (val: Code, iv: Code): Code[] => [
+        set(l.v, val),
+        set(l.take, v128.or(f32x4.gt(g(l.v), g(l.best)), v128.and(f32x4.ne(g(l.v), g(l.v)), f32x4.eq(g(l.best), g(l.best))))),
+        set(l.best, v128.bitselect(g(l.v), g(l.best), g(l.take))),
+        set(l.bi, v128.bitselect(iv, g(l.bi), g(l.take))),
+      ];
+      const even: [number, number, number, number] = [0, 2, 4, 6], odd: [number, number, number, number] = [1, 3, 5, 7];
+      return [
+        set(l.wv, i32x4.splat(g(l.W))),
+        forLoop(l.r, g(l.r0), g(l.r1), 1, [
+          // Plane p = r / OH, output row oh = r % OH; its input rows start at (p * H + 2 oh) * W.
+          set(l.p, i32.divU(g(l.r), g(l.OH))),
+          set(l.base, i32.mul(i32.mul(i32.sub(g(l.r), i32.mul(g(l.p), g(l.OH))), i32.const(2)), g(l.W))),
+          set(l.inRow, i32.add(g(l.x), i32.mul(i32.add(i32.mul(i32.mul(g(l.p), g(l.H)), g(l.W)), g(l.base)), i32.const(4)))),
+          set(l.outRow, i32.add(g(l.out), i32.mul(i32.mul(g(l.r), g(l.OW)), i32.const(4)))),
+          set(l.idxRow, i32.add(g(l.idx), i32.mul(i32.mul(g(l.r), g(l.OW)), i32.const(4)))),
+          set(l.ow, i32.const(0)),
+          doWhile([
+            set(l.owc, i32.minU(g(l.ow), i32.sub(g(l.OW), i32.const(4)))),
+            set(l.p, i32.add(g(l.inRow), i32.mul(g(l.owc), i32.const(8)))),
+            // Top row: a (even columns), b (odd); indices base + 2 ow + {0, 2, 4, 6}.
+            set(l.A, v128.load(g(l.p))),
+            set(l.B, v128.load(g(l.p), 16)),
+            set(l.ia, i32x4.add(i32x4.splat(i32.add(g(l.base), i32.mul(g(l.owc), i32.const(2)))), v128.i32Const([0, 2, 4, 6]))),
+            set(l.best, v128.shuffle32(g(l.A), g(l.B), even)),
+            set(l.bi, g(l.ia)),
+            ...fold(v128.shuffle32(g(l.A), g(l.B), odd), i32x4.add(g(l.ia), v128.i32Const([1, 1, 1, 1]))),
+            // Bottom row: c, d.
+            set(l.p, i32.add(g(l.p), i32.mul(g(l.W), i32.const(4)))),
+            set(l.A, v128.load(g(l.p))),
+            set(l.B, v128.load(g(l.p), 16)),
+            set(l.ia, i32x4.add(g(l.ia), g(l.wv))),
+            ...fold(v128.shuffle32(g(l.A), g(l.B), even), g(l.ia)),
+            ...fold(v128.shuffle32(g(l.A), g(l.B), odd), i32x4.add(g(l.ia), v128.i32Const([1, 1, 1, 1]))),
+            v128.store(i32.add(g(l.outRow), i32.mul(g(l.owc), i32.const(4))), g(l.best)),
+            v128.store(i32.add(g(l.idxRow), i32.mul(g(l.owc), i32.const(4))), g(l.bi)),
+            set(l.ow, i32.add(g(l.ow), i32.const(4))),
+          ], i32.ltU(g(l.ow), g(l.OW))),
+        ]),
+      ];
+    },
+    true,
+  );
+}
+
+/**
+ * The module's bytes; `relaxed` selects f32x4.relaxed_madd for the float32 kernel; `shared`
+ * (the default) imports a shared memory, which threads need and browsers allow only to
+ * cross-origin-isolated pages.
+ */
+export function gemmModuleBytes(relaxed: boolean, shared = true): Uint8Array<ArrayBuffer> {
+  // Function indices: 0 kernel_f32, 1 gemm_f32, 2 kernel_i16, 3 gemm_i16, then the helpers.
+  return buildModule(
+    [
+      microKernel('f32', relaxed), driver('f32', 0), microKernel('i16', false), driver('i16', 2),
+      packGather(MR), packGather(NR), col2im(), maxPool2x2(),
+    ],
+    { initialPages: INITIAL_PAGES, maximumPages: MAXIMUM_PAGES, shared },
+  );
+}
+
+/** Exports of an instance of the gemm module (all addresses and pitches in bytes). */
+export interface GemmExports {
+  gemm_f32(ip0: number, ip1: number, jp0: number, jp1: number, K: number, a: number, b: number, c: number, ldc: number, kc: number, mcPanels: number): void;
+  gemm_i16(ip0: number, ip1: number, jp0: number, jp1: number, K2: number, a: number, b: number, c: number, ldc: number, kc: number, mcPanels: number): void;
+  pack_gather4(src: number, pOff: number, kOff: number, K: number, dst: number, pp0: number, pp1: number): void;
+  pack_gather8(src: number, pOff: number, kOff: number, K: number, dst: number, pp0: number, pp1: number): void;
+  col2im(c: number, ldc: number, pos: number, tap: number, K: number, j0: number, j1: number, gx: number): void;
+  maxpool2x2(x: number, out: number, idx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number): void;
+}
