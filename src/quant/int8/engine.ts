@@ -311,7 +311,7 @@ function makeStep(plan: LayerPlan, forced: Int32Gemm | undefined, scratch: Scrat
     case 'conv2d':
     case 'linear': {
       const { layer, weighted } = plan;
-      const gemm = forced ?? selectGemm(weighted.maxAbsWeight, weighted.maxAbsInput);
+      const gemm = forced ?? selectGemm(weighted.maxAbsWeight, weighted.maxAbsInput, layer.weight.length / layer.weightShape[0]);
       const stage = outputStage(layer, weighted.bias);
       const run =
         plan.kind === 'conv2d'

@@ -1,0 +1,217 @@
+/**
+ * The main job: post-training quantization (PTQ) and quantization-aware training (QAT) of the seed
+ * tutorial's CNN on real MNIST, swept over bit widths, each also converted to an integer-only
+ * model whose accuracy and agreement with the fake-quant model are measured.
+ *
+ *   npm start                      full sweep, bits 1..8 (float model trained once, then reused from runs/)
+ *   npm start -- --quick           about a minute: subsets, bits 8,4,2
+ *   flags: --bits 1-8|2,4,8 --epochs N (float) --qat-images N --calib-images N --lr X (QAT)
+ *          --device cpu|gpu --seed N --observer minmax|movingAverage|histogram (QAT activations)
+ *          --calibration max|percentile|mse|kl (PTQ) --recipe bn|reference --retrain --out DIR
+ *
+ * Writes DIR/results.json and DIR/mnist-quant.svg (accuracy vs bits, PTQ and QAT, next to the
+ * published figures of seed document 004).
+ */
+import { mkdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { manualSeed, Generator, setDefaultDevice } from '../src/index.js';
+import {
+  loadMnist, MnistLoader, mnistCnn, SGD, Adam, CosineAnnealingLR, trainEpoch, evaluate, saveCheckpoint, loadCheckpoint,
+  type Sequential, type MnistDataset, type EvalResult,
+} from '../src/nn/index.js';
+import {
+  prepareQAT, qconfig, calibrate, convert, Int8Model, setQuantState, freezeBn, fakeQuantizers,
+  type QatConfig, type CalibrationMethod, type ObserverKind,
+} from '../src/quant/index.js';
+import { writeFileAtomic } from '../src/io/index.js';
+import { Progress, parseFlags } from './lib/progress.js';
+import { lineChartSvg } from './lib/chart.js';
+
+/** Seed document 004's table (PyTorch, naive min/max observers), bits 1..8, in %. */
+const PUBLISHED = {
+  ptq: [10, 47, 83, 96, 98, 98, 98, 98],
+  qat: [10, 63, 90, 97, 98, 98, 98, 98],
+};
+
+const flags = parseFlags(process.argv.slice(2), {
+  quick: false, bits: '', epochs: 0, 'qat-images': 0, 'calib-images': 0, lr: 0, device: 'cpu', seed: 1,
+  observer: 'movingAverage', calibration: 'mse', recipe: 'bn', retrain: false, out: 'runs',
+});
+const quick = flags.quick as boolean;
+const bitsList = parseBits((flags.bits as string) || (quick ? '8,4,2' : '1-8'));
+const floatEpochs = (flags.epochs as number) || (quick ? 1 : 2);
+const qatImages = (flags['qat-images'] as number) || (quick ? 2048 : 12_800);
+const calibImages = (flags['calib-images'] as number) || (quick ? 512 : 2048);
+const device = flags.device as string;
+const seed = flags.seed as number;
+const recipe = flags.recipe as string;
+if (recipe !== 'bn' && recipe !== 'reference') throw new Error(`--recipe must be 'bn' or 'reference', got '${recipe}'`);
+const bn = recipe === 'bn';
+const outDir = flags.out as string;
+mkdirSync(outDir, { recursive: true });
+
+if (device === 'gpu') {
+  const gpuModule = '../src/tensor/gpu/index.js';
+  await import(gpuModule);
+}
+setDefaultDevice(device);
+manualSeed(seed);
+
+function parseBits(s: string): number[] {
+  const m = /^(\d+)-(\d+)$/.exec(s);
+  const list = m ? Array.from({ length: Number(m[2]) - Number(m[1]) + 1 }, (_, i) => Number(m[1]) + i) : s.split(',').map(Number);
+  for (const b of list) if (!Number.isInteger(b) || b < 1 || b > 16) throw new Error(`--bits: ${b} is not an integer in 1..16`);
+  return list;
+}
+
+const phases: Record<string, number> = {};
+async function phase<T>(name: string, fn: () => T): Promise<T> {
+  const t0 = performance.now();
+  const r = fn();
+  phases[name] = (phases[name] ?? 0) + (performance.now() - t0) / 1000;
+  return r;
+}
+
+const train = loadMnist({ split: 'train', limit: quick ? 8192 : undefined });
+const test = loadMnist({ split: 'test', limit: quick ? 2000 : undefined });
+const testLoader = () => new MnistLoader(test, { batchSize: 500 });
+
+// ---- 1. the float model -----------------------------------------------------------------------
+const newModel = () => mnistCnn({ batchNorm: bn, generator: new Generator(seed) }).to(device);
+const ckpt = join(outDir, `float-${recipe}-seed${seed}-e${floatEpochs}${quick ? '-quick' : ''}.qgrd`);
+const floatModel = newModel();
+if (existsSync(ckpt) && !flags.retrain) {
+  loadCheckpoint(ckpt, floatModel);
+  console.log(`float model: reusing ${ckpt} (pass --retrain to train again)`);
+} else {
+  await phase('float training', () => trainFloat(floatModel, train));
+  saveCheckpoint(ckpt, floatModel, { recipe, seed, epochs: floatEpochs });
+}
+const floatRes = await phase('float eval', () => evaluate(floatModel, testLoader(), { device }));
+console.log(`float test accuracy ${pct(floatRes.accuracy)}`);
+
+function trainFloat(model: Sequential, ds: MnistDataset): void {
+  const opt = bn ? new Adam(model.parameters(), { lr: 2e-3 }) : new SGD(model.parameters(), { lr: 0.01, momentum: 0.5 });
+  const loader = new MnistLoader(ds, { batchSize: 64, shuffle: true, seed });
+  const sched = bn ? new CosineAnnealingLR(opt, floatEpochs * loader.numBatches) : null;
+  for (let e = 0; e < floatEpochs; e++) {
+    const bar = new Progress(`float epoch ${e + 1}/${floatEpochs}`, loader.numBatches);
+    trainEpoch(model, opt, loader.batches(e), { device, onStep: (s) => { sched?.step(); bar.update(s.step, { loss: s.loss }, s.seen); } });
+  }
+}
+
+// ---- 2. the sweep -----------------------------------------------------------------------------
+/**
+ * Quantization config at b bits: weights and hidden activations at b bits; the network input and
+ * the logits at 8 bits (MNIST pixels are 8-bit data already, and argmax over 2^b logit levels
+ * would mostly measure ties). The published table quantized those at b bits too: see README.
+ */
+function configFor(bits: number, kind: 'ptq' | 'qat'): QatConfig {
+  const opts = kind === 'ptq'
+    ? { bits, activationObserver: 'histogram' as ObserverKind, calibration: flags.calibration as CalibrationMethod }
+    : { bits, activationObserver: flags.observer as ObserverKind, calibration: flags.calibration as CalibrationMethod };
+  const eight = qconfig({ ...opts, bits: 8 });
+  const last = String(newModelChildren() - 1);
+  return { default: qconfig(opts), input: eight, layers: { [last]: { ...qconfig(opts), activation: eight.activation } } };
+}
+function newModelChildren(): number {
+  return floatModel.namedChildren().length;
+}
+
+function cloneFloat(): Sequential {
+  const m = newModel();
+  m.loadStateDict(floatModel.stateDict());
+  return m;
+}
+
+function int8Eval(q: Sequential, bits: number, kind: string, fq: EvalResult) {
+  const spec = convert(q, { inputShape: [1, 28, 28], meta: { bits, kind } });
+  const im = new Int8Model(spec);
+  const r = evaluate(q, testLoader(), { forward: (x, s) => im.forward(x, s[0]) });
+  let agree = 0;
+  for (let i = 0; i < r.predictions.length; i++) if (r.predictions[i] === fq.predictions[i]) agree++;
+  return { accuracy: r.accuracy, agreement: agree / r.count, model: im };
+}
+
+interface Row {
+  bits: number;
+  ptq: number; ptqInt: number; ptqAgree: number;
+  qat: number; qatInt: number; qatAgree: number;
+  int8Bytes: number;
+}
+const rows: Row[] = [];
+const qatLoader = new MnistLoader(train, { batchSize: 64, shuffle: true, seed: seed + 1, subset: { size: Math.min(qatImages, train.count), seed } });
+const calibLoader = new MnistLoader(train, { batchSize: 256, subset: { size: Math.min(calibImages, train.count), seed: seed + 2 } });
+
+for (const bits of bitsList) {
+  // PTQ: calibrate observers on float activations, then evaluate with fake quantization.
+  const ptqModel = prepareQAT(cloneFloat(), configFor(bits, 'ptq'));
+  await phase('ptq calibration', () => calibrate(ptqModel, calibLoader, { device }));
+  const ptq = await phase('ptq eval', () => evaluate(ptqModel, testLoader(), { device }));
+  const ptqInt = await phase('int8 convert+eval', () => int8Eval(ptqModel, bits, 'ptq', ptq));
+
+  // QAT: initialise ranges by calibration, then fine-tune with fake quantization in the loop.
+  const qatModel = prepareQAT(cloneFloat(), configFor(bits, 'qat'));
+  await phase('qat calibration', () => calibrate(qatModel, calibLoader, { device, maxBatches: 2 }));
+  await phase('qat training', () => qatTrain(qatModel, bits));
+  const qat = await phase('qat eval', () => evaluate(qatModel, testLoader(), { device }));
+  const qatInt = await phase('int8 convert+eval', () => int8Eval(qatModel, bits, 'qat', qat));
+  rows.push({
+    bits, ptq: ptq.accuracy, ptqInt: ptqInt.accuracy, ptqAgree: ptqInt.agreement,
+    qat: qat.accuracy, qatInt: qatInt.accuracy, qatAgree: qatInt.agreement, int8Bytes: qatInt.model.sizeBytes(),
+  });
+  console.log(`bits ${bits}: PTQ ${pct(ptq.accuracy)} (int ${pct(ptqInt.accuracy)}, agree ${pct(ptqInt.agreement)}) | QAT ${pct(qat.accuracy)} (int ${pct(qatInt.accuracy)}, agree ${pct(qatInt.agreement)})`);
+  if (bits === 8) qatInt.model.save(join(outDir, 'mnist-cnn-int8.qgrd'));
+}
+
+/**
+ * QAT fine-tuning: SGD with momentum and a cosine-decayed learning rate (lower bits get a smaller
+ * one: seed document 004 notes the learning rate matters greatly there); batch-norm statistics
+ * freeze after 60% of the steps and activation ranges after 80%, so the last steps train exactly
+ * the model that will be converted.
+ */
+function qatTrain(model: Sequential, bits: number): void {
+  setQuantState(model, { observe: true, fakeQuant: true });
+  const lr0 = (flags.lr as number) || (bits >= 5 ? 5e-3 : bits >= 3 ? 1e-2 : 2e-2);
+  const opt = new SGD(model.parameters(), { lr: lr0, momentum: 0.9 });
+  const total = qatLoader.numBatches;
+  const bar = new Progress(`QAT ${bits}-bit`, total);
+  trainEpoch(model, opt, qatLoader.batches(0), {
+    device,
+    onStep: (s) => {
+      opt.lr = (lr0 * (1 + Math.cos((Math.PI * s.step) / total))) / 2;
+      if (s.step === Math.floor(total * 0.6)) freezeBn(model);
+      if (s.step === Math.floor(total * 0.8)) for (const fq of fakeQuantizers(model)) if (!fq.config.signed) fq.observerEnabled = false;
+      bar.update(s.step, { loss: s.loss, lr: opt.lr }, s.seen);
+    },
+  });
+  freezeBn(model);
+  for (const fq of fakeQuantizers(model)) if (!fq.config.signed) fq.observerEnabled = false;
+}
+
+// ---- 3. report --------------------------------------------------------------------------------
+function pct(x: number): string {
+  return `${(x * 100).toFixed(2)}%`;
+}
+const header = '| bits | PTQ fake-quant | PTQ int-only | agree | QAT fake-quant | QAT int-only | agree | published PTQ | published QAT |';
+const lines = [header, '|---|---|---|---|---|---|---|---|---|'];
+for (const r of rows) {
+  lines.push(`| ${r.bits} | ${pct(r.ptq)} | ${pct(r.ptqInt)} | ${pct(r.ptqAgree)} | ${pct(r.qat)} | ${pct(r.qatInt)} | ${pct(r.qatAgree)} | ${PUBLISHED.ptq[r.bits - 1] ?? '-'}% | ${PUBLISHED.qat[r.bits - 1] ?? '-'}% |`);
+}
+console.log(`\nfloat: ${pct(floatRes.accuracy)} on ${floatRes.count} test images (${recipe} recipe)\n${lines.join('\n')}`);
+console.log('\nwall time by phase: ' + Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', '));
+
+const results = {
+  float: { accuracy: floatRes.accuracy, recipe, epochs: floatEpochs },
+  settings: { quick, seed, device, qatImages, calibImages, observer: flags.observer, calibration: flags.calibration, testImages: floatRes.count },
+  rows, published: PUBLISHED, phases,
+};
+writeFileAtomic(join(outDir, 'results.json'), JSON.stringify(results, null, 2));
+const series = [
+  { label: 'PTQ (qgrad)', color: '#1f77b4', points: rows.map((r) => ({ x: r.bits, y: r.ptq * 100 })) },
+  { label: 'QAT (qgrad)', color: '#d62728', points: rows.map((r) => ({ x: r.bits, y: r.qat * 100 })) },
+  { label: 'PTQ (published)', color: '#1f77b4', dashed: true, points: bitsList.map((b) => ({ x: b, y: PUBLISHED.ptq[b - 1] })) },
+  { label: 'QAT (published)', color: '#d62728', dashed: true, points: bitsList.map((b) => ({ x: b, y: PUBLISHED.qat[b - 1] })) },
+];
+writeFileAtomic(join(outDir, 'mnist-quant.svg'), lineChartSvg('MNIST CNN: test accuracy vs bit width', 'bits', 'accuracy (%)', series));
+console.log(`wrote ${join(outDir, 'results.json')} and ${join(outDir, 'mnist-quant.svg')}`);
