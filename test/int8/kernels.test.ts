@@ -3,7 +3,7 @@
  * output stage against rational rounding with TFLite's tie rules.
  */
 import { describe, expect, it } from 'vitest';
-import { gemmInt32, gemmTwoLane, selectGemm, TWO_LANE_MAX_OPERAND, type Int32Gemm } from '../../src/quant/int8/gemm.js';
+import { gemmInt32, gemmTwoLane, gemmWasmNT, selectGemm, TWO_LANE_MAX_OPERAND, type Int32Gemm } from '../../src/quant/int8/gemm.js';
 import { multiplyByQuantizedMultiplierFast, requantizeChannel } from '../../src/quant/int8/kernels.js';
 import { multiplyByQuantizedMultiplier, quantizeMultiplier } from '../../src/quant/numerics/index.js';
 import { prng } from './build.js';
@@ -67,9 +67,13 @@ describe('integer GEMM, C = A·Bᵀ', () => {
 
   it('selectGemm takes the two-lane kernel exactly when both operands stay within ±255', () => {
     expect(TWO_LANE_MAX_OPERAND).toBe(255);
-    expect(selectGemm(255, 255)).toBe(gemmTwoLane);
-    expect(selectGemm(256, 1)).toBe(gemmInt32);
-    expect(selectGemm(1, 256)).toBe(gemmInt32);
+    // Short reductions (a first conv layer, K = 9) stay in TypeScript, where packing would dominate.
+    expect(selectGemm(255, 255, 9)).toBe(gemmTwoLane);
+    expect(selectGemm(256, 1, 9)).toBe(gemmInt32);
+    expect(selectGemm(1, 256, 9)).toBe(gemmInt32);
+    // Long ones go to the wasm int8 kernel while operands fit in int16 (and wasm is enabled).
+    expect(selectGemm(255, 255, 360)).toBe(gemmWasmNT);
+    expect(selectGemm(40000, 1, 360)).toBe(gemmInt32);
   });
 });
 
