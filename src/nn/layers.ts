@@ -8,6 +8,7 @@ import { Generator, globalGenerator } from '../tensor/random.js';
 import { shapeStr } from '../tensor/shape.js';
 import * as F from '../autograd/functional.js';
 import { noGrad } from '../autograd/grad-mode.js';
+import { BatchNormTrain, type BatchStats } from '../autograd/ops/batchnorm.js';
 import { Module } from './module.js';
 import { fans, kaimingUniform_, uniform_ } from './init.js';
 
@@ -99,31 +100,31 @@ export class BatchNorm extends Module {
 
   forward(x: Tensor): Tensor {
     this.expectRank(x);
-    const axes = x.ndim === 4 ? [0, 2, 3] : [0];
-    const bshape = x.ndim === 4 ? [1, this.numFeatures, 1, 1] : [1, this.numFeatures];
-    let mean: Tensor, varB: Tensor;
+    const bshape = x.shape.map((d, i) => (i === 1 ? d : 1));
     if (this.training) {
-      mean = F.mean(x, axes, true);
-      varB = F.mean(F.square(F.sub(x, mean)), axes, true);
       const n = x.size / this.numFeatures;
       if (n < 2) throw new Error(`${this.constructor.name}: expected more than 1 value per channel when training, got input ${shapeStr(x.shape)}`);
+      const stats: BatchStats = {};
+      const y = BatchNormTrain.apply(x, this.weight, this.bias, this.eps, stats);
       noGrad(() => {
         const m = this.momentum;
-        // Statistics stay in the buffers' dtype whatever the input's (PyTorch keeps them too).
+        // Statistics stay in the buffers' dtype whatever the input's (PyTorch keeps them too);
+        // the running variance is the unbiased one, as in PyTorch.
         const dt = this.runningMean.dtype;
-        const bm = mean.detach().reshape(this.numFeatures).to(dt);
-        const bv = varB.detach().reshape(this.numFeatures).mul(n / (n - 1)).to(dt);
+        const bm = stats.mean!.to(dt);
+        const bv = stats.variance!.mul(n / (n - 1)).to(dt);
         this.runningMean.assign_(this.runningMean.mul(1 - m).add(bm.mul(m)));
         this.runningVar.assign_(this.runningVar.mul(1 - m).add(bv.mul(m)));
         this.numBatchesTracked.assign_(this.numBatchesTracked.add(1));
       });
-    } else {
-      mean = this.runningMean.reshape(bshape);
-      varB = this.runningVar.reshape(bshape);
+      return y;
     }
-    let y = F.div(F.sub(x, mean), F.sqrt(F.add(varB, this.eps)));
-    if (this.weight && this.bias) y = F.add(F.mul(y, this.weight.reshape(bshape)), this.bias.reshape(bshape));
-    return y;
+    // Eval: an affine map per channel, y = x·s + t with s = γ/√(var + ε), t = β − μ·s.
+    let scale = F.div(1, F.sqrt(F.add(this.runningVar, this.eps)));
+    if (this.weight) scale = F.mul(scale, this.weight);
+    let shift = F.neg(F.mul(this.runningMean, scale));
+    if (this.bias) shift = F.add(shift, this.bias);
+    return F.add(F.mul(x, F.reshape(scale, bshape)), F.reshape(shift, bshape));
   }
 }
 
