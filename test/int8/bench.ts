@@ -4,7 +4,11 @@
  * and the model file size against float32. Weights are random (calibrated PTQ-style on 8 test
  * images): the integer work does not depend on their values. Not part of the test suite:
  *
- *   npx tsx test/int8/bench.ts [images]
+ *   npx tsx test/int8/bench.ts [images] [--reference] [--int32]
+ *
+ * Times forward() on its default path (the WebAssembly fast path, src/quant/int8/fast.ts); with
+ * --reference also the TypeScript reference path (kernels: 'js', per-layer GEMMs), with --int32 also
+ * the reference with gemmInt32 everywhere. Every path must give the same outputs.
  */
 import { cpus, loadavg } from 'node:os';
 import { encodeContainer, type Container } from '../../src/io/container.js';
@@ -12,7 +16,8 @@ import { loadMnist } from '../../src/nn/data/index.js';
 import { Int8Model, gemmInt32 } from '../../src/quant/int8/index.js';
 import { buildInt8Model, mnistCnnLayers } from './build.js';
 
-const count = Number(process.argv[2] ?? 10000);
+const args = process.argv.slice(2);
+const count = Number(args.find((a) => !a.startsWith('--')) ?? 10000);
 const mnist = loadMnist({ split: 'test', limit: count });
 const x = Float32Array.from(mnist.images, (p) => p / 255);
 
@@ -20,8 +25,16 @@ const built = buildInt8Model(mnistCnnLayers(1), [1, 28, 28], x.subarray(0, 8 * 7
 const model = new Int8Model(built.spec);
 console.log(model.describe());
 
-for (const [name, m] of [['per-layer GEMM (two-lane)', model], ['gemmInt32 everywhere', new Int8Model(built.spec, { gemm: gemmInt32 })]] as const) {
+const runs: [string, Int8Model][] = [[`default path (${model.forwardPath().kernels})`, model]];
+if (args.includes('--reference')) runs.push(['reference path (kernels: js, per-layer GEMM)', new Int8Model(built.spec, { kernels: 'js' })]);
+if (args.includes('--int32')) runs.push(['reference path, gemmInt32 everywhere', new Int8Model(built.spec, { gemm: gemmInt32 })]);
+let first: Float32Array | null = null;
+for (const [name, m] of runs) {
   m.forward(x.subarray(0, 64 * 784), 64); // warm up the JIT
+  const check = Math.min(256, count);
+  const logits = m.forward(x.subarray(0, check * 784), check);
+  first ??= logits;
+  if (logits.some((v, i) => v !== first![i])) throw new Error(`${name}: outputs differ from the first path's`);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const predictions = m.predict(x, count);

@@ -6,16 +6,22 @@
  *
  * The constructor validates the whole spec (validate.ts) on a private copy, then prepares each
  * layer: weights with their zero points subtracted, and per layer the GEMM kernel that the
- * proven operand bounds allow (kernels.ts selectGemm). forward() streams the batch through in
- * chunks, ping-ponging between two activation buffers that live as long as the model, so a
- * forward pass allocates little beyond its output; it runs each conv2d directly followed by a
- * maxpool2d as one step that pools the accumulators before requantizing them (the same levels,
- * a quarter of the requantization work for 2x2 pools). forwardLevels() runs every layer on its
- * own and keeps each output, for debugging and tests.
+ * proven operand bounds allow (kernels.ts selectGemm).
+ *
+ * forward() runs the WebAssembly SIMD fast path (fast.ts) when the model qualifies and the cpu
+ * kernels are on, else the reference path here: it streams the batch through in chunks,
+ * ping-ponging between two activation buffers that live as long as the model, so a forward pass
+ * allocates little beyond its output, and runs each conv2d directly followed by a maxpool2d as one
+ * step that pools the accumulators before requantizing them (the same levels, a quarter of the
+ * requantization work for 2x2 pools). Both paths give bit-identical outputs; the reference path is
+ * the definition (option kernels: 'js'). forwardLevels() always runs the reference kernels, every
+ * layer on its own, and keeps each output, for debugging and tests.
  */
 import { decodeContainer, encodeContainer, loadContainer, saveContainer, type Container } from '../../io/container.js';
 import { FileFormatError } from '../../io/format-error.js';
 import { quantize } from '../numerics/index.js';
+import { wasmEnabled } from '../../tensor/cpu/wasm/runtime.js';
+import { FastProgram } from './fast.js';
 import { int8SpecFromContainer, int8SpecToContainer } from './format.js';
 import { gemmInt32, gemmTwoLane, selectGemm, type Int32Gemm } from './gemm.js';
 import {
@@ -34,8 +40,16 @@ export interface Int8ModelOptions {
   /**
    * Use this GEMM for every conv2d / linear layer instead of the per-layer choice of selectGemm
    * (e.g. gemmInt32 to compare kernels, or an external SIMD kernel with the same contract).
+   * Implies kernels: 'js'.
    */
   gemm?: Int32Gemm;
+  /**
+   * 'wasm' (default): forward() runs the WebAssembly SIMD fast path (fast.ts) when the model
+   * qualifies (every level range and centred weight fits in int16, accumulators below 2^30) and the
+   * cpu backend's kernels are on (not QGRAD_CPU_KERNELS=js); 'js': always the TypeScript reference
+   * path below. Both give bit-identical results.
+   */
+  kernels?: 'wasm' | 'js';
 }
 
 /** The levels one integer layer produced, for debugging and tests. */
@@ -95,6 +109,8 @@ export class Int8Model {
   private bufferB = new Int32Array(0);
   private readonly scratch: Scratch = { cols: new Int32Array(0), rows: new Int32Array(0), acc: new Int32Array(0) };
   private encodedSize: number | undefined;
+  /** The fast path's program, or why this model cannot take it. */
+  private readonly fast: FastProgram | string;
 
   constructor(spec: Int8ModelSpec, options: Int8ModelOptions = {}) {
     this.spec = cloneSpec(spec);
@@ -107,6 +123,18 @@ export class Int8Model {
     this.steps = this.plans.slice(1, -1).map((plan) => makeStep(plan, options.gemm, this.scratch));
     this.fusedSteps = fuseConvPool(this.steps, this.scratch);
     this.maxLevelsPerExample = Math.max(...this.plans.map((p) => size(p.outShape)));
+    this.fast = options.gemm !== undefined ? 'a gemm was given (options.gemm)' : options.kernels === 'js' ? "kernels: 'js'" : planFast(this.plans);
+  }
+
+  /**
+   * Which path forward() takes now: 'wasm' (fast.ts) or 'js' (the reference kernels of kernels.ts),
+   * with the reason when it is 'js'.
+   */
+  forwardPath(): { kernels: 'wasm' | 'js'; reason?: string } {
+    if (typeof this.fast === 'string') return { kernels: 'js', reason: this.fast };
+    if (!wasmEnabled()) return { kernels: 'js', reason: 'cpu kernels are off (QGRAD_CPU_KERNELS=js or setCpuKernelConfig)' };
+    if (!this.fast.ready()) return { kernels: 'js', reason: 'WebAssembly SIMD unavailable' };
+    return { kernels: 'wasm' };
   }
 
   // ---------------------------------------------------------------------------- inference
@@ -115,6 +143,10 @@ export class Int8Model {
   forward(x: ArrayLike<number>, batch: number): Float32Array {
     this.checkInput(x, batch, 'forward');
     const out = new Float32Array(batch * this.outputSize);
+    if (typeof this.fast !== 'string' && batch > 0 && wasmEnabled() && this.fast.ready()) {
+      this.fast.forward(x, batch, out);
+      return out;
+    }
     const chunk = Math.max(1, Math.min(batch, Math.floor(CHUNK_LEVELS / this.maxLevelsPerExample)));
     this.ensureBuffers(chunk);
     for (let n0 = 0; n0 < batch; n0 += chunk) {
@@ -251,6 +283,12 @@ export class Int8Model {
       `Int8Model: input [${this.inputShape.join(', ')}] -> output [${this.outputShape.join(', ')}], ` +
         `${this.plans.length} layers, ${params} parameters, ${this.sizeBytes()} bytes as a file`,
     ];
+    const path = this.forwardPath();
+    if (typeof this.fast !== 'string') {
+      lines.push(`  forward: ${path.kernels === 'wasm' ? 'wasm' : `js (${path.reason})`}; wasm program: ${this.fast.summary.join(', ')}; chunks of ${this.fast.chunk} images`);
+    } else {
+      lines.push(`  forward: js (${this.fast})`);
+    }
     for (const plan of this.plans) {
       const step = this.steps.find((s) => s.plan === plan);
       const fused = this.fusedSteps.some((s) => s.plan === plan && s !== step) ? ' (forward pools before requantizing)' : '';
@@ -258,6 +296,15 @@ export class Int8Model {
     }
     if (this.spec.meta !== undefined && Object.keys(this.spec.meta).length > 0) lines.push(`  meta ${JSON.stringify(this.spec.meta)}`);
     return lines.join('\n');
+  }
+}
+
+/** The fast path's program; a failure to plan it leaves the model on the reference path, saying why. */
+function planFast(plans: LayerPlan[]): FastProgram | string {
+  try {
+    return FastProgram.plan(plans);
+  } catch (error) {
+    return `fast path unavailable: ${error instanceof Error ? error.message : String(error)}`;
   }
 }
 
