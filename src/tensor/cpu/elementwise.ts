@@ -1,13 +1,24 @@
 /**
  * Elementwise kernels for the cpu backend. Each op is a one-line expression; a small code
  * generator turns it into a loop specialised for that op (one function per op, so V8 inlines
- * the expression instead of calling through a table), with a fast path for contiguous inputs
- * and a strided path that walks any view (permuted, sliced, broadcast with stride 0).
+ * the expression instead of calling through a table), that walks any view (permuted, sliced,
+ * broadcast with stride 0).
+ *
+ * Three things keep these loops fast:
+ * - the iteration space is collapsed first (./layout.ts): a contiguous tensor is one run, and a
+ *   broadcast bias is constant along rows of H*W, so little time goes to the odometer;
+ * - each generated loop is specialised on the element types and on how each operand moves in
+ *   the inner loop (unit stride, stride 0: read once per row, or any stride), so every typed
+ *   array access in it is monomorphic;
+ * - float32 ops with an exact SIMD form run in WebAssembly instead (./elementwise-wasm.ts),
+ *   which is also what makes ReLU branch-free; these expressions stay their definition.
  * This is the same idea gpu.js applies to produce GPU kernels from JavaScript functions.
  */
 import type { BinaryOp, UnaryOp, View } from '../backend.js';
 import type { TypedArray } from '../dtype.js';
-import { isContiguous } from '../shape.js';
+import { dtypeOf } from '../dtype.js';
+import { wasmBinary, wasmUnary } from './elementwise-wasm.js';
+import { collapse, RunReader } from './layout.js';
 
 /** Expressions over `x` (unary) or `a`, `b` (binary). NaN behaviour follows PyTorch where cheap. */
 export const UNARY_EXPR: Record<UnaryOp, string> = {
@@ -44,82 +55,99 @@ export const BINARY_EXPR: Record<BinaryOp, string> = {
   ge: '(a >= b ? 1 : 0)',
 };
 
+/** A generated loop: operands `ins` read at `offsets` + index · `strides` over a collapsed shape. */
 type Kernel = (out: TypedArray, ins: TypedArray[], shape: readonly number[], strides: (readonly number[])[], offsets: number[]) => void;
+
+/** How an operand moves along the inner loop: unit stride, not at all (broadcast), or by any stride. */
+type Step = '1' | '0' | 's';
 
 const cache = new Map<string, Kernel>();
 
 /**
- * Builds a kernel for an expression over named inputs. The strided path iterates the last
- * dimension in an inner loop and advances the outer dimensions with an odometer.
+ * The loop for `expr` over inputs `names` with these element types and inner steps. It runs the
+ * last dim in an inner loop and advances the outer dims with an odometer.
  */
-function makeKernel(names: string[], expr: string): Kernel {
-  const key = `${names.join(',')}:${expr}`;
+function makeKernel(names: string[], expr: string, types: string, steps: Step[]): Kernel {
+  const key = `${names.join(',')}:${expr}:${types}:${steps.join('')}`;
   const hit = cache.get(key);
   if (hit) return hit;
-  const n = names.length;
-  const decl = names.map((v, i) => `const ${v}_ = ins[${i}];`).join('\n');
-  const contigLoads = names.map((v, i) => `const ${v} = ${v}_[o${i} + i];`).join(' ');
-  const stridedInit = names.map((v, i) => `let p${i} = offsets[${i}]; const s${i} = strides[${i}];`).join('\n');
-  const innerInit = names.map((_, i) => `let q${i} = p${i}; const l${i} = s${i}[nd - 1];`).join(' ');
-  const innerLoads = names.map((v, i) => `const ${v} = ${v}_[q${i}]; q${i} += l${i};`).join(' ');
-  const advance = names.map((_, i) => `p${i} += s${i}[d];`).join(' ');
-  const rewind = names.map((_, i) => `p${i} -= s${i}[d] * shape[d];`).join(' ');
-  const offs = Array.from({ length: n }, (_, i) => `const o${i} = offsets[${i}];`).join(' ');
+  const each = (f: (v: string, i: number) => string, sep = ' ') => names.map(f).join(sep);
   const src = `
-${decl}
-const total = out.length;
-const nd = shape.length;
-if (total === 0) return;
-if (contiguous) {
-  ${offs}
-  for (let i = 0; i < total; i++) { ${contigLoads} out[i] = ${expr}; }
-  return;
-}
-${stridedInit}
-const last = shape[nd - 1];
-const rows = total / last;
+${each((v, i) => `const ${v}_ = ins[${i}], s${i} = strides[${i}]; let p${i} = offsets[${i}];`, '\n')}
+${each((_, i) => (steps[i] === 's' ? `const l${i} = s${i}[nd - 1];` : ''))}
+const rows = out.length / last;
 const idx = new Int32Array(nd);
 let o = 0;
 for (let r = 0; r < rows; r++) {
-  ${innerInit}
-  for (let j = 0; j < last; j++) { ${innerLoads} out[o++] = ${expr}; }
+  ${each((v, i) => (steps[i] === '0' ? `const ${v} = ${v}_[p${i}];` : steps[i] === 's' ? `let q${i} = p${i};` : ''))}
+  for (let j = 0; j < last; j++) {
+    ${each((v, i) => (steps[i] === '1' ? `const ${v} = ${v}_[p${i} + j];` : steps[i] === 's' ? `const ${v} = ${v}_[q${i}]; q${i} += l${i};` : ''))}
+    out[o + j] = ${expr};
+  }
+  o += last;
   for (let d = nd - 2; d >= 0; d--) {
-    idx[d]++; ${advance}
+    idx[d]++; ${each((_, i) => `p${i} += s${i}[d];`)}
     if (idx[d] < shape[d]) break;
-    idx[d] = 0; ${rewind}
+    idx[d] = 0; ${each((_, i) => `p${i} -= s${i}[d] * shape[d];`)}
   }
 }`;
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  const body = new Function('out', 'ins', 'shape', 'strides', 'offsets', 'contiguous', src) as (
-    out: TypedArray, ins: TypedArray[], shape: readonly number[], strides: (readonly number[])[], offsets: number[], contiguous: boolean,
+  const body = new Function('out', 'ins', 'shape', 'strides', 'offsets', 'nd', 'last', src) as (
+    out: TypedArray, ins: TypedArray[], shape: readonly number[], strides: (readonly number[])[], offsets: number[], nd: number, last: number,
   ) => void;
-  const kernel: Kernel = (out, ins, shape, strides, offsets) => {
-    let contiguous = true;
-    for (const s of strides) if (!isContiguous(shape, s)) contiguous = false;
-    if (shape.length === 0) contiguous = true;
-    body(out, ins, shape, strides, offsets, contiguous);
-  };
+  const kernel: Kernel = (out, ins, shape, strides, offsets) => body(out, ins, shape, strides, offsets, shape.length, shape[shape.length - 1]);
   cache.set(key, kernel);
   return kernel;
 }
 
+/** Runs `expr` over operands already broadcast to `shape`, in JavaScript. */
+function runJs(names: string[], expr: string, out: TypedArray, ins: TypedArray[], shape: readonly number[], strides: (readonly number[])[], offsets: number[]): void {
+  if (out.length === 0) return;
+  const l = collapse(shape, strides);
+  const nd = l.shape.length;
+  const steps = l.strides.map((s): Step => (s[nd - 1] === 1 ? '1' : s[nd - 1] === 0 ? '0' : 's'));
+  const types = [out, ...ins].map(dtypeOf).join(',');
+  makeKernel(names, expr, types, steps)(out, ins, l.shape, l.strides, offsets);
+}
+
+/** Shortest run a strided copy does with `set`/`fill` rather than an element loop. */
+const MIN_COPY_RUN = 16;
+
 export function runUnary(op: UnaryOp, out: TypedArray, a: View, data: TypedArray): void {
-  makeKernel(['x'], UNARY_EXPR[op])(out, [data], a.shape, [a.strides], [a.offset]);
+  if (out.length === 0) return;
+  if (op === 'identity') {
+    // A copy or cast: native copies (set, fill) of whole runs where the view has long ones.
+    const r = new RunReader(data, a.shape, a.strides, a.offset);
+    if ((r.runStride === 1 || r.runStride === 0) && (r.runLength >= MIN_COPY_RUN || r.runLength === out.length)) {
+      r.read(out, 0, out.length);
+      return;
+    }
+  }
+  if (out instanceof Float32Array && data instanceof Float32Array && wasmUnary(op, out, a.shape, { data, strides: a.strides, offset: a.offset })) return;
+  runJs(['x'], UNARY_EXPR[op], out, [data], a.shape, [a.strides], [a.offset]);
 }
 
 export function runBinary(op: BinaryOp, out: TypedArray, a: View, ad: TypedArray, b: View, bd: TypedArray, shape: readonly number[]): void {
-  makeKernel(['a', 'b'], BINARY_EXPR[op])(out, [ad, bd], shape, [a.strides, b.strides], [a.offset, b.offset]);
+  if (out.length === 0) return;
+  if (out instanceof Float32Array && ad instanceof Float32Array && bd instanceof Float32Array
+    && wasmBinary(op, out, shape, { data: ad, strides: a.strides, offset: a.offset }, { data: bd, strides: b.strides, offset: b.offset })) return;
+  runJs(['a', 'b'], BINARY_EXPR[op], out, [ad, bd], shape, [a.strides, b.strides], [a.offset, b.offset]);
 }
 
 export function runBinaryScalar(op: BinaryOp, out: TypedArray, a: View, ad: TypedArray, s: number, scalarFirst: boolean): void {
+  if (out.length === 0) return;
   const expr = BINARY_EXPR[op];
-  // The scalar is bound as a second "input" with stride 0: one element, read every time.
-  const sArr = new Float64Array([s]);
   const zero = a.shape.map(() => 0);
   const names = scalarFirst ? ['b', 'a'] : ['a', 'b'];
-  makeKernel(names, expr)(out, [ad, sArr], a.shape, [a.strides, zero], [a.offset, 0]);
+  // The float32 kernels compute in float32: exact only for a scalar that is a float32 itself.
+  if (out instanceof Float32Array && ad instanceof Float32Array && (Math.fround(s) === s || s !== s)) {
+    const x = { data: ad, strides: a.strides, offset: a.offset }, sc = { data: Float32Array.of(s), strides: zero, offset: 0 };
+    if (scalarFirst ? wasmBinary(op, out, a.shape, sc, x) : wasmBinary(op, out, a.shape, x, sc)) return;
+  }
+  // The scalar is bound as a second "input" with stride 0: one element, read once.
+  runJs(names, expr, out, [ad, Float64Array.of(s)], a.shape, [a.strides, zero], [a.offset, 0]);
 }
 
 export function runWhere(out: TypedArray, c: View, cd: TypedArray, a: View, ad: TypedArray, b: View, bd: TypedArray, shape: readonly number[]): void {
-  makeKernel(['c', 'a', 'b'], '(c !== 0 ? a : b)')(out, [cd, ad, bd], shape, [c.strides, a.strides, b.strides], [c.offset, a.offset, b.offset]);
+  runJs(['c', 'a', 'b'], '(c !== 0 ? a : b)', out, [cd, ad, bd], shape, [c.strides, a.strides, b.strides], [c.offset, a.offset, b.offset]);
 }

@@ -4,29 +4,47 @@
  * Precision: float32 storage with float64 accumulation in reductions; float64 end to end for
  * float64 tensors. Float32 matmul, convolution and 2x2 max pooling run WebAssembly SIMD kernels
  * (float32 accumulation, optionally on worker threads) unless QGRAD_CPU_KERNELS=js: see
- * docs/performance.md.
+ * docs/performance.md; so do float32 elementwise ops and sums that have an exact SIMD form.
+ * Released buffers are recycled through a pool (./buffer-pool.ts) instead of being allocated
+ * again at every step.
  */
 import type {
   Backend, BinaryOp, Conv2dParams, DeviceBuffer, Pool2dParams, QuantKernelParams, ReduceOp, UnaryOp, View,
 } from '../backend.js';
 import { registerBackend } from '../backend.js';
 import type { DType, TypedArray } from '../dtype.js';
-import { allocTyped, dtypeOf } from '../dtype.js';
+import { dtypeOf } from '../dtype.js';
 import { contiguousStrides, isContiguous, numel } from '../shape.js';
+import { BufferPool } from './buffer-pool.js';
 import { conv2dForward, conv2dGradInput, conv2dGradWeight } from './conv.js';
 import { runBinary, runBinaryScalar, runUnary, runWhere } from './elementwise.js';
+import { wasmSum } from './elementwise-wasm.js';
 import { gemm } from './gemm.js';
 import { getCpuKernelConfig } from './wasm/index.js';
 import { avgPool2d, avgPool2dGrad, maxPool2d, maxPool2dGrad, poolOutShape } from './pool.js';
 import { dequantizeKernel, fakeQuantizeKernel, quantizeKernel } from './quant.js';
 
 export class CpuBuffer implements DeviceBuffer {
-  constructor(readonly data: TypedArray) {}
-  get size(): number {
-    return this.data.length;
+  readonly size: number;
+  readonly dtype: DType;
+  private array: TypedArray | null;
+
+  constructor(data: TypedArray) {
+    this.array = data;
+    this.size = data.length;
+    this.dtype = dtypeOf(data);
   }
-  get dtype(): DType {
-    return dtypeOf(this.data);
+
+  get data(): TypedArray {
+    if (this.array === null) throw new Error('cpu buffer used after it was disposed');
+    return this.array;
+  }
+
+  /** Detaches the array (on dispose, before it is recycled); null if that already happened. */
+  release(): TypedArray | null {
+    const a = this.array;
+    this.array = null;
+    return a;
   }
 }
 
@@ -38,6 +56,8 @@ export class CpuBackend implements Backend {
   readonly name = 'cpu';
   readonly dtypes: readonly DType[] = ['float32', 'float64', 'int32'];
   private live = 0;
+  /** Recycles released arrays; `bufferPool.limitBytes` bounds it (0 turns it off). */
+  readonly bufferPool = new BufferPool();
 
   describe(): string {
     const k = getCpuKernelConfig();
@@ -47,25 +67,35 @@ export class CpuBackend implements Backend {
 
   private wrap(data: TypedArray): CpuBuffer {
     this.live++;
+    this.bufferPool.track(data);
     return new CpuBuffer(data);
   }
 
+  /** An array for a result that the kernel overwrites entirely. */
+  private out(dtype: DType, size: number): TypedArray {
+    return this.bufferPool.take(dtype, size);
+  }
+
   alloc(dtype: DType, size: number): DeviceBuffer {
-    return this.wrap(allocTyped(dtype, size));
+    return this.wrap(this.bufferPool.takeZeroed(dtype, size));
   }
   upload(data: TypedArray): DeviceBuffer {
-    return this.wrap(data.slice());
+    const out = this.out(dtypeOf(data), data.length);
+    out.set(data);
+    return this.wrap(out);
   }
   read(view: View): TypedArray {
     const src = d(view.buffer);
     const n = numel(view.shape);
-    if (isContiguous(view.shape, view.strides)) return src.slice(view.offset, view.offset + n);
-    const out = allocTyped(view.buffer.dtype, n);
-    runUnary('identity', out, view, src);
+    const out = this.out(view.buffer.dtype, n);
+    if (isContiguous(view.shape, view.strides)) out.set(src.subarray(view.offset, view.offset + n));
+    else runUnary('identity', out, view, src);
     return out;
   }
-  dispose(_buffer: DeviceBuffer): void {
+  dispose(buffer: DeviceBuffer): void {
     this.live--;
+    const a = (buffer as CpuBuffer).release();
+    if (a) this.bufferPool.give(a);
   }
   liveBuffers(): number {
     return this.live;
@@ -75,22 +105,22 @@ export class CpuBackend implements Backend {
     return this.wrap(this.read(a));
   }
   unary(op: UnaryOp, a: View, outDtype: DType): DeviceBuffer {
-    const out = allocTyped(outDtype, numel(a.shape));
+    const out = this.out(outDtype, numel(a.shape));
     runUnary(op, out, a, d(a.buffer));
     return this.wrap(out);
   }
   binary(op: BinaryOp, a: View, b: View, outShape: readonly number[], outDtype: DType): DeviceBuffer {
-    const out = allocTyped(outDtype, numel(outShape));
+    const out = this.out(outDtype, numel(outShape));
     runBinary(op, out, a, d(a.buffer), b, d(b.buffer), outShape);
     return this.wrap(out);
   }
   binaryScalar(op: BinaryOp, a: View, s: number, scalarFirst: boolean, outDtype: DType): DeviceBuffer {
-    const out = allocTyped(outDtype, numel(a.shape));
+    const out = this.out(outDtype, numel(a.shape));
     runBinaryScalar(op, out, a, d(a.buffer), s, scalarFirst);
     return this.wrap(out);
   }
   where(cond: View, a: View, b: View, outShape: readonly number[], outDtype: DType): DeviceBuffer {
-    const out = allocTyped(outDtype, numel(outShape));
+    const out = this.out(outDtype, numel(outShape));
     runWhere(out, cond, d(cond.buffer), a, d(a.buffer), b, d(b.buffer), outShape);
     return this.wrap(out);
   }
@@ -98,7 +128,8 @@ export class CpuBackend implements Backend {
   reduce(op: ReduceOp, a: DeviceBuffer, outer: number, inner: number): DeviceBuffer {
     const x = d(a);
     const isIndex = op === 'argmax' || op === 'argmin';
-    const out = allocTyped(isIndex ? 'int32' : a.dtype, outer);
+    const out = this.out(isIndex ? 'int32' : a.dtype, outer);
+    if (op === 'sum' && x instanceof Float32Array && wasmSum(x, outer, inner, out)) return this.wrap(out);
     for (let o = 0; o < outer; o++) {
       const base = o * inner;
       if (op === 'sum') {
@@ -128,7 +159,7 @@ export class CpuBackend implements Backend {
     const [B, M, K] = a.shape;
     const N = b.shape[2];
     const outDtype = a.buffer.dtype;
-    const out = allocTyped(outDtype, B * M * N);
+    const out = this.out(outDtype, B * M * N);
     const ad = d(a.buffer), bd = d(b.buffer);
     for (let bi = 0; bi < B; bi++) {
       gemm(
@@ -166,7 +197,7 @@ export class CpuBackend implements Backend {
   }
 
   pad(src: View, outShape: readonly number[], begin: readonly number[], step: readonly number[]): DeviceBuffer {
-    const out = allocTyped(src.buffer.dtype, numel(outShape));
+    const out = this.bufferPool.takeZeroed(src.buffer.dtype, numel(outShape));
     const outStrides = contiguousStrides(outShape);
     let off = 0;
     for (let i = 0; i < begin.length; i++) off += begin[i] * outStrides[i];
@@ -188,7 +219,7 @@ export class CpuBackend implements Backend {
   }
 
   concat(parts: readonly View[], axis: number, outShape: readonly number[]): DeviceBuffer {
-    const out = allocTyped(parts[0].buffer.dtype, numel(outShape));
+    const out = this.out(parts[0].buffer.dtype, numel(outShape));
     const outer = numel(outShape.slice(0, axis));
     const innerOut = numel(outShape.slice(axis));
     let col = 0;
