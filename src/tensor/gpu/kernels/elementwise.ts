@@ -10,39 +10,21 @@
  * or a simple broadcast op becomes rank 1 or 2 and a kernel is specialised by rank only.
  */
 import type { BinaryOp, UnaryOp, View } from '../../backend.js';
+import { BINARY_EXPR as CPU_BINARY_EXPR, UNARY_EXPR as CPU_UNARY_EXPR } from '../../cpu/elementwise.js';
 
+/**
+ * The cpu backend's expressions, with the three GLSL cannot take as they are: tanh overflows
+ * (exp of a large argument), sign needs no Math.sign, and pow of a negative base is NaN in GLSL.
+ */
 export const UNARY_EXPR: Record<UnaryOp, string> = {
-  neg: '-x',
-  exp: 'Math.exp(x)',
-  log: 'Math.log(x)',
-  sqrt: 'Math.sqrt(x)',
-  abs: 'Math.abs(x)',
-  relu: '(x < 0 ? 0 : x)',
-  sigmoid: '1 / (1 + Math.exp(-x))',
+  ...CPU_UNARY_EXPR,
   tanh: 'tanhSafe(x)',
   sign: '(x > 0 ? 1 : (x < 0 ? -1 : 0))',
-  floor: 'Math.floor(x)',
-  ceil: 'Math.ceil(x)',
-  reciprocal: '1 / x',
-  square: 'x * x',
-  step: '(x > 0 ? 1 : 0)',
-  identity: 'x',
 };
 
 export const BINARY_EXPR: Record<BinaryOp, string> = {
-  add: 'a + b',
-  sub: 'a - b',
-  mul: 'a * b',
-  div: 'a / b',
+  ...CPU_BINARY_EXPR,
   pow: 'powJs(a, b)',
-  maximum: 'Math.max(a, b)',
-  minimum: 'Math.min(a, b)',
-  eq: '(a === b ? 1 : 0)',
-  ne: '(a !== b ? 1 : 0)',
-  lt: '(a < b ? 1 : 0)',
-  le: '(a <= b ? 1 : 0)',
-  gt: '(a > b ? 1 : 0)',
-  ge: '(a >= b ? 1 : 0)',
 };
 
 export const WHERE_EXPR = '(c !== 0 ? a : b)';
