@@ -32,11 +32,7 @@ function roundTensor(u: Tensor, rounding: Rounding): Tensor {
   // Exact ties handled on the host: u is a small per-batch tensor; correctness over speed here.
   const data = u.toTypedArray();
   const out = new Float32Array(data.length);
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i];
-    const r = Math.round(v);
-    out[i] = rounding === 'halfEven' ? (r - v === 0.5 && r % 2 !== 0 ? r - 1 : r) : v < 0 ? -Math.round(-v) : r;
-  }
+  for (let i = 0; i < data.length; i++) out[i] = roundWith(data[i], rounding);
   return fromArray(out, u.shape, { dtype: u.dtype, device: u.device });
 }
 
