@@ -12,25 +12,12 @@ import { Int8Model, type Int8Layer, type Int8ModelSpec } from '../../src/quant/i
 import { multiplyByQuantizedMultiplier, quantizeMultiplier } from '../../src/quant/numerics/index.js';
 import { setCpuKernelConfig } from '../../src/tensor/cpu/wasm/index.js';
 import { buildInt8Model, mnistCnnLayers, prng, uniform } from './build.js';
+import { int, randomInts, randomRange, type Range, type Rnd } from './random.js';
 
 // The fast path runs where the cpu kernels are on; turn them on even under QGRAD_CPU_KERNELS=js.
 beforeEach(() => setCpuKernelConfig({ kernels: 'wasm' }));
 afterEach(() => setCpuKernelConfig());
 
-type Rnd = () => number;
-const int = (rnd: Rnd, lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
-const randomInts = (rnd: Rnd, n: number, lo: number, hi: number) => Int32Array.from({ length: n }, () => int(rnd, lo, hi));
-
-interface Range {
-  zeroPoint: number;
-  qmin: number;
-  qmax: number;
-}
-
-function randomRange(rnd: Rnd): Range {
-  const [qmin, qmax] = rnd() < 0.5 ? [0, 255] : [-128, 127];
-  return { zeroPoint: int(rnd, qmin, qmax), qmin, qmax };
-}
 
 /** Output clamp with a fused ReLU (qmin = zero point) a third of the time. */
 function randomOutputRange(rnd: Rnd): Range {

@@ -13,22 +13,8 @@ import { dequantize, quantize, quantizeMultiplier } from '../../src/quant/numeri
 import * as R from '../helpers/reference.js';
 import { prng } from './build.js';
 import { convAccOracle, linearAccOracle, requantizeOracle } from './oracle.js';
+import { int, randomInts, randomRange, type Range, type Rnd } from './random.js';
 
-type Rnd = () => number;
-const int = (rnd: Rnd, lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
-const randomInts = (rnd: Rnd, n: number, lo: number, hi: number) => Int32Array.from({ length: n }, () => int(rnd, lo, hi));
-
-interface Range {
-  zeroPoint: number;
-  qmin: number;
-  qmax: number;
-}
-
-/** A random 8-bit activation range: uint8 or int8, any zero point inside it. */
-function randomRange(rnd: Rnd): Range {
-  const [qmin, qmax] = rnd() < 0.5 ? [0, 255] : [-128, 127];
-  return { zeroPoint: int(rnd, qmin, qmax), qmin, qmax };
-}
 
 /** quantize (scale 1) -> layer -> dequantize (scale 1), so levels go in and come out unchanged. */
 function singleLayerModel(inputShape: number[], input: Range, layer: Int8Layer, output: Range, options = {}): Int8Model {
