@@ -43,3 +43,28 @@ export {
   type TestRegistrar,
 } from './suites.js';
 export { referenceKernels, fastInt8Kernels, tensorKernels } from './qgrad-kernels.js';
+export {
+  VECTOR_FORMAT,
+  VECTOR_VERSION,
+  VECTOR_MAGIC,
+  QUANT_FLAGS,
+  REQUANT_FLAGS,
+  generateVectors,
+  buildQuantVectors,
+  encodeVectors,
+  decodeVectors,
+  validateOutputs,
+  checkOutputs,
+  formatCheck,
+  type VectorSet,
+  type VectorGroup,
+  type QuantVector,
+  type RequantVector,
+  type QuantFlag,
+  type RequantFlag,
+  type VectorOptions,
+  type GroupInputs,
+  type VectorOutputs,
+  type Mismatch,
+  type CheckResult,
+} from './vectors.js';
