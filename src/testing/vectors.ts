@@ -195,7 +195,7 @@ function requantVectors(bits: readonly number[], rnd: () => number): RequantVect
         const zp = signed ? 0 : (qmin + qmax + 1) >> 1;
         const limit = shift > 0 ? 2 ** (31 - shift) - 1 : 2 ** 31 - 1;
         const accs = [0, 1, -1, limit, -limit, 12, -12, 40, -40, 24, -24];
-        for (let j = 0; j < 6; j++) accs.push(Math.round((rnd() * 2 - 1) * Math.min(limit, 2 ** Math.max(4, -shift + b + 1))));
+        for (let j = 0; j < 6; j++) accs.push(0 + Math.round((rnd() * 2 - 1) * Math.min(limit, 2 ** Math.max(4, -shift + b + 1))));
         for (const acc of accs) {
           const v = multiplyByQuantizedMultiplier(acc, multiplier, shift) + zp;
           const flags: RequantFlag[] = [];
@@ -236,8 +236,10 @@ export function generateVectors(o: VectorOptions): VectorSet {
   const rounding = o.rounding ?? defaultRounding(o.convention);
   const seed = o.seed ?? 1;
   const rnd = prng(seed);
+  // Ascending and without repeats, as the binary header stores them (a bit mask).
+  const widths = [...new Set(o.bits)].sort((a, b) => a - b);
   const inputs: GroupInputs[] = [];
-  for (const bits of o.bits) {
+  for (const bits of widths) {
     for (const kind of ['signed', 'unsigned', 'narrow'] as const) {
       if (kind === 'narrow' && bits < 2) continue;
       const { qmin, qmax } = qrange(bits, kind !== 'unsigned', { narrow: kind === 'narrow' });
@@ -251,8 +253,8 @@ export function generateVectors(o: VectorOptions): VectorSet {
   }
   const { groups, quant } = buildQuantVectors(o.convention, rounding, inputs);
   return {
-    format: VECTOR_FORMAT, version: VECTOR_VERSION, convention: o.convention, rounding, bits: [...o.bits], seed,
-    groups, quant, requantize: requantVectors(o.bits, rnd),
+    format: VECTOR_FORMAT, version: VECTOR_VERSION, convention: o.convention, rounding, bits: widths, seed,
+    groups, quant, requantize: requantVectors(widths, rnd),
   };
 }
 
