@@ -94,6 +94,8 @@ interface Suite<C> {
   applies(impl: KernelsUnderTest): boolean;
   arbitrary(ctx: Ctx): fc.Arbitrary<C>;
   check(ctx: Ctx, c: C): Counterexample | null;
+  /** The case cut down to its element i alone, where the layout allows (per-tensor suites). */
+  single?(c: C, i: number): C;
 }
 
 const fround = Math.fround;
@@ -147,6 +149,7 @@ function quantizeSuite(perChannel: boolean): Suite<{ p: AnyQParams; xs: number[]
       perChannel
         ? arbPerChannelCase({ bits: impl.bits, rounding, convention: impl.convention })
         : arbQuantizeCase({ bits: impl.bits, rounding, convention: impl.convention }),
+    single: perChannel ? undefined : (c, i) => ({ p: c.p, xs: [c.xs[i]] }),
     check: ({ impl, ref, rounding, claimed }, { p, xs }) => {
       const params = { ...p, rounding } as AnyQParams;
       const x = Float32Array.from(xs);
@@ -174,6 +177,7 @@ function dequantizeSuite(perChannel: boolean): Suite<{ p: AnyQParams; levels: nu
         pa.chain(({ p, xs }) => fc.tuple(...xs.map(() => arbLevel(p))).map((levels) => ({ p, levels })));
       return perChannel ? withLevels(arbPerChannelCase({ bits: impl.bits, rounding })) : withLevels(arbQuantizeCase({ bits: impl.bits, rounding }));
     },
+    single: perChannel ? undefined : (c, i) => ({ p: c.p, levels: [c.levels[i]] }),
     check: ({ impl, ref, rounding }, { p, levels }) => {
       const params = { ...p, rounding } as AnyQParams;
       const q = Int32Array.from(levels);
@@ -200,6 +204,7 @@ function fakeQuantizeSuite(perChannel: boolean): Suite<{ p: AnyQParams; xs: numb
     name,
     applies: (impl) => impl.fakeQuantize !== undefined && (!perChannel || impl.perChannel === true),
     arbitrary: quantizeSuite(perChannel).arbitrary,
+    single: quantizeSuite(perChannel).single,
     check: ({ impl, ref, rounding, claimed }, { p, xs }) => {
       const params = { ...p, rounding } as AnyQParams;
       const x = Float32Array.from(xs);
@@ -297,6 +302,7 @@ const requantizeSuite: Suite<{ m: number; s: number; acc: number[]; zp: number; 
         qmin: fc.constant(r.qmin),
         qmax: fc.constant(r.qmax),
       })),
+  single: (c, i) => ({ ...c, acc: [c.acc[i]] }),
   check: ({ impl }, { m, s, acc, zp, qmin, qmax }) => {
     const a = Int32Array.from(acc);
     const name = 'requantize';
@@ -324,6 +330,7 @@ function arithSuite(op: 'int8Add' | 'int8Mul'): Suite<ArithCase> {
     name: op,
     applies: (impl) => impl[op] !== undefined,
     arbitrary: ({ impl }) => arbInt8ArithCase({ bits: impl.bits?.filter((b) => b <= 8) ?? [8] }),
+    single: (c, i) => ({ ...c, qa: [c.qa[i]], qb: [c.qb[i]] }),
     check: ({ impl, rounding }, { a, b, out, qa, qb }) => {
       const kernel = impl[op]!;
       const options = kernel.mode === 'float' ? { mode: 'float' as const, rounding } : { mode: 'fixedPoint' as const };
@@ -406,7 +413,12 @@ function runSuite(suite: Suite<unknown>, ctx: Ctx, seed: number, numRuns: number
   const details = fc.check(fc.property(suite.arbitrary(ctx), (c) => suite.check(ctx, c) === null), { seed, numRuns });
   if (!details.failed) return { suite: suite.name, passed: true, seed, numRuns, runs: details.numRuns };
   const shrunk = details.counterexample?.[0];
-  const cx = shrunk === undefined ? null : suite.check(ctx, shrunk);
+  let cx = shrunk === undefined ? null : suite.check(ctx, shrunk);
+  // fast-check shrinks chained cases only so far; the failing element alone is the clearest report.
+  if (cx && cx.index >= 0 && cx.batchLength > 1 && suite.single) {
+    const alone = suite.check(ctx, suite.single(shrunk, cx.index));
+    if (alone && alone.kind === cx.kind) cx = alone;
+  }
   return {
     suite: suite.name,
     passed: false,
