@@ -3,8 +3,8 @@
  * the convention and tie rule it claims, and name the rule a shrunk counterexample broke.
  *
  * Each suite draws a case (qparams and a batch of inputs, from arbitraries.ts), calls the
- * implementation on the whole batch, and compares every element with the reference: levels exactly,
- * floats as float32 values, masks as 0/1. fast-check shrinks a failing case (usually to one element);
+ * implementation on the whole batch, and compares every element with the reference: levels and
+ * float32 values exactly, masks as 0/1. fast-check shrinks a failing case (usually to one element);
  * the suite then re-runs the implementation on the shrunk case and diagnoses it (diagnose.ts).
  * Runs are deterministic: every suite uses the given seed (default SEED) and numRuns.
  */
@@ -100,8 +100,9 @@ interface Suite<C> {
 
 const fround = Math.fround;
 
-function same32(a: number, b: number): boolean {
-  return Object.is(fround(a), fround(b)) || (fround(a) === 0 && fround(b) === 0);
+/** `got` is exactly the float32 value `want` (a float64 that float32 would round differently does not pass). */
+function same32(got: number, want: number): boolean {
+  return got === want || (Number.isNaN(got) && Number.isNaN(want));
 }
 
 function qpWords(p: QParams): Record<string, number | string> {
