@@ -25,4 +25,6 @@ export const KERNELS: Record<string, () => KernelsUnderTest | Promise<KernelsUnd
   cpu: () => tensorKernels('cpu'),
   'gpu-webasm': () => gpuKernels('webasm'),
   'gpu-cpu': () => gpuKernels('cpu'),
+  /** WebGL 1 through the `gl` package: needs a display (xvfb-run -a). */
+  'gpu-headlessgl': () => gpuKernels('headlessgl'),
 };

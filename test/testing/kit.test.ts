@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { float64DivisionKernel, floatRangeMaskKernel, mathRoundKernel } from '../../examples/conformance/wrong-kernels.js';
 import { gpuKernels } from '../../examples/conformance/kernels.js';
+import { headlessglStatus } from '../../src/tensor/gpu/index.js';
 import {
   arbInput,
   arbQParams,
@@ -118,6 +119,8 @@ describe("qgrad's own kernels conform", () => {
     ["the cpu backend's tensor quantize ops", () => tensorKernels('cpu'), 6],
     ['gpu.js kernels, webasm mode', () => gpuKernels('webasm'), 6],
     ['gpu.js kernels, cpu mode', () => gpuKernels('cpu'), 6],
+    // WebGL through `gl` needs a display: `xvfb-run -a npx vitest run test/testing` adds it.
+    ...(process.env.DISPLAY && headlessglStatus().ok ? [['gpu.js kernels, headlessgl mode', () => gpuKernels('headlessgl'), 6] as [string, () => KernelsUnderTest, number]] : []),
   ];
   it.each(cases)('%s', (_name, make, suites) => {
     const r = runConformance(make(), { numRuns: 100 });
