@@ -4,3 +4,4 @@
  */
 export { exportFloatOnnx, OnnxExportError, type FloatOnnxOptions } from './onnx-float.js';
 export { decodeModel, IR_VERSION, OPSET } from './onnx-proto.js';
+export { exportInt8Onnx, type Int8OnnxOptions } from './onnx-int8.js';

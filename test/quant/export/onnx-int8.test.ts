@@ -1,0 +1,66 @@
+/**
+ * int8 ONNX export (QDQ form) checked by the real runtime: the PyTorch-trained fixture CNN is
+ * calibrated with PTQ (8 bits, per-channel symmetric int8 weights, affine uint8 activations),
+ * converted, and exported; onnxruntime-node (which fuses the QDQ pattern into its own integer
+ * kernels with float requantization) must agree with qgrad's integer engine (TFLite fixed-point
+ * requantization): predictions on nearly every test image, and every logit within one output
+ * level on nearly every image. Exact equality is not expected: the two requantize differently
+ * (docs/onnx.md). Unsupported specs fail naming the layer.
+ */
+import { describe, expect, it } from 'vitest';
+import { loadMnist, loadSafetensors, MnistLoader, mnistCnn } from '../../../src/index.js';
+import { calibrate, convert, exportInt8Onnx, Int8Model, prepareQAT, qconfig, type Int8ModelSpec } from '../../../src/quant/index.js';
+import { mnistTest, runOnnx } from './helpers.js';
+
+const FIXTURES = new URL('../../fixtures/torch-cnn/', import.meta.url);
+const N = 500;
+
+function argmax(a: ArrayLike<number>, from: number, n: number): number {
+  let best = 0;
+  for (let j = 1; j < n; j++) if (a[from + j] > a[from + best]) best = j;
+  return best;
+}
+
+function calibratedSpec(name: string, opts: { channels?: number; batchNorm?: boolean }): Int8ModelSpec {
+  const model = mnistCnn(opts);
+  loadSafetensors(new URL(`${name}.safetensors`, FIXTURES).pathname, model);
+  model.eval();
+  const q = prepareQAT(model, { default: qconfig({ bits: 8, activationObserver: 'minmax' }) });
+  calibrate(q, new MnistLoader(loadMnist({ split: 'train', limit: 256 }), { batchSize: 128 }));
+  return convert(q, { inputShape: [1, 28, 28] });
+}
+
+describe('exportInt8Onnx -> onnxruntime-node vs the integer engine', () => {
+  const { x } = mnistTest(N);
+  for (const [name, opts] of [['cnn', {}], ['cnn-bn', { channels: 8, batchNorm: true }]] as const) {
+    it(`${name}: predictions and logits (within one output level) agree on >= 99% of ${N} test images`, async () => {
+      const spec = calibratedSpec(name, opts);
+      const ours = new Int8Model(spec).forward(x, N);
+      const theirs = await runOnnx(exportInt8Onnx(spec), x, N);
+      const out = spec.layers[spec.layers.length - 1];
+      if (out.kind !== 'dequantize') throw new Error('spec ends in a dequantize layer');
+      let samePrediction = 0, withinOneLevel = 0, exact = 0;
+      for (let i = 0; i < N; i++) {
+        if (argmax(ours, i * 10, 10) === argmax(theirs, i * 10, 10)) samePrediction++;
+        let worst = 0;
+        for (let j = 0; j < 10; j++) worst = Math.max(worst, Math.abs(ours[i * 10 + j] - theirs[i * 10 + j]) / out.scale);
+        if (worst <= 1 + 1e-3) withinOneLevel++;
+        if (worst === 0) exact++;
+      }
+      console.log(`${name}: same prediction ${samePrediction}/${N}, logits within one level ${withinOneLevel}/${N}, identical ${exact}/${N}`);
+      expect(samePrediction / N).toBeGreaterThanOrEqual(0.99);
+      expect(withinOneLevel / N).toBeGreaterThanOrEqual(0.99);
+      // Not a vacuous comparison: the two runtimes compute the same model, mostly bit for bit.
+      expect(exact / N).toBeGreaterThan(0.5);
+    });
+  }
+
+  it('a spec ONNX cannot express fails naming the layer', () => {
+    const spec = calibratedSpec('cnn-bn', { channels: 8, batchNorm: true });
+    const conv = spec.layers.findIndex((l) => l.kind === 'conv2d');
+    const l = spec.layers[conv];
+    if (l.kind !== 'conv2d') throw new Error('unreachable');
+    const narrow = { ...spec, layers: spec.layers.map((m, i) => (i === conv ? { ...l, qmin: 0, qmax: 15 } : m)) };
+    expect(() => exportInt8Onnx(narrow)).toThrow(new RegExp(`layer ${conv} \\(conv2d\\) clamps its output to \\[0, 15\\]`));
+  });
+});
