@@ -5,8 +5,11 @@
  * against their closed forms. Every rejection must name the key (or the header) and leave the
  * model's tensors bit-identical.
  */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fromArray, Generator, loadSafetensorsState, mnistCnn, stateDictToSafetensors, type Module } from '../../src/index.js';
+import { fromArray, Generator, loadSafetensors, loadSafetensorsState, mnistCnn, saveSafetensors, stateDictToSafetensors, type Module } from '../../src/index.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/io/safetensors.js';
 
 /** Header JSON + raw data, exactly as written (no validation). */
@@ -125,5 +128,20 @@ describe('state dicts as safetensors', () => {
     expect(() => loadSafetensorsState(m, bytes, 'w.safetensors')).toThrow(message);
     expect(() => loadSafetensorsState(m, bytes, 'w.safetensors')).toThrow(/^w\.safetensors: /);
     expect(snapshot(m)).toEqual(before);
+  });
+
+  it('saveSafetensors / loadSafetensors: a file round trip, written atomically (no temp file left)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgrad-st-'));
+    try {
+      const a = mnistCnn({ channels: 4, generator: new Generator(8) });
+      saveSafetensors(join(dir, 'm.safetensors'), a, { note: 'x' });
+      expect(readdirSync(dir)).toEqual(['m.safetensors']);
+      const b = mnistCnn({ channels: 4, generator: new Generator(9) });
+      expect(loadSafetensors(join(dir, 'm.safetensors'), b)).toEqual({ format: 'pt', note: 'x' });
+      expect(snapshot(b)).toEqual(snapshot(a));
+      expect(() => loadSafetensors(join(dir, 'm.safetensors'), mnistCnn({ channels: 5 }))).toThrow(/m\.safetensors: '0\.weight' has shape \[4, 1, 3, 3\] in the file but \[5, 1, 3, 3\] in the model/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
