@@ -30,7 +30,7 @@
  * Node-free: returns the bytes.
  */
 import type { Int8Layer, Int8ModelSpec, LinearLayer, Conv2dLayer } from '../int8/model.js';
-import { Int8Model } from '../int8/engine.js';
+import { planInt8Model } from '../int8/validate.js';
 import { DataType, encodeModel, node, tensor, valueInfo, type DataTypeCode, type NodeMessage, type TensorMessage } from './onnx-proto.js';
 import { OnnxExportError } from './onnx-float.js';
 
@@ -49,7 +49,7 @@ function activationType(qmin: number, qmax: number): DataTypeCode | null {
 }
 
 export function exportInt8Onnx(spec: Int8ModelSpec, opts: Int8OnnxOptions = {}): Uint8Array {
-  new Int8Model(spec); // validates the whole spec (shapes, ranges, zero points) with the engine's own checks
+  planInt8Model(spec); // validates the whole spec (shapes, ranges, zero points) with the engine's own checks
   const nodes: NodeMessage[] = [];
   const inits: TensorMessage[] = [];
   let current = 'input';
