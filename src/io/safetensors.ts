@@ -46,6 +46,11 @@ export interface SafetensorsFile {
 
 const MAX_HEADER_BYTES = 100_000_000; // the reference implementation's limit (safetensors/src/tensor.rs)
 
+/** obj[key] = value as an own property, even for key '__proto__' (which plain assignment would swallow). */
+function ownKey<T>(obj: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
@@ -69,10 +74,14 @@ export function encodeSafetensors(tensors: Iterable<[string, SafetensorsInput]>,
     if (numel(t.shape) !== t.data.length) throw new Error(`encodeSafetensors: '${name}' has ${t.data.length} values for shape [${t.shape.join(', ')}]`);
     const dtype = t.dtype ?? defaultDtype(t.data);
     const bytes = t.data.length * ELEMENT_BYTES[dtype];
-    header[name] = { dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] };
+    ownKey(header, name, { dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] });
     offset += bytes;
   }
-  if (Object.keys(metadata).length) header.__metadata__ = metadata;
+  if (Object.keys(metadata).length) {
+    const meta: Record<string, string> = {};
+    for (const [k, v] of Object.entries(metadata)) ownKey(meta, k, v);
+    header.__metadata__ = meta;
+  }
   let json = new TextEncoder().encode(JSON.stringify(header));
   const padded = Math.ceil(json.length / 8) * 8;
   if (padded !== json.length) {
@@ -129,7 +138,7 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<safetensors>'): 
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(`'__metadata__' is not an object`);
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
         if (typeof v !== 'string') fail(`'__metadata__.${k}' is not a string`);
-        metadata[k] = v as string;
+        ownKey(metadata, k, v as string);
       }
       continue;
     }
