@@ -66,6 +66,12 @@ const argmax = (a: ArrayLike<number>, at: number) => {
   return b;
 };
 let worstFloat = 0, samePrediction = 0, withinOne = 0, identical = 0, n = 0, maxLevels = 0;
+const differing: string[] = [];
+/** Levels between the largest and the second largest logit of example i. */
+const topGap = (a: ArrayLike<number>, at: number) => {
+  const v = Array.from({ length: 10 }, (_, j) => a[at + j]).sort((p, q) => q - p);
+  return Math.round((v[0] - v[1]) / outScale);
+};
 for (const batch of new MnistLoader(loadMnist({ split: 'test', limit: images }), { batchSize: 500 })) {
   const input = new ort.Tensor('float32', batch.x, [batch.size, 1, 28, 28]);
   const ours = noGrad(() => floatModel.call(fromArray(batch.x, batch.xShape)).toTypedArray());
@@ -75,6 +81,7 @@ for (const batch of new MnistLoader(loadMnist({ split: 'test', limit: images }),
   const theirs8 = (await int8Session.run({ input })).output.data as Float32Array;
   for (let i = 0; i < batch.size; i++) {
     if (argmax(ours8, i * 10) === argmax(theirs8, i * 10)) samePrediction++;
+    else differing.push(`test image ${n + i}: qgrad top-two gap ${topGap(ours8, i * 10)} level(s), onnxruntime ${topGap(theirs8, i * 10)}`);
     let worst = 0;
     for (let j = 0; j < 10; j++) worst = Math.max(worst, Math.round(Math.abs(ours8[i * 10 + j] - theirs8[i * 10 + j]) / outScale));
     maxLevels = Math.max(maxLevels, worst);
@@ -87,5 +94,6 @@ const pct = (k: number) => `${((100 * k) / n).toFixed(2)}% (${k}/${n})`;
 console.log(`float checkpoint ${checkpoint}, int8 model ${int8Path}, ${n} MNIST test images, onnxruntime-node ${ort.env.versions.node} (CPU, 1 thread)`);
 console.log(`float: largest |onnxruntime - qgrad| / max(1, |qgrad|) = ${worstFloat.toExponential(2)}`);
 console.log(`int8:  same prediction ${pct(samePrediction)}, every logit within one output level ${pct(withinOne)}, identical logits ${pct(identical)}, largest difference ${maxLevels} level(s)`);
+for (const d of differing) console.log(`  different prediction: ${d}`);
 await floatSession.release();
 await int8Session.release();
