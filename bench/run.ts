@@ -153,7 +153,8 @@ function benchTorch(): string[] {
 
 /** qgrad's integer engine vs onnxruntime-node on the same exported int8 model (bench/peers/onnxruntime.ts). */
 async function benchOnnxruntime(): Promise<string[]> {
-  const r = await benchOnnxInt8({ reps: Math.max(reps, 9), budgetMs, root });
+  // One sample is a few ms, so many pairs fit in the budget; the median of 100+ ratios is stable under load.
+  const r = await benchOnnxInt8({ reps: Math.max(reps * 20, 101), budgetMs, root });
   if ('error' in r) {
     notes.push(r.error);
     return [];
