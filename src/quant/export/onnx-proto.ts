@@ -113,5 +113,5 @@ export function encodeModel(graph: GraphParts, producerVersion: string, metadata
 
 /** Decodes ONNX bytes back to a plain object (for tests and debugging). */
 export function decodeModel(bytes: Uint8Array): Record<string, unknown> {
-  return ModelProto.toObject(ModelProto.decode(bytes), { longs: Number, bytes: Array, defaults: false }) as Record<string, unknown>;
+  return ModelProto.toObject(ModelProto.decode(bytes), { longs: Number, bytes: Array, arrays: true }) as Record<string, unknown>;
 }

@@ -7,9 +7,13 @@
  * level on nearly every image. Exact equality is not expected: the two requantize differently
  * (docs/onnx.md). Unsupported specs fail naming the layer.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { loadMnist, loadSafetensors, MnistLoader, mnistCnn } from '../../../src/index.js';
-import { calibrate, convert, exportInt8Onnx, Int8Model, prepareQAT, qconfig, type Int8ModelSpec } from '../../../src/quant/index.js';
+import { calibrate, convert, decodeModel, exportInt8Onnx, Int8Model, prepareQAT, qconfig, type Int8ModelSpec } from '../../../src/quant/index.js';
 import { mnistTest, runOnnx } from './helpers.js';
 
 const FIXTURES = new URL('../../fixtures/torch-cnn/', import.meta.url);
@@ -62,5 +66,40 @@ describe('exportInt8Onnx -> onnxruntime-node vs the integer engine', () => {
     if (l.kind !== 'conv2d') throw new Error('unreachable');
     const narrow = { ...spec, layers: spec.layers.map((m, i) => (i === conv ? { ...l, qmin: 0, qmax: 15 } : m)) };
     expect(() => exportInt8Onnx(narrow)).toThrow(new RegExp(`layer ${conv} \\(conv2d\\) clamps its output to \\[0, 15\\]`));
+  });
+
+  it('stores int8 weights, int32 biases and uint8 activations, and onnxruntime runs it on integer kernels', async () => {
+    const spec = calibratedSpec('cnn-bn', { channels: 8, batchNorm: true });
+    const bytes = exportInt8Onnx(spec);
+    type Tensor = { name: string; dataType: number; dims: number[] };
+    type Node = { opType: string; input: string[]; attribute?: { name: string; i?: number }[] };
+    const m = decodeModel(bytes) as { opsetImport: { version: number }[]; graph: { initializer: Tensor[]; node: Node[] } };
+    expect(m.opsetImport[0].version).toBe(13);
+    const init = new Map(m.graph.initializer.map((t) => [t.name, t]));
+    // TensorProto.DataType: 1 FLOAT, 2 UINT8, 3 INT8, 6 INT32
+    const weights = m.graph.initializer.filter((t) => t.name.endsWith('.weight_q'));
+    expect(weights.map((t) => t.dataType)).toEqual([3, 3, 3]);
+    expect(m.graph.initializer.filter((t) => t.name.endsWith('.bias_q')).map((t) => t.dataType)).toEqual([6, 6, 6]);
+    expect(m.graph.initializer.some((t) => t.dataType === 1 && t.dims.length > 1), 'no float weight tensor').toBe(false);
+    // per-channel weight scales: DequantizeLinear on each weight with axis 0 and one scale per output channel
+    for (const w of weights) {
+      const dq = m.graph.node.find((n) => n.opType === 'DequantizeLinear' && n.input[0] === w.name)!;
+      expect(dq.attribute?.find((a) => a.name === 'axis')?.i ?? 0).toBe(0);
+      expect(init.get(dq.input[1])!.dims).toEqual([w.dims[0]]);
+    }
+    const quantize = m.graph.node.find((n) => n.opType === 'QuantizeLinear')!;
+    expect(init.get(quantize.input[2])!.dataType).toBe(2);
+
+    const dir = mkdtempSync(join(tmpdir(), 'qgrad-onnx-'));
+    try {
+      const optimized = join(dir, 'optimized.onnx');
+      const s = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, graphOptimizationLevel: 'extended', optimizedModelFilePath: optimized });
+      await s.release();
+      const ops = (decodeModel(readFileSync(optimized)) as { graph: { node: Node[] } }).graph.node.map((n) => n.opType);
+      expect(ops.filter((o) => o === 'QLinearConv')).toHaveLength(2);
+      expect(ops).not.toContain('Conv');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
