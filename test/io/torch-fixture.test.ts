@@ -7,6 +7,7 @@
  * num_batches_tracked buffers.
  */
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { fromArray, loadMnist, loadSafetensors, MnistLoader, mnistCnn, noGrad } from '../../src/index.js';
 
@@ -23,7 +24,7 @@ describe('PyTorch state dict (safetensors) -> mnistCnn()', () => {
       const fixture = JSON.parse(readFileSync(new URL(`${name}-logits.json`, DIR), 'utf8')) as { keys: string[]; labels: number[]; logits: number[][] };
       const model = mnistCnn(opts);
       expect([...model.stateDict().keys()].sort(), 'qgrad keys = torch state_dict() keys').toEqual([...fixture.keys].sort());
-      loadSafetensors(new URL(`${name}.safetensors`, DIR).pathname, model);
+      loadSafetensors(fileURLToPath(new URL(`${name}.safetensors`, DIR)), model);
       model.eval();
       const { x, y } = first16Test();
       expect([...y]).toEqual(fixture.labels);

@@ -5,6 +5,7 @@
  * PyTorch-trained fixtures (test/fixtures/torch-cnn), so the logits are those of a trained model,
  * with and without BatchNorm. A layer the exporter cannot express fails naming the layer.
  */
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { AvgPool2d, Conv2d, fromArray, Generator, loadSafetensors, mnistCnn, noGrad, Sequential } from '../../../src/index.js';
 import { exportFloatOnnx, prepareQAT, qconfig } from '../../../src/quant/index.js';
@@ -18,7 +19,7 @@ describe('exportFloatOnnx -> onnxruntime-node', () => {
   for (const [name, opts] of [['cnn', {}], ['cnn-bn', { channels: 8, batchNorm: true }]] as const) {
     it(`${name}: onnxruntime's logits = qgrad's within 1e-5 on ${N} test images`, async () => {
       const model = mnistCnn(opts);
-      loadSafetensors(new URL(`${name}.safetensors`, FIXTURES).pathname, model);
+      loadSafetensors(fileURLToPath(new URL(`${name}.safetensors`, FIXTURES)), model);
       model.eval();
       const ours = noGrad(() => model.call(fromArray(x, [N, 1, 28, 28])).toTypedArray());
       const theirs = await runOnnx(exportFloatOnnx(model, { inputShape: [1, 28, 28] }), x, N);

@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadMnist, loadSafetensors, MnistLoader, mnistCnn } from '../../../src/index.js';
 import { calibrate, convert, decodeModel, exportInt8Onnx, Int8Model, prepareQAT, qconfig, type Int8ModelSpec } from '../../../src/quant/index.js';
@@ -27,7 +28,7 @@ function argmax(a: ArrayLike<number>, from: number, n: number): number {
 
 function calibratedSpec(name: string, opts: { channels?: number; batchNorm?: boolean }): Int8ModelSpec {
   const model = mnistCnn(opts);
-  loadSafetensors(new URL(`${name}.safetensors`, FIXTURES).pathname, model);
+  loadSafetensors(fileURLToPath(new URL(`${name}.safetensors`, FIXTURES)), model);
   model.eval();
   const q = prepareQAT(model, { default: qconfig({ bits: 8, activationObserver: 'minmax' }) });
   calibrate(q, new MnistLoader(loadMnist({ split: 'train', limit: 256 }), { batchSize: 128 }));
