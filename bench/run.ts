@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the cpu kernels of qgrad against their own TypeScript reference, measured in
  * the same process, with TensorFlow.js (cpu, wasm) and PyTorch (1 thread) as peers where they
- * are installed. Prints a table of medians and writes every statistic to runs/bench.json.
+ * are installed, and int8 inference against onnxruntime-node (1 thread) on the same exported
+ * model. Prints a table of medians and writes every statistic to runs/bench.json.
  *
  *   npm run bench                     all cases, peers included
  *   npm run bench -- --quick          fewer samples, smaller budgets (a smoke run)
@@ -24,6 +25,7 @@ import { qgradCases } from './cases.js';
 import type { Stats, Variant } from './harness.js';
 import { fmtMs, measure, table } from './harness.js';
 import { loadTfjs, tfjsCases, useBackend } from './peers/tfjs.js';
+import { benchOnnxInt8 } from './peers/onnxruntime.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -149,6 +151,21 @@ function benchTorch(): string[] {
   }
 }
 
+/** qgrad's integer engine vs onnxruntime-node on the same exported int8 model (bench/peers/onnxruntime.ts). */
+async function benchOnnxruntime(): Promise<string[]> {
+  // One sample is a few ms, so many pairs fit in the budget; the median of 100+ ratios is stable under load.
+  const r = await benchOnnxInt8({ reps: Math.max(reps * 20, 101), budgetMs, root });
+  if ('error' in r) {
+    notes.push(r.error);
+    return [];
+  }
+  record(r.name, 'wasm', r.qgrad);
+  record(r.name, 'onnxruntime-1t', r.onnxruntime);
+  notes.push(...r.notes);
+  process.stderr.write(`  ${r.name}: qgrad ${fmtMs(r.qgrad.median)} ms, onnxruntime-1t ${fmtMs(r.onnxruntime.median)} ms\n`);
+  return ['onnxruntime-1t'];
+}
+
 async function main(): Promise<void> {
   const load0 = loadavg();
   const cfg = getCpuKernelConfig();
@@ -159,6 +176,7 @@ async function main(): Promise<void> {
   if (peers) {
     columns.push(...(await benchTfjs()));
     columns.push(...benchTorch());
+    if (!only || only.includes('int8')) columns.push(...(await benchOnnxruntime()));
   }
   const load1 = loadavg();
 

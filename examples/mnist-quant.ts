@@ -27,6 +27,7 @@ import {
 import { writeFileAtomic } from '../src/io/index.js';
 import { Progress, parseFlags } from './lib/progress.js';
 import { lineChartSvg } from './lib/chart.js';
+import { writeOnnxModels } from './lib/onnx.js';
 
 /** Seed document 004's table (PyTorch, naive min/max observers), bits 1..8, in %. */
 const PUBLISHED = {
@@ -165,7 +166,10 @@ for (const bits of bitsList) {
     qat: qat.accuracy, qatInt: qatInt.accuracy, qatAgree: qatInt.agreement, int8Bytes: qatInt.model.sizeBytes(),
   });
   console.log(`bits ${bits}: PTQ ${pct(ptq.accuracy)} (int ${pct(ptqInt.accuracy)}, agree ${pct(ptqInt.agreement)}) | QAT ${pct(qat.accuracy)} (int ${pct(qatInt.accuracy)}, agree ${pct(qatInt.agreement)})`);
-  if (bits === 8) qatInt.model.save(join(outDir, 'mnist-cnn-int8.qgrd'));
+  if (bits === 8) {
+    qatInt.model.save(join(outDir, 'mnist-cnn-int8.qgrd'));
+    writeOnnxModels(outDir, 'mnist-cnn', floatModel, join(outDir, 'mnist-cnn-int8.qgrd'));
+  }
 }
 
 /**

@@ -12,3 +12,5 @@ export {
 export type { Container, ContainerArray, ContainerDtype, JsonObject, JsonValue } from './container.js';
 export { crc32 } from './crc32.js';
 export { FileFormatError } from './format-error.js';
+export { decodeSafetensors, encodeSafetensors, halfToFloat } from './safetensors.js';
+export type { SafetensorsDtype, SafetensorsFile, SafetensorsInput, SafetensorsTensor } from './safetensors.js';

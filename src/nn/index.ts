@@ -9,5 +9,7 @@ export * as init from './init.js';
 export * from './optim/index.js';
 export * from './data/index.js';
 export { saveCheckpoint, loadCheckpoint, CHECKPOINT_KIND } from './checkpoint.js';
+export { loadSafetensorsState, stateDictToSafetensors } from './safetensors.js';
+export { loadSafetensors, saveSafetensors } from './safetensors-file.js';
 export { mnistCnn, mlp, type MnistCnnOptions } from './models/mnist.js';
 export { trainEpoch, evaluate, type StepInfo, type EvalResult, type TrainEpochOptions } from './train.js';

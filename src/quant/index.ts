@@ -18,3 +18,4 @@ export { foldBatchNorm, fuseConvBn } from './qat/fold.js';
 export { calibrate } from './qat/calibrate.js';
 export { convert } from './qat/convert.js';
 export * from './int8/index.js';
+export * from './export/index.js';

@@ -1,0 +1,22 @@
+/**
+ * Writes a trained model's two ONNX files next to the other outputs of a run:
+ *   <dir>/<name>-float.onnx   the float model (exportFloatOnnx)
+ *   <dir>/<name>-int8.onnx    the converted integer model in QDQ form (exportInt8Onnx)
+ * The int8 model is read back from its .qgrd file, so the ONNX file describes exactly what was saved.
+ * docs/onnx.md shows how to run them with onnxruntime (Node, web, Python).
+ */
+import { join } from 'node:path';
+import { loadContainer, writeFileAtomic } from '../../src/io/index.js';
+import type { Module } from '../../src/nn/index.js';
+import { exportFloatOnnx, exportInt8Onnx } from '../../src/quant/index.js';
+import { int8SpecFromContainer } from '../../src/quant/int8/format.js';
+
+export function writeOnnxModels(dir: string, name: string, floatModel: Module, int8ModelPath: string): { float: string; int8: string } {
+  const float = join(dir, `${name}-float.onnx`);
+  const int8 = join(dir, `${name}-int8.onnx`);
+  const spec = int8SpecFromContainer(loadContainer(int8ModelPath), int8ModelPath);
+  writeFileAtomic(float, exportFloatOnnx(floatModel, { inputShape: [1, 28, 28], name: `${name}-float` }));
+  writeFileAtomic(int8, exportInt8Onnx(spec, { name: `${name}-int8` }));
+  console.log(`wrote ${float} and ${int8}`);
+  return { float, int8 };
+}

@@ -1,0 +1,7 @@
+/**
+ * ONNX export (docs/onnx.md): the float model as standard float operators, the converted int8
+ * model in QDQ form. Both return the model's bytes (Node-free); the caller writes the file.
+ */
+export { exportFloatOnnx, OnnxExportError, type FloatOnnxOptions } from './onnx-float.js';
+export { decodeModel, IR_VERSION, OPSET } from './onnx-proto.js';
+export { exportInt8Onnx, type Int8OnnxOptions } from './onnx-int8.js';
