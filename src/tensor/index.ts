@@ -11,4 +11,6 @@ export { Generator, manualSeed, globalGenerator } from './random.js';
 export { tidy } from './scope.js';
 export { broadcastShapes, numel, shapeStr, contiguousStrides } from './shape.js';
 export * as raw from './raw.js';
-import './cpu/index.js';
+import './devices.js';
+export { chooseDefaultDevice } from './devices.js';
+export { convOutSize } from './shape.js';

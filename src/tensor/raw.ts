@@ -5,9 +5,8 @@
  */
 import type { BinaryOp, Conv2dParams, Pool2dParams, QuantKernelParams, ReduceOp, UnaryOp, View } from './backend.js';
 import { isFloat, promote, type DType } from './dtype.js';
-import { broadcastShapes, contiguousStrides, isContiguous, normAxes, normAxis, numel, sameShape, shapeStr } from './shape.js';
+import { broadcastShapes, contiguousStrides, convOutSize, isContiguous, normAxes, normAxis, numel, sameShape, shapeStr } from './shape.js';
 import { fromBuffer, Tensor, viewOf } from './tensor.js';
-import { convOutSize } from './cpu/conv.js';
 
 function sameDevice(op: string, ...ts: Tensor[]): void {
   const d = ts[0].device;

@@ -55,10 +55,8 @@ export interface Pool2dGeometry {
   dilation: readonly [number, number];
 }
 
-/** PyTorch's output size: floor((n + 2·pad - dil·(k - 1) - 1) / stride) + 1. */
-export function convOutSize(n: number, k: number, stride: number, pad: number, dil: number): number {
-  return Math.floor((n + 2 * pad - dil * (k - 1) - 1) / stride) + 1;
-}
+/** PyTorch's output size, defined once on the ground floor (src/tensor/shape.ts). */
+export { convOutSize } from '../../tensor/shape.js';
 
 // ------------------------------------------------------------------------- output stage
 
