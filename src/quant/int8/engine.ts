@@ -21,6 +21,7 @@ import { decodeContainer, encodeContainer, loadContainer, saveContainer, type Co
 import { FileFormatError } from '../../io/format-error.js';
 import { quantize } from '../numerics/index.js';
 import { FastProgram } from './fast/program.js';
+import { sliceOf } from './slice.js';
 import { int8SpecFromContainer, int8SpecToContainer } from './format.js';
 import { gemmInt32, gemmTwoLane, int8KernelsWasm, selectGemm, type Int32Gemm } from './gemm.js';
 import {
@@ -433,7 +434,3 @@ function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-function sliceOf(x: ArrayLike<number>, start: number, end: number): ArrayLike<number> {
-  if (ArrayBuffer.isView(x)) return (x as unknown as Float32Array).subarray(start, end);
-  return Array.prototype.slice.call(x, start, end) as number[];
-}

@@ -16,6 +16,7 @@
  */
 import { getDefaultDevice } from '../../tensor/index.js';
 import { gemmInt8 } from './fast/gemm-int8.js';
+import { INT16_MAX } from '../numerics/int-limits.js';
 
 /**
  * C[i·N + j] = Σ_k A[i·K + k] · B[j·K + k]  for i < M, j < N, in int32.
@@ -174,7 +175,6 @@ export function selectGemm(maxAbsA: number, maxAbsB: number, K = Infinity): Int3
   return maxAbsA <= TWO_LANE_MAX_OPERAND && maxAbsB <= TWO_LANE_MAX_OPERAND ? gemmTwoLane : gemmInt32;
 }
 
-const INT16_MAX = 32767;
 
 /** The int8 engine follows the device choice: SIMD kernels where the default device is 'wasm'. */
 export function int8KernelsWasm(): boolean {

@@ -22,6 +22,7 @@
  */
 import { multiplyByQuantizedMultiplier } from '../numerics/index.js';
 import type { Int32Gemm } from './gemm.js';
+import { TWO_30 } from '../numerics/int-limits.js';
 
 // ------------------------------------------------------------------------------ geometry
 
@@ -89,7 +90,6 @@ export function requantizeChannel(buf: Int32Array, start: number, count: number,
 }
 
 const SMALL_ACC = 2 ** 22;
-const TWO_30 = 2 ** 30;
 const INV_TWO_31 = 2 ** -31;
 
 /**

@@ -19,8 +19,8 @@ import { quantize, quantizeMultiplier, roundHalfEven, type QParamsPerChannel } f
 import type { FakeQuantize } from '../fake-quantize-module.js';
 import type { Int8Layer, Int8ModelSpec } from '../int8/model.js';
 import { QConv2d, QConvBn2d, QLinear, QuantStub } from './modules.js';
+import { INT32_MAX, INT32_MIN } from '../numerics/int-limits.js';
 
-const INT32_MIN = -(2 ** 31), INT32_MAX = 2 ** 31 - 1;
 
 function activeQParams(fq: FakeQuantize, who: string): { scale: number; zeroPoint: number } {
   if (!fq.fakeQuantEnabled) throw new Error(`convert: ${who} has fake quantization disabled; calibrate or train with it on first`);

@@ -23,8 +23,8 @@ import type { BatchNorm2d, Conv2d, Linear } from '../../nn/layers.js';
 import { FakeQuantize } from '../fake-quantize-module.js';
 import { fakeQuantize } from '../fake-quantize.js';
 import type { LayerQConfig } from './config.js';
+import { INT32_MAX, INT32_MIN } from '../numerics/int-limits.js';
 
-const INT32_MIN = -(2 ** 31), INT32_MAX = 2 ** 31 - 1;
 
 /** Fake-quantizes a bias to int32 levels with scale s_in·s_w[o] (per output channel). */
 function biasFakeQuant(bias: Tensor, inFq: FakeQuantize, wFq: FakeQuantize): Tensor {
