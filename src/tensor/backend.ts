@@ -12,6 +12,7 @@
  *   consistent arguments.
  */
 import type { DType, TypedArray } from './dtype.js';
+import type { Rounding } from './rounding.js';
 
 /** A block of device memory. What it holds is the backend's business. */
 export interface DeviceBuffer {
@@ -76,7 +77,7 @@ export interface Pool2dParams {
   dilation: [number, number];
 }
 
-export type Rounding = 'halfEven' | 'halfAwayFromZero';
+export type { Rounding } from './rounding.js';
 
 /**
  * Affine quantization of a contiguous tensor viewed as [outer, channels, inner]: channel c uses

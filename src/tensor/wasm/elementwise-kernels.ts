@@ -5,11 +5,12 @@
  * element (each value is widened to a double and narrowed back), and ReLU written as
  * `x < 0 ? 0 : x` costs ~9 ns on activations of random sign, since the branch mispredicts half
  * the time. These kernels do 4 lanes per instruction with compare-and-mask instead of branches,
- * so an op runs at about the speed of copying its operands (see ../elementwise-wasm.ts, which
+ * so an op runs at about the speed of copying its operands (see ./elementwise.ts, which
  * stages operands through this module's small memory in blocks).
  *
- * Each kernel is exactly its JavaScript definition in ../elementwise.ts, bit for bit, NaN
- * payloads aside: float32 add, sub, mul, div and sqrt are correctly rounded, and rounding the
+ * Tested, not generated: each kernel is exactly its JavaScript definition in the shared table
+ * src/tensor/elementwise-expr.ts (as the cpu backend's loops run it), bit for bit, NaN payloads
+ * aside, which test/tensor/wasm/elementwise.test.ts checks on every layout: float32 add, sub, mul, div and sqrt are correctly rounded, and rounding the
  * double result of the same operation on float32 inputs to float32 gives the same value (the
  * double rounding is innocuous since 53 >= 2 * 24 + 2), so it does not matter that JavaScript
  * computes in double. relu keeps NaN and -0 as `x < 0 ? 0 : x` does (x & ~(x < 0)); min/max

@@ -1,6 +1,7 @@
 /**
- * WebAssembly SIMD kernels of the int8 inference engine's fast path (src/quant/int8/fast.ts),
- * written with the emitter of ./emit.ts. A module separate from the gemm module of ./kernels.ts:
+ * WebAssembly SIMD kernels of the int8 inference engine's fast path (./program.ts), written with
+ * the emitter the wasm backend exports (src/tensor/wasm/emit.ts). A module separate from that
+ * backend's gemm module:
  * it is generated per model architecture (each conv2d / linear layer gets a function with its
  * geometry folded into constant address offsets), imports an unshared memory, and each model
  * instantiates it over a memory of its own, where its packed weights stay for its lifetime.
@@ -43,7 +44,10 @@
  *
  * quantize: float32 input -> int16 values, with the float arithmetic of src/quant/numerics
  * quantize (float32 product with float32(1/scale), round to nearest with the named tie rule,
- * clamp); pair_columns: column pairs for a single-channel input; relu16: max(v, 0).
+ * clamp); pair_columns: column pairs for a single-channel input; relu16: max(v, 0). Tested, not
+ * generated: test/quant/int8/fast.test.ts checks the whole fast path, quantize included (ties,
+ * both roundings, non-finite inputs), bit for bit against the reference engine, whose quantize is
+ * src/quant/numerics' one definition.
  *
  * Code generation note: TurboFan schedules a block's loads ahead of its arithmetic, so the inner
  * loops do one k-pair per iteration (an unrolled block would keep every loaded vector live and
