@@ -136,7 +136,17 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   return fromBuffer(a.backend, a.backend.binary(op, av, bv, shape, dtype), shape);
 }
 
-export function binaryScalar(op: BinaryOp, a: Tensor, s: number, scalarFirst = false): Tensor {
+/** a op s, with a constant number s (no scalar tensor is created: no upload on a GPU). */
+export function binaryScalar(op: BinaryOp, a: Tensor, s: number): Tensor {
+  return withScalar(op, a, s, false);
+}
+
+/** s op a, the scalar on the left (s - a, s / a, ...). */
+export function scalarBinary(op: BinaryOp, s: number, a: Tensor): Tensor {
+  return withScalar(op, a, s, true);
+}
+
+function withScalar(op: BinaryOp, a: Tensor, s: number, scalarFirst: boolean): Tensor {
   const sd: DType = Number.isInteger(s) ? 'int32' : 'float32';
   const dtype = binaryDtype(op, a.dtype, isFloat(a.dtype) ? a.dtype : sd);
   return fromBuffer(a.backend, a.backend.binaryScalar(op, a, s, scalarFirst, dtype), a.shape);

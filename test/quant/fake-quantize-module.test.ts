@@ -138,12 +138,12 @@ describe('FakeQuantize learnable (LSQ) mode', () => {
     const after = lossOf().item();
     expect(fq.learnedScale!.item()).toBeLessThan(s0);
     expect(after, `loss ${before} -> ${after}`).toBeLessThan(0.5 * before);
-    // the forward uses the trained parameters, exactly as currentQParams reports them
-    const p = fq.currentQParams();
+    // the forward uses the trained parameters, exactly as computeQParams reports them
+    const p = fq.computeQParams();
     expectSameBits(fq.call(x).toTypedArray(), fakeQuantize(data, { scale: p.scale[0], zeroPoint: p.zeroPoint[0], qmin: 0, qmax: 15 }).y);
   });
 
-  it('currentQParams reports the zero point the forward uses (a learned 2.5 rounds as the forward rounds it)', () => {
+  it('computeQParams reports the zero point the forward uses (a learned 2.5 rounds as the forward rounds it)', () => {
     const fq = new FakeQuantize(LEARN);
     fq.call(t1([0, 1]));
     fq.enableObserver(false);
@@ -151,8 +151,8 @@ describe('FakeQuantize learnable (LSQ) mode', () => {
     fq.learnedZeroPoint!.assign_(fromArray([2.5], [1]));
     // x = -2.6 clamps to the lower edge: y = (qmin - zp) * s = -zp
     const y = fq.call(t1([-2.6])).item();
-    expect(fq.currentQParams().zeroPoint[0]).toBe(-y);
-    expect(fq.currentQParams().zeroPoint[0]).toBe(2); // ties to even, the default rounding
+    expect(fq.computeQParams().zeroPoint[0]).toBe(-y);
+    expect(fq.computeQParams().zeroPoint[0]).toBe(2); // ties to even, the default rounding
   });
 
   it('fake-quant on with the observer off and nothing ever observed is a clear error, not a scale of 1e-8', () => {

@@ -57,7 +57,7 @@ describe('MinMaxObserver', () => {
           }
         }
         for (const range of [U8, S8, U4]) {
-          const p = o.calculateQParams(range);
+          const p = o.computeQParams(range);
           const want = computeQParams(lo, hi, range);
           expect(p.axis).toBeNull();
           expect([p.scale[0], p.zeroPoint[0]]).toEqual([want.scale, want.zeroPoint]);
@@ -91,7 +91,7 @@ describe('MovingAverageMinMaxObserver', () => {
         expect(r.min[0]).toBeCloseTo(closed(mins), 9);
         expect(r.max[0]).toBeCloseTo(closed(maxs), 9);
         const want = computeQParams(r.min[0], r.max[0], U8);
-        const p = o.calculateQParams(U8);
+        const p = o.computeQParams(U8);
         expect([p.scale[0], p.zeroPoint[0]]).toEqual([want.scale, want.zeroPoint]);
       }),
       { numRuns: 100 },
@@ -146,7 +146,7 @@ describe('per-channel observers equal the per-tensor observer applied to each ch
           expect(r.max[c]).toBeCloseTo(maxs[c], 10);
         }
         for (const range of [S8, U8]) {
-          const p = perCh.calculateQParams(range);
+          const p = perCh.computeQParams(range);
           const want = computeQParamsPerChannel(r.min, r.max, range);
           expect(p.axis).toBe(axis);
           expect(Array.from(p.scale)).toEqual(Array.from(want.scale));
@@ -154,7 +154,7 @@ describe('per-channel observers equal the per-tensor observer applied to each ch
           // and each channel's qparams are the per-tensor observer's (exactly, for min/max tracking)
           if (!moving) {
             perTensor.forEach((o, c) => {
-              const q = o.calculateQParams(range);
+              const q = o.computeQParams(range);
               expect([p.scale[c], p.zeroPoint[c]]).toEqual([q.scale[0], q.zeroPoint[0]]);
             });
           }
@@ -189,7 +189,7 @@ function histogramObserver(method: CalibrationMethod, data: Float32Array, batche
 
 /** Σ (x - fakeQuantize(x))² with the observer's qparams. */
 function quantError(data: Float32Array, o: Observer, r: QuantRange): number {
-  const p = o.calculateQParams(r);
+  const p = o.computeQParams(r);
   const y = fakeQuantize(data, { scale: p.scale[0], zeroPoint: p.zeroPoint[0], qmin: r.qmin, qmax: r.qmax }).y;
   let e = 0;
   for (let i = 0; i < data.length; i++) e += (y[i] - data[i]) ** 2;
@@ -203,7 +203,7 @@ describe('HistogramObserver', () => {
   it("'max' keeps the whole data range, over several batches", () => {
     const o = histogramObserver('max', heavy, 4);
     expect(o.chooseRange(U8)).toEqual({ min: dataMin, max: dataMax });
-    const p = o.calculateQParams(U8);
+    const p = o.computeQParams(U8);
     // the represented range [(qmin - zp) s, (qmax - zp) s] contains the data (up to half a step of rounding of zp)
     expect((U8.qmin - p.zeroPoint[0]) * p.scale[0]).toBeLessThanOrEqual(dataMin + p.scale[0] / 2);
     expect((U8.qmax - p.zeroPoint[0]) * p.scale[0]).toBeGreaterThanOrEqual(dataMax - p.scale[0] / 2);
@@ -254,7 +254,7 @@ describe('HistogramObserver', () => {
     for (const method of ['max', 'percentile', 'mse', 'kl'] as CalibrationMethod[]) {
       const o = histogramObserver(method, relu);
       expect(o.chooseRange(U8).min, method).toBeGreaterThanOrEqual(0);
-      expect(o.calculateQParams(U8).zeroPoint[0], method).toBe(0);
+      expect(o.computeQParams(U8).zeroPoint[0], method).toBe(0);
     }
   });
 });
@@ -276,20 +276,20 @@ describe('observer rules', () => {
       const o = make();
       o.observe(fromArray(new Float32Array(0), [0, 3]));
       expect(o.initialized).toBe(false);
-      expect(() => o.calculateQParams(U8)).toThrow(/no data/);
+      expect(() => o.computeQParams(U8)).toThrow(/no data/);
       o.observe(fromArray([-1, 2, 3, 4, 5, 6], [2, 3]));
-      const before = JSON.stringify(o.calculateQParams(U8));
+      const before = JSON.stringify(o.computeQParams(U8));
       o.observe(fromArray(new Float32Array(0), [0, 3]));
-      expect(JSON.stringify(o.calculateQParams(U8))).toBe(before);
+      expect(JSON.stringify(o.computeQParams(U8))).toBe(before);
     });
 
     it(`${name}: NaN / Infinity is an error naming the counts, and the state is unchanged`, () => {
       const o = make();
       o.observe(fromArray([-1, 2, 3, 4, 5, 6], [2, 3]));
-      const before = JSON.stringify(o.calculateQParams(U8));
+      const before = JSON.stringify(o.computeQParams(U8));
       expect(() => o.observe(fromArray([NaN, 1, NaN, Infinity, 2, 3], [2, 3]))).toThrow(/2 NaN and 1 infinite values out of 6/);
       expect(() => o.observe(fromArray([-Infinity, 1, 0, 0, 2, 3], [2, 3]))).toThrow(/0 NaN and 1 infinite/);
-      expect(JSON.stringify(o.calculateQParams(U8))).toBe(before);
+      expect(JSON.stringify(o.computeQParams(U8))).toBe(before);
     });
 
     it(`${name}: constant input (and all zeros) gives valid qparams`, () => {
@@ -297,7 +297,7 @@ describe('observer rules', () => {
         const o = make();
         o.observe(fromArray(new Float32Array(6).fill(v), [2, 3]));
         for (const r of [U8, S8]) {
-          const p = o.calculateQParams(r);
+          const p = o.computeQParams(r);
           for (let c = 0; c < p.scale.length; c++) {
             expect(p.scale[c] > 0 && Number.isFinite(p.scale[c]), `${v}: scale ${p.scale[c]}`).toBe(true);
             expect(p.zeroPoint[c] >= r.qmin && p.zeroPoint[c] <= r.qmax).toBe(true);

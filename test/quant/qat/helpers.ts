@@ -125,7 +125,7 @@ export function isolatedLayerDiffs(model: Sequential, spec: Int8ModelSpec, b: Mn
     if (!fq) return;
     const layer = spec.layers[i];
     if (inFq && (layer.kind === 'conv2d' || layer.kind === 'linear')) {
-      const pin = inFq.currentQParams(), pout = fq.currentQParams();
+      const pin = inFq.computeQParams(), pout = fq.computeQParams();
       const sub: Int8ModelSpec = {
         inputShape: input.shape.slice(1),
         layers: [

@@ -206,7 +206,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
           fc.assert(
             fc.property(anyTensorCaseArb({ maxRank: 3 }, { values }), (c) => tidy(() => {
               const [tc, tg] = both(c);
-              expectNear(`${op} ${s} first=${scalarFirst} ${c.layout}`, raw.binaryScalar(op, tg, s, scalarFirst).toTypedArray(), raw.binaryScalar(op, tc, s, scalarFirst).toTypedArray());
+              expectNear(`${op} ${s} first=${scalarFirst} ${c.layout}`, (scalarFirst ? raw.scalarBinary(op, s, tg) : raw.binaryScalar(op, tg, s)).toTypedArray(), (scalarFirst ? raw.scalarBinary(op, s, tc) : raw.binaryScalar(op, tc, s)).toTypedArray());
             })),
             runs(3),
           );
