@@ -23,6 +23,9 @@ export interface MatOperand {
 let panel = new Float64Array(0);
 let acc = new Float64Array(0);
 
+/** C[M,N] (+)= A[M,K] · B[K,N] into C at cOffset (added to C's values when `accumulate`). */
+export type Gemm = (M: number, N: number, K: number, A: MatOperand, B: MatOperand, C: TypedArray, cOffset: number, accumulate: boolean) => void;
+
 /** The plain TypeScript gemm (float64 accumulation): the reference the fast kernels are tested against. */
 export function gemm(
   M: number, N: number, K: number,

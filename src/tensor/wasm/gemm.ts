@@ -7,15 +7,11 @@
  * for the module's memory, take the reference.
  */
 import type { TypedArray } from '../dtype.js';
-import { gemm as gemmReference, type MatOperand } from '../cpu/gemm.js';
+import { gemm as gemmReference, type Gemm } from '../cpu/gemm.js';
 import { MR, NR } from './kernels.js';
 import { gemmWorkspace, packPanelsF32, runWorkspace, type Workspace } from './runtime.js';
 
-export function gemmF32(
-  M: number, N: number, K: number,
-  A: MatOperand, B: MatOperand,
-  C: TypedArray, cOffset: number, accumulate: boolean,
-): void {
+export const gemmF32: Gemm = (M, N, K, A, B, C, cOffset, accumulate) => {
   if (M === 0 || N === 0) return;
   if (C instanceof Float32Array && A.data instanceof Float32Array && B.data instanceof Float32Array) {
     const ws = gemmWorkspace('f32', M, N, K);
@@ -28,7 +24,7 @@ export function gemmF32(
     }
   }
   gemmReference(M, N, K, A, B, C, cOffset, accumulate);
-}
+};
 
 /** Copies (or adds) the M x N result of a workspace into C at cOffset, row-major. */
 function readC(ws: Workspace, C: TypedArray, cOffset: number, accumulate: boolean): void {

@@ -9,6 +9,7 @@
  * and runs on the reference engine.
  */
 
+import type { Pool2dGeometry } from '../kernels.js';
 import type { ConvKernelSpec, WinogradKernelSpec } from './kernels.js';
 
 /** Bytes of wasm memory a model may use: the kernels' address space is 1 GiB, less 1 MiB of headroom. */
@@ -89,16 +90,11 @@ export interface WinoOp {
   nTiles: number;
 }
 
-export interface PoolOp {
+/** A max pool on int16 values, with the reference's window geometry. */
+export interface PoolOp extends Omit<Pool2dGeometry, 'planes' | 'H' | 'W'> {
   kind: 'pool';
   in: number;
   out: number;
-  kernel: readonly [number, number];
-  stride: readonly [number, number];
-  padding: readonly [number, number];
-  dilation: readonly [number, number];
-  OH: number;
-  OW: number;
 }
 
 export type Op = ConvOp | LinearOp | WinoOp | PoolOp | { kind: 'relu'; value: number };
