@@ -9,6 +9,7 @@ import { F, fromArray } from '../../src/index.js';
 import { tensorCaseArb, type TensorCase } from '../helpers/arbitraries.js';
 import { expectClose, expectGradOk, runs } from '../helpers/assert.js';
 import * as R from '../helpers/reference.js';
+import { onEachDevice } from '../helpers/devices.js';
 
 interface ConvSetup {
   x: TensorCase;
@@ -57,6 +58,7 @@ function convArb(maxExtra = 3): fc.Arbitrary<ConvSetup> {
 const label = (s: ConvSetup) =>
   `x[${s.x.shape}] ${s.x.layout}, w[${s.w.shape}] ${s.w.layout}, bias ${!!s.bias}, stride ${s.stride}, pad ${s.padding}, dil ${s.dilation}, groups ${s.groups}`;
 
+onEachDevice(() => {
 describe('conv2d', () => {
   it('forward matches the direct seven-loop definition', () => {
     fc.assert(
@@ -201,4 +203,5 @@ describe('pooling', () => {
     expectClose(y, [5, 7, 13, 15]);
     expectClose(F.avgPool2d(x, 2), [2.5, 4.5, 10.5, 12.5]);
   });
+});
 });

@@ -12,6 +12,7 @@ import {
 } from '../helpers/arbitraries.js';
 import { expectClose, expectGradOk, runs, tolFor } from '../helpers/assert.js';
 import * as R from '../helpers/reference.js';
+import { onEachDevice } from '../helpers/devices.js';
 
 const uniform = (min: number, max: number): ValueSpec => ({ kind: 'uniform', min, max });
 const signed = (min: number, max: number): ValueSpec => ({ kind: 'signed', min, max });
@@ -49,6 +50,7 @@ const UNARY: UnaryCase[] = [
   { name: 'minimum(x, -0.3)', f: (t) => t.minimum(-0.3), ref: (x) => Math.min(x, -0.3), values: { kind: 'lattice', step: 0.1, offset: 0.05, min: -2, max: 2 } },
 ];
 
+onEachDevice(() => {
 describe('unary ops', () => {
   for (const op of UNARY) {
     it(`${op.name}: forward matches the reference on any layout (float64, float32)`, () => {
@@ -195,4 +197,5 @@ describe('binary ops (broadcasting)', () => {
     expectClose(i.div(fromArray([2, 4], [2], { dtype: 'int32' })), [0.5, 0.5]);
     expectClose(f32.mul(f64), [0.125, 0.125]);
   });
+});
 });

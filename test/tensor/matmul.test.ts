@@ -8,6 +8,7 @@ import { tensor } from '../../src/index.js';
 import { broadcastShapesArb, tensorCaseArb } from '../helpers/arbitraries.js';
 import { expectClose, expectGradOk, runs } from '../helpers/assert.js';
 import * as R from '../helpers/reference.js';
+import { onEachDevice } from '../helpers/devices.js';
 
 /** Operand shapes for one matmul: each side 1-D (a vector) or [...batch, rows, cols]. */
 function matmulShapesArb(maxBatchRank = 2) {
@@ -29,6 +30,7 @@ function matmulShapesArb(maxBatchRank = 2) {
 const casesArb = (maxBatchRank = 2) =>
   matmulShapesArb(maxBatchRank).chain(({ a, b }) => fc.record({ a: tensorCaseArb(a), b: tensorCaseArb(b) }));
 
+onEachDevice(() => {
 describe('matmul', () => {
   it('forward matches the reference (2-D, batched with broadcasting, 1-D operands, any layout)', () => {
     fc.assert(
@@ -86,4 +88,5 @@ describe('matmul', () => {
     expectClose(a.T.matmul(a), [35, 44, 44, 56]);
     expectClose(a.matmul(a.transpose(0, 1)), R.matmul(R.nd([3, 2], [1, 2, 3, 4, 5, 6]), R.nd([2, 3], [1, 3, 5, 2, 4, 6])));
   });
+});
 });

@@ -9,6 +9,7 @@ import { F, tensor, type Tensor } from '../../src/index.js';
 import { shapeArb, tensorCaseArb, type TensorCaseOptions } from '../helpers/arbitraries.js';
 import { expectClose, expectGradOk, runs } from '../helpers/assert.js';
 import * as R from '../helpers/reference.js';
+import { onEachDevice } from '../helpers/devices.js';
 
 /** A shape, a case of it, a set of axes (each maybe written negative, or undefined for all) and keepdim. */
 function reduceArb(caseOpts: TensorCaseOptions = {}, maxRank = 4, maxDim = 4) {
@@ -36,6 +37,7 @@ const METHOD: Record<Kind, (t: Tensor, axes: number[] | undefined, keepdim: bool
   min: (t, a, k) => t.min(a, k),
 };
 
+onEachDevice(() => {
 describe('reductions', () => {
   for (const kind of ['sum', 'mean', 'max', 'min'] as const) {
     it(`${kind}: forward matches the reference over any axes, keepdim or not`, () => {
@@ -130,4 +132,5 @@ describe('reductions', () => {
     expect(x.sum(undefined, true).shape).toEqual([1, 1]);
     expect(x.mean([0, 1]).item()).toBe(2.5);
   });
+});
 });

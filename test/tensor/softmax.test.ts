@@ -8,11 +8,13 @@ import { F, fromArray, tensor } from '../../src/index.js';
 import { anyTensorCaseArb, tensorCaseArb } from '../helpers/arbitraries.js';
 import { expectClose, expectGradOk, runs } from '../helpers/assert.js';
 import * as R from '../helpers/reference.js';
+import { onEachDevice } from '../helpers/devices.js';
 
 const axisCaseArb = anyTensorCaseArb({ minRank: 1, maxRank: 3, maxDim: 4 }, { values: { kind: 'uniform', min: -4, max: 4 } }).chain((c) =>
   fc.record({ c: fc.constant(c), axis: fc.integer({ min: -c.shape.length, max: c.shape.length - 1 }) }),
 );
 
+onEachDevice(() => {
 describe('softmax and log-softmax', () => {
   for (const name of ['softmax', 'logSoftmax'] as const) {
     const f = name === 'softmax' ? F.softmax : F.logSoftmax;
@@ -113,4 +115,5 @@ describe('cross-entropy', () => {
     expect(F.crossEntropy(x, [0, 2], 'sum').shape).toEqual([]);
     expect(F.crossEntropy(x, [0, 2]).shape).toEqual([]);
   });
+});
 });
