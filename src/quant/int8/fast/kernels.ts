@@ -211,47 +211,17 @@ function convFunction(name: string, spec: ConvKernelSpec): FuncSpec {
     },
     (l) => {
       const g = local.get, set = local.set;
-      const accs: [number, number][] = [[l.a00, l.a01], [l.a10, l.a11], [l.a20, l.a21], [l.a30, l.a31]];
-
-      const finish = (half0: Code, half1: Code): Code[] => finishCode(l, half0, half1, spec.leftShift);
-
+      const accs = accumulators(l);
       // One k-pair: the 4 pixels' words at constant offsets from one address.
       const step: Code[] = [];
       if (spec.stride === 0) {
         step.push(set(l.a, i32.add(g(l.p), i32.load(g(l.tp)))), set(l.tp, i32.add(g(l.tp), i32.const(4))));
       }
-      const at = spec.stride === 0 ? l.a : l.p;
-      step.push(set(l.w0, v128.load(g(l.w))), set(l.w1, v128.load(g(l.w), 16)));
-      for (let j = 0; j < 4; j++) {
-        step.push(
-          set(l.s, v128.load32Splat(g(at), spec.pixels[j])),
-          set(accs[j][0], S.add32(g(accs[j][0]), S.dot(g(l.s), g(l.w0)))),
-          set(accs[j][1], S.add32(g(accs[j][1]), S.dot(g(l.s), g(l.w1)))),
-        );
-      }
+      step.push(...dotStep(l, accs, spec.stride === 0 ? l.a : l.p, spec.pixels));
       if (spec.stride !== 0) step.push(set(l.p, i32.add(g(l.p), i32.const(spec.stride))));
       step.push(set(l.w, i32.add(g(l.w), i32.const(KK_WEIGHT_BYTES))));
-
       const zero: Code[] = accs.flat().map((a) => set(a, v128.zero()));
-      const max4 = (h: number): Code => S.max32(S.max32(g(accs[0][h]), g(accs[1][h])), S.max32(g(accs[2][h]), g(accs[3][h])));
-      const outOff = i32.load(g(l.td), 16);
-
-      const epilogue: Code[] = [];
-      if (spec.mode === 'pool') {
-        epilogue.push(
-          set(l.dst, i32.add(g(l.outImg), i32.add(i32.load(i32.add(g(l.outOffs), i32.mul(g(l.q), i32.const(4)))), outOff))),
-          ...finish(max4(0), max4(1)),
-        );
-      } else {
-        // Last pixel first: a pixel that is not there (past the end of a row) is directed to
-        // pixel 0's place, which is then written last.
-        for (let j = 3; j >= 0; j--) {
-          epilogue.push(
-            set(l.dst, i32.add(g(l.outImg), i32.add(i32.load(i32.add(g(l.outOffs), i32.mul(g(l.q), i32.const(16))), 4 * j), outOff))),
-            ...finish(g(accs[j][0]), g(accs[j][1])),
-          );
-        }
-      }
+      const epilogue = convEpilogue(l, accs, spec);
 
       return [
         forLoop(l.n, i32.const(0), g(l.images), 1, [
@@ -279,6 +249,98 @@ function convFunction(name: string, spec: ConvKernelSpec): FuncSpec {
   );
 }
 
+/** The 4 x 2 accumulators of the micro-kernel (4 pixels, 8 channels in two halves). */
+function accumulators(l: Record<string, number>): [number, number][] {
+  return [[l.a00, l.a01], [l.a10, l.a11], [l.a20, l.a21], [l.a30, l.a31]];
+}
+
+/**
+ * One k-pair of the GEMM micro-kernel shared by conv<i> and wino<i>: the weight pairs of 8
+ * channels (w0, w1 at w) times the word of each of 4 pixels (at `at` + offsets[j], splat), added
+ * into the accumulators with i32x4.dot_i16x8_s.
+ */
+function dotStep(l: Record<string, number>, accs: [number, number][], at: number, offsets: readonly number[]): Code[] {
+  const g = local.get, set = local.set;
+  const out: Code[] = [set(l.w0, v128.load(g(l.w))), set(l.w1, v128.load(g(l.w), 16))];
+  for (let j = 0; j < 4; j++) {
+    out.push(
+      set(l.s, v128.load32Splat(g(at), offsets[j])),
+      set(accs[j][0], S.add32(g(accs[j][0]), S.dot(g(l.s), g(l.w0)))),
+      set(accs[j][1], S.add32(g(accs[j][1]), S.dot(g(l.s), g(l.w1)))),
+    );
+  }
+  return out;
+}
+
+/** conv<i>'s output: 'pool', the max of the 4 accumulators at outOffs[q]; 'each', 4 outputs. */
+function convEpilogue(l: StageLocals & Record<string, number>, accs: [number, number][], spec: ConvKernelSpec): Code[] {
+  const g = local.get, set = local.set;
+  const finish = (half0: Code, half1: Code): Code[] => finishCode(l, half0, half1, spec.leftShift);
+  const max4 = (h: number): Code => S.max32(S.max32(g(accs[0][h]), g(accs[1][h])), S.max32(g(accs[2][h]), g(accs[3][h])));
+  const outOff = i32.load(g(l.td), 16);
+  if (spec.mode === 'pool') {
+    return [
+      set(l.dst, i32.add(g(l.outImg), i32.add(i32.load(i32.add(g(l.outOffs), i32.mul(g(l.q), i32.const(4)))), outOff))),
+      ...finish(max4(0), max4(1)),
+    ];
+  }
+  // Last pixel first: a pixel that is not there (past the end of a row) is directed to
+  // pixel 0's place, which is then written last.
+  const epilogue: Code[] = [];
+  for (let j = 3; j >= 0; j--) {
+    epilogue.push(
+      set(l.dst, i32.add(g(l.outImg), i32.add(i32.load(i32.add(g(l.outOffs), i32.mul(g(l.q), i32.const(16))), 4 * j), outOff))),
+      ...finish(g(accs[j][0]), g(accs[j][1])),
+    );
+  }
+  return epilogue;
+}
+
+/**
+ * Quantize 4 floats into local `into`: nearest (ties to even), or on an exact tie with ties away
+ * from zero, trunc + 2·(x - trunc) = trunc ± 1; then clamp to [lo, hi]. NaN sets the nan lanes.
+ */
+function quantize4(l: Record<string, number>, x: Code, into: number): Code[] {
+  const g = local.get, set = local.set;
+  const half = v128.i32Const([0x3f000000, 0x3f000000, 0x3f000000, 0x3f000000]); // 0.5f
+  return [
+    set(l.t, S.f32Mul(x, g(l.inv))),
+    set(l.nan, S.or(g(l.nan), S.f32Ne(g(l.t), g(l.t)))),
+    set(l.tr, S.f32Trunc(g(l.t))),
+    set(l.dd, S.f32Sub(g(l.t), g(l.tr))),
+    set(into, v128.bitselect(
+      S.f32Add(g(l.tr), S.f32Add(g(l.dd), g(l.dd))),
+      S.f32Nearest(g(l.t)),
+      S.and(S.f32Eq(S.f32Abs(g(l.dd)), half), g(l.away)),
+    )),
+    set(into, S.truncSat(S.f32Max(S.f32Min(g(into), g(l.hi)), g(l.lo)))),
+  ];
+}
+
+/** One step along a row of quantize: 4 pixels of channels c, c + 1 into their channel-pair words. */
+function quantizeStep(l: Record<string, number>): Code[] {
+  const g = local.get, set = local.set;
+  const low16 = v128.i32Const([0xffff, 0xffff, 0xffff, 0xffff]);
+  const pixel = (k: number): Code => (k === 0 ? g(l.d) : i32.add(g(l.d), i32.mul(g(l.dstPixel), i32.const(k))));
+  return [
+    ...quantize4(l, v128.load(i32.add(g(l.r0), g(l.x))), l.v0),
+    // A missing second channel (odd C) is 0, which quantizes to the value 0 (lo <= 0 <= hi).
+    ifElse(g(l.r1), quantize4(l, v128.load(i32.add(g(l.r1), g(l.x))), l.v1), [set(l.v1, v128.zero())]),
+    set(l.v0, S.or(S.and(g(l.v0), low16), S.shl32(g(l.v1), i32.const(16)))),
+    ifElse(i32.and(i32.eqz(i32.sub(g(l.dstPixel), i32.const(4))), i32.gtU(g(l.left), i32.const(3))), [
+      v128.store(g(l.d), g(l.v0)),
+    ], [
+      store32Lane(pixel(0), g(l.v0), 0),
+      ifElse(i32.gtU(g(l.left), i32.const(1)), [store32Lane(pixel(1), g(l.v0), 1)], []),
+      ifElse(i32.gtU(g(l.left), i32.const(2)), [store32Lane(pixel(2), g(l.v0), 2)], []),
+      ifElse(i32.gtU(g(l.left), i32.const(3)), [store32Lane(pixel(3), g(l.v0), 3)], []),
+    ]),
+    set(l.d, pixel(4)),
+    set(l.x, i32.add(g(l.x), i32.const(16))),
+    set(l.left, i32.sub(g(l.left), i32.const(4))),
+  ];
+}
+
 /**
  * quantize(src, srcImage, dst, dstImage, images, C, H, W, dstRow, dstPixel, params, flag):
  * float32 images [C, H, W] at src + n·srcImage (bytes) -> int16 values at dst + n·dstImage in the
@@ -302,23 +364,6 @@ function quantizeFunction(): FuncSpec {
     },
     (l) => {
       const g = local.get, set = local.set;
-      const half = v128.i32Const([0x3f000000, 0x3f000000, 0x3f000000, 0x3f000000]); // 0.5f
-      const low16 = v128.i32Const([0xffff, 0xffff, 0xffff, 0xffff]);
-      /** Quantize 4 floats into local `into`. */
-      const q = (x: Code, into: number): Code[] => [
-        set(l.t, S.f32Mul(x, g(l.inv))),
-        set(l.nan, S.or(g(l.nan), S.f32Ne(g(l.t), g(l.t)))),
-        set(l.tr, S.f32Trunc(g(l.t))),
-        set(l.dd, S.f32Sub(g(l.t), g(l.tr))),
-        // nearest (ties to even), or on an exact tie with ties away: trunc + 2·(x - trunc) = trunc ± 1
-        set(into, v128.bitselect(
-          S.f32Add(g(l.tr), S.f32Add(g(l.dd), g(l.dd))),
-          S.f32Nearest(g(l.t)),
-          S.and(S.f32Eq(S.f32Abs(g(l.dd)), half), g(l.away)),
-        )),
-        set(into, S.truncSat(S.f32Max(S.f32Min(g(into), g(l.hi)), g(l.lo)))),
-      ];
-      const pixel = (k: number): Code => (k === 0 ? g(l.d) : i32.add(g(l.d), i32.mul(g(l.dstPixel), i32.const(k))));
       return [
         set(l.inv, v128.load(g(l.params))),
         set(l.lo, v128.load(g(l.params), 16)),
@@ -338,23 +383,7 @@ function quantizeFunction(): FuncSpec {
               set(l.d, i32.add(i32.add(g(l.image), i32.mul(g(l.h), g(l.dstRow))), i32.mul(g(l.c), i32.const(2)))),
               set(l.x, i32.const(0)),
               set(l.left, g(l.W)),
-              doWhile([
-                ...q(v128.load(i32.add(g(l.r0), g(l.x))), l.v0),
-                // A missing second channel (odd C) is 0, which quantizes to the value 0 (lo <= 0 <= hi).
-                ifElse(g(l.r1), q(v128.load(i32.add(g(l.r1), g(l.x))), l.v1), [set(l.v1, v128.zero())]),
-                set(l.v0, S.or(S.and(g(l.v0), low16), S.shl32(g(l.v1), i32.const(16)))),
-                ifElse(i32.and(i32.eqz(i32.sub(g(l.dstPixel), i32.const(4))), i32.gtU(g(l.left), i32.const(3))), [
-                  v128.store(g(l.d), g(l.v0)),
-                ], [
-                  store32Lane(pixel(0), g(l.v0), 0),
-                  ifElse(i32.gtU(g(l.left), i32.const(1)), [store32Lane(pixel(1), g(l.v0), 1)], []),
-                  ifElse(i32.gtU(g(l.left), i32.const(2)), [store32Lane(pixel(2), g(l.v0), 2)], []),
-                  ifElse(i32.gtU(g(l.left), i32.const(3)), [store32Lane(pixel(3), g(l.v0), 3)], []),
-                ]),
-                set(l.d, pixel(4)),
-                set(l.x, i32.add(g(l.x), i32.const(16))),
-                set(l.left, i32.sub(g(l.left), i32.const(4))),
-              ], gtS(g(l.left), i32.const(0))),
+              doWhile(quantizeStep(l), gtS(g(l.left), i32.const(0))),
             ]),
           ]),
         ]),
@@ -475,6 +504,18 @@ function winogradInput(): FuncSpec {
  * Y = Aᵀ M A (4 outputs, exactly 4× the conv accumulators: U holds (2G) g (2G)ᵀ), the max of the
  * 4, an arithmetic shift by 2, and the output stage, stored at outBase + outOffs[4q + j] + outOff.
  */
+/** Y = Aᵀ M A of the 16 M[ξ] vectors of one half at m + 128ξ + 16h, max over the 4 outputs, / 4: into local y0 or y1. */
+function winogradOutput(l: Record<string, number>, h: number, into: number): Code[] {
+  const M = (r: number, c: number): Code => v128.load(local.get(l.m), 128 * (4 * r + c) + 16 * h);
+  const sub = S.sub32;
+  // T0[c] = M0c + M1c + M2c, T1[c] = M1c - M2c - M3c; Y0v / Y1v from T0 / T1 likewise along c.
+  const t0 = (c: number): Code => S.add32(S.add32(M(0, c), M(1, c)), M(2, c));
+  const t1 = (c: number): Code => sub(sub(M(1, c), M(2, c)), M(3, c));
+  const y = (t: (c: number) => Code): [Code, Code] => [S.add32(S.add32(t(0), t(1)), t(2)), sub(sub(t(1), t(2)), t(3))];
+  const [y00, y01] = y(t0), [y10, y11] = y(t1);
+  return [local.set(into, S.shrS32(S.max32(S.max32(y00, y01), S.max32(y10, y11)), i32.const(2)))];
+}
+
 function winogradFunction(name: string, spec: WinogradKernelSpec): FuncSpec {
   return defineFunction(
     name,
@@ -487,29 +528,10 @@ function winogradFunction(name: string, spec: WinogradKernelSpec): FuncSpec {
     },
     (l) => {
       const g = local.get, set = local.set;
-      const accs: [number, number][] = [[l.a00, l.a01], [l.a10, l.a11], [l.a20, l.a21], [l.a30, l.a31]];
+      const accs = accumulators(l);
       const T = spec.tileBytes;
-      const step: Code[] = [set(l.w0, v128.load(g(l.w))), set(l.w1, v128.load(g(l.w), 16))];
-      for (let j = 0; j < 4; j++) {
-        step.push(
-          set(l.s, v128.load32Splat(g(l.pp), j * T)),
-          set(accs[j][0], S.add32(g(accs[j][0]), S.dot(g(l.s), g(l.w0)))),
-          set(accs[j][1], S.add32(g(accs[j][1]), S.dot(g(l.s), g(l.w1)))),
-        );
-      }
+      const step: Code[] = dotStep(l, accs, l.pp, [0, T, 2 * T, 3 * T]);
       step.push(set(l.pp, i32.add(g(l.pp), i32.const(4))), set(l.w, i32.add(g(l.w), i32.const(KK_WEIGHT_BYTES))));
-
-      /** Y = Aᵀ M A of the 16 M[ξ] vectors of one half at m + 128ξ + 16h, max over the 4 outputs, / 4: into local y0 or y1. */
-      const transform = (h: number, into: number): Code[] => {
-        const M = (r: number, c: number): Code => v128.load(g(l.m), 128 * (4 * r + c) + 16 * h);
-        const sub = S.sub32;
-        // T0[c] = M0c + M1c + M2c, T1[c] = M1c - M2c - M3c; Y0v / Y1v from T0 / T1 likewise along c.
-        const t0 = (c: number): Code => S.add32(S.add32(M(0, c), M(1, c)), M(2, c));
-        const t1 = (c: number): Code => sub(sub(M(1, c), M(2, c)), M(3, c));
-        const y = (t: (c: number) => Code): [Code, Code] => [S.add32(S.add32(t(0), t(1)), t(2)), sub(sub(t(1), t(2)), t(3))];
-        const [y00, y01] = y(t0), [y10, y11] = y(t1);
-        return [set(into, S.shrS32(S.max32(S.max32(y00, y01), S.max32(y10, y11)), i32.const(2)))];
-      };
 
       return [
         forLoop(l.q, i32.const(0), g(l.nQuads), 1, [
@@ -534,8 +556,8 @@ function winogradFunction(name: string, spec: WinogradKernelSpec): FuncSpec {
             ]),
             forLoop(l.j, i32.const(0), i32.const(4), 1, [
               set(l.m, i32.add(g(l.scratch), i32.mul(g(l.j), i32.const(32)))),
-              ...transform(0, l.y0),
-              ...transform(1, l.y1),
+              ...winogradOutput(l, 0, l.y0),
+              ...winogradOutput(l, 1, l.y1),
               set(l.dst, i32.add(i32.add(g(l.outBase), g(l.oo)), i32.load(i32.add(g(l.outOffs), i32.mul(i32.add(i32.mul(g(l.q), i32.const(4)), g(l.j)), i32.const(4)))))),
               ...finishCode(l, g(l.y0), g(l.y1), spec.leftShift),
             ]),
