@@ -4,7 +4,7 @@ export type { DType, TypedArray } from './dtype.js';
 export {
   registerBackend, getBackend, registeredBackends, setDefaultDevice, getDefaultDevice,
   type Backend, type DeviceBuffer, type View, type UnaryOp, type BinaryOp, type ReduceOp,
-  type Conv2dParams, type Pool2dParams, type QuantKernelParams, type Rounding, type Device,
+  type Conv2dParams, type Pool2dParams, type QuantKernelParams, type Rounding, type Device, type ScalarOrder,
 } from './backend.js';
 export { tensor, fromArray, zeros, ones, full, zerosLike, onesLike, arange, rand, randn, randint, type TensorOptions } from './creation.js';
 export { Generator, manualSeed, globalGenerator } from './random.js';

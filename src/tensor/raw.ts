@@ -3,7 +3,7 @@
  * and dispatch to the tensor's backend. Nothing here records gradients: src/autograd wraps these
  * in Functions. Views (reshape, permute, expand, slice) only compute new shape/strides/offset.
  */
-import type { BinaryOp, Conv2dParams, Pool2dParams, QuantKernelParams, ReduceOp, UnaryOp, View } from './backend.js';
+import type { BinaryOp, Conv2dParams, ScalarOrder, Pool2dParams, QuantKernelParams, ReduceOp, UnaryOp, View } from './backend.js';
 import { isFloat, promote, type DType } from './dtype.js';
 import { broadcastShapes, contiguousStrides, convOutSize, isContiguous, normAxes, normAxis, numel, sameShape, shapeStr } from './shape.js';
 import { fromBuffer, Tensor, viewOf } from './tensor.js';
@@ -138,18 +138,18 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
 
 /** a op s, with a constant number s (no scalar tensor is created: no upload on a GPU). */
 export function binaryScalar(op: BinaryOp, a: Tensor, s: number): Tensor {
-  return withScalar(op, a, s, false);
+  return withScalar(op, a, s, 'a op s');
 }
 
 /** s op a, the scalar on the left (s - a, s / a, ...). */
 export function scalarBinary(op: BinaryOp, s: number, a: Tensor): Tensor {
-  return withScalar(op, a, s, true);
+  return withScalar(op, a, s, 's op a');
 }
 
-function withScalar(op: BinaryOp, a: Tensor, s: number, scalarFirst: boolean): Tensor {
+function withScalar(op: BinaryOp, a: Tensor, s: number, order: ScalarOrder): Tensor {
   const sd: DType = Number.isInteger(s) ? 'int32' : 'float32';
   const dtype = binaryDtype(op, a.dtype, isFloat(a.dtype) ? a.dtype : sd);
-  return fromBuffer(a.backend, a.backend.binaryScalar(op, a, s, scalarFirst, dtype), a.shape);
+  return fromBuffer(a.backend, a.backend.binaryScalar(op, a, s, order, dtype), a.shape);
 }
 
 export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {

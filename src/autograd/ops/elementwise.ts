@@ -264,12 +264,11 @@ export function lift(x: TensorLike, like: Tensor): Tensor {
 }
 
 import { full } from '../../tensor/creation.js';
+import type { ScalarOrder } from '../../tensor/backend.js';
 function scalarTensor(x: number, like: Tensor, dtype: Tensor['dtype']): Tensor {
   return full([], x, { dtype, device: like.device });
 }
 
-/** Which side the constant is on: 'a op s' (a - s, a / s) or 's op a' (s - a, s / a). */
-export type ScalarOrder = 'a op s' | 's op a';
 type ScalarAttrs = { op: 'add' | 'sub' | 'mul' | 'div'; s: number; first: boolean };
 
 /** a op s or s op a with a constant number s: no scalar tensor is created (no upload on a GPU). */

@@ -14,7 +14,7 @@
  * backend; a faster backend's kernels are tested bit for bit against these loops.
  * This is the same idea gpu.js applies to produce GPU kernels from JavaScript functions.
  */
-import type { BinaryOp, UnaryOp, View } from '../backend.js';
+import type { BinaryOp, ScalarOrder, UnaryOp, View } from '../backend.js';
 import type { TypedArray } from '../dtype.js';
 import { dtypeOf } from '../dtype.js';
 import { BINARY_EXPR, UNARY_EXPR } from '../elementwise-expr.js';
@@ -96,11 +96,11 @@ export function runBinary(op: BinaryOp, out: TypedArray, a: View, ad: TypedArray
   runJs(['a', 'b'], BINARY_EXPR[op], out, [ad, bd], shape, [a.strides, b.strides], [a.offset, b.offset]);
 }
 
-export function runBinaryScalar(op: BinaryOp, out: TypedArray, a: View, ad: TypedArray, s: number, scalarFirst: boolean): void {
+export function runBinaryScalar(op: BinaryOp, out: TypedArray, a: View, ad: TypedArray, s: number, order: ScalarOrder): void {
   if (out.length === 0) return;
   const expr = BINARY_EXPR[op];
   const zero = a.shape.map(() => 0);
-  const names = scalarFirst ? ['b', 'a'] : ['a', 'b'];
+  const names = order === 's op a' ? ['b', 'a'] : ['a', 'b'];
   // The scalar is bound as a second "input" with stride 0: one element, read once.
   runJs(names, expr, out, [ad, Float64Array.of(s)], a.shape, [a.strides, zero], [a.offset, 0]);
 }

@@ -9,7 +9,7 @@
  * binaryScalarInto, sumInto) are where it plugs in.
  */
 import type {
-  Backend, BinaryOp, Conv2dParams, DeviceBuffer, Pool2dParams, QuantKernelParams, ReduceOp, UnaryOp, View,
+  Backend, BinaryOp, Conv2dParams, ScalarOrder, DeviceBuffer, Pool2dParams, QuantKernelParams, ReduceOp, UnaryOp, View,
 } from '../backend.js';
 import { registerBackend } from '../backend.js';
 import type { DType, TypedArray } from '../dtype.js';
@@ -85,8 +85,8 @@ export class CpuBackend implements Backend {
   protected binaryInto(op: BinaryOp, out: TypedArray, a: View, b: View, outShape: readonly number[]): void {
     runBinary(op, out, a, d(a.buffer), b, d(b.buffer), outShape);
   }
-  protected binaryScalarInto(op: BinaryOp, out: TypedArray, a: View, s: number, scalarFirst: boolean): void {
-    runBinaryScalar(op, out, a, d(a.buffer), s, scalarFirst);
+  protected binaryScalarInto(op: BinaryOp, out: TypedArray, a: View, s: number, order: ScalarOrder): void {
+    runBinaryScalar(op, out, a, d(a.buffer), s, order);
   }
   /** out[o] = sum of x[o * inner + i] over i, accumulated in float64. */
   protected sumInto(x: TypedArray, outer: number, inner: number, out: TypedArray): void {
@@ -140,9 +140,9 @@ export class CpuBackend implements Backend {
     this.binaryInto(op, out, a, b, outShape);
     return this.wrap(out);
   }
-  binaryScalar(op: BinaryOp, a: View, s: number, scalarFirst: boolean, outDtype: DType): DeviceBuffer {
+  binaryScalar(op: BinaryOp, a: View, s: number, order: ScalarOrder, outDtype: DType): DeviceBuffer {
     const out = this.out(outDtype, numel(a.shape));
-    this.binaryScalarInto(op, out, a, s, scalarFirst);
+    this.binaryScalarInto(op, out, a, s, order);
     return this.wrap(out);
   }
   where(cond: View, a: View, b: View, outShape: readonly number[], outDtype: DType): DeviceBuffer {

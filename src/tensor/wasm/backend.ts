@@ -13,7 +13,7 @@
  * from the reference only by float32 vs float64 accumulation in matmul and convolution (a few
  * float32 ulps times sqrt(K)); see docs/performance.md.
  */
-import type { BinaryOp, Conv2dParams, DeviceBuffer, Pool2dParams, UnaryOp, View } from '../backend.js';
+import type { BinaryOp, Conv2dParams, DeviceBuffer, Pool2dParams, ScalarOrder, UnaryOp, View } from '../backend.js';
 import type { DType, TypedArray } from '../dtype.js';
 import { CpuBackend, d } from '../cpu/index.js';
 import type { MatOperand } from '../cpu/gemm.js';
@@ -64,13 +64,13 @@ export class WasmBackend extends CpuBackend {
     if (out.length > 0 && isF32(out, d(a.buffer), d(b.buffer)) && wasmBinary(op, out as Float32Array, outShape, f32View(a), f32View(b))) return;
     super.binaryInto(op, out, a, b, outShape);
   }
-  protected override binaryScalarInto(op: BinaryOp, out: TypedArray, a: View, s: number, scalarFirst: boolean): void {
+  protected override binaryScalarInto(op: BinaryOp, out: TypedArray, a: View, s: number, order: ScalarOrder): void {
     // The float32 kernels compute in float32: exact only for a scalar that is a float32 itself.
     if (out.length > 0 && isF32(out, d(a.buffer)) && (Math.fround(s) === s || s !== s)) {
       const x = f32View(a), sc = { data: Float32Array.of(s), strides: a.shape.map(() => 0), offset: 0 };
-      if (scalarFirst ? wasmBinary(op, out as Float32Array, a.shape, sc, x) : wasmBinary(op, out as Float32Array, a.shape, x, sc)) return;
+      if (order === 's op a' ? wasmBinary(op, out as Float32Array, a.shape, sc, x) : wasmBinary(op, out as Float32Array, a.shape, x, sc)) return;
     }
-    super.binaryScalarInto(op, out, a, s, scalarFirst);
+    super.binaryScalarInto(op, out, a, s, order);
   }
   protected override sumInto(x: TypedArray, outer: number, inner: number, out: TypedArray): void {
     if (x instanceof Float32Array && wasmSum(x, outer, inner, out)) return;

@@ -40,7 +40,7 @@ function runBinaryScalar(op: BinaryOp, out: TypedArray, a: View, ad: TypedArray,
     const x = op32v(a, ad), sc = { data: Float32Array.of(s), strides: a.shape.map(() => 0), offset: 0 };
     if (scalarFirst ? wasmBinary(op, out as Float32Array, a.shape, sc, x) : wasmBinary(op, out as Float32Array, a.shape, x, sc)) return;
   }
-  cpu.runBinaryScalar(op, out, a, ad, s, scalarFirst);
+  cpu.runBinaryScalar(op, out, a, ad, s, scalarFirst ? 's op a' : 'a op s');
 }
 
 // ---- the oracle -------------------------------------------------------------------------------
