@@ -7,8 +7,21 @@ import { F, manualSeed, noGrad, randn, tidy } from '../src/index.js';
 import type { Tensor } from '../src/index.js';
 import { mnistCnn, SGD } from '../src/nn/index.js';
 import type { Conv2dParams } from '../src/tensor/backend.js';
-import { conv2dForward, conv2dGradInput, conv2dGradWeight } from '../src/tensor/cpu/conv.js';
-import { gemmInt8 } from '../src/tensor/cpu/gemm.js';
+import { getDefaultDevice } from '../src/index.js';
+import { gemmInt8 as gemmInt8Wasm, gemmInt8Reference } from '../src/quant/int8/fast/gemm-int8.js';
+import type { DType, TypedArray } from '../src/tensor/dtype.js';
+import * as ref from '../src/tensor/cpu/conv.js';
+import * as fast from '../src/tensor/wasm/conv.js';
+
+// The kernels of the device a column runs on ('cpu': the reference; 'wasm': SIMD, else the reference).
+const wasm = () => getDefaultDevice() === 'wasm';
+const conv2dForward = (x: Float32Array, xs: number[], w: Float32Array, ws: number[], p: Conv2dParams, dt: DType): TypedArray =>
+  (wasm() ? fast.conv2dForwardF32(x, xs, w, ws, p) : null) ?? ref.conv2dForward(x, xs, w, ws, p, dt);
+const conv2dGradInput = (gy: Float32Array, ws: number[], w: Float32Array, xs: number[], p: Conv2dParams, dt: DType): TypedArray =>
+  (wasm() ? fast.conv2dGradInputF32(gy, ws, w, xs, p) : null) ?? ref.conv2dGradInput(gy, ws, w, xs, p, dt);
+const conv2dGradWeight = (x: Float32Array, xs: number[], gy: Float32Array, ws: number[], p: Conv2dParams, dt: DType): TypedArray =>
+  (wasm() ? fast.conv2dGradWeightF32(x, xs, gy, ws, p) : null) ?? ref.conv2dGradWeight(x, xs, gy, ws, p, dt);
+const gemmInt8: typeof gemmInt8Wasm = (...a) => (wasm() ? gemmInt8Wasm : gemmInt8Reference)(...a);
 
 export interface BenchCase {
   /** Row label, shared with the peers (tfjs, PyTorch) so their numbers line up. */

@@ -9,7 +9,7 @@
  *   npm run bench -- --only matmul,cnn --reps 15 --no-peers
  *   npm run bench -- --slow-peers     also the tfjs-cpu cases that take minutes
  *
- * Columns: `js` is the plain TypeScript reference (QGRAD_CPU_KERNELS=js) and the baseline of
+ * Columns: `js` is the plain TypeScript reference (device 'cpu') and the baseline of
  * every ratio; `wasm` the WebAssembly SIMD kernels on one thread; `wasm+Nt` the same on N
  * threads (QGRAD_THREADS, default min(2, cores)). The qgrad columns are sampled round-robin so
  * that load from other processes hits them alike; peers run after, one at a time.
@@ -19,7 +19,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getCpuKernelConfig, readyThreads, setCpuKernelConfig, shutdownThreads, threadedCallCounts } from '../src/tensor/cpu/wasm/index.js';
+import { setDefaultDevice } from '../src/index.js';
+import { getWasmKernelConfig, readyThreads, setWasmKernelConfig, shutdownThreads, threadedCallCounts } from '../src/tensor/wasm/index.js';
 import type { BenchCase } from './cases.js';
 import { qgradCases } from './cases.js';
 import type { Stats, Variant } from './harness.js';
@@ -63,15 +64,16 @@ async function benchQgrad(): Promise<string[]> {
   const columns = ['js', 'wasm'];
   const threadCol = `wasm+${threads}t`;
   if (threads > 1) {
-    setCpuKernelConfig({ kernels: 'wasm', threads });
+    setWasmKernelConfig({ threads });
     const got = await waitForThreads(threads);
     if (got < threads) notes.push(`only ${got} of ${threads} threads started; ${threadCol} ran with fewer`);
     columns.push(threadCol);
   }
   const enter: Record<string, () => void> = {
-    js: () => setCpuKernelConfig({ kernels: 'js', threads: 1 }),
-    wasm: () => setCpuKernelConfig({ kernels: 'wasm', threads: 1 }),
-    [threadCol]: () => setCpuKernelConfig({ kernels: 'wasm', threads }),
+    // A column is a device: 'js' the cpu reference backend, the others the wasm backend.
+    js: () => { setDefaultDevice('cpu'); setWasmKernelConfig({ threads: 1 }); },
+    wasm: () => { setDefaultDevice('wasm'); setWasmKernelConfig({ threads: 1 }); },
+    [threadCol]: () => { setDefaultDevice('wasm'); setWasmKernelConfig({ threads }); },
   };
   for (const c of qgradCases()) {
     if (only && !only.includes(c.group)) continue;
@@ -85,7 +87,8 @@ async function benchQgrad(): Promise<string[]> {
   const counts = threadedCallCounts();
   const split = Object.entries(counts).filter(([k]) => k !== 'workerChunks').map(([k, v]) => `${k} ${v}`).join(', ');
   if (threads > 1) notes.push(`${threadCol}: calls split across threads: ${split || 'none'}; chunks run by workers: ${counts.workerChunks ?? 0}`);
-  setCpuKernelConfig();
+  setWasmKernelConfig();
+  setDefaultDevice('wasm');
   return columns;
 }
 
@@ -168,7 +171,7 @@ async function benchOnnxruntime(): Promise<string[]> {
 
 async function main(): Promise<void> {
   const load0 = loadavg();
-  const cfg = getCpuKernelConfig();
+  const cfg = getWasmKernelConfig();
   process.stderr.write(`qgrad cpu benchmark: ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, node ${process.version}, wasm ${cfg.wasmAvailable}, relaxed SIMD ${cfg.relaxedSimd}\n`);
   process.stderr.write(`reps ${reps}, budget ${budgetMs} ms per cell, load average ${load0.map((l) => l.toFixed(2)).join(' ')}\n`);
   const columns = await benchQgrad();

@@ -6,7 +6,7 @@
  *   npm start                      full sweep, bits 1..8 (float model trained once, then reused from runs/)
  *   npm start -- --quick           about a minute: subsets, bits 8,4,2
  *   flags: --bits 1-8|2,4,8 --epochs N (float) --qat-images N --calib-images N --lr X (QAT)
- *          --device cpu|gpu --seed N --observer minmax|movingAverage|histogram (QAT activations)
+ *          --device wasm|cpu|gpu (default: wasm where WebAssembly SIMD exists) --seed N --observer minmax|movingAverage|histogram (QAT activations)
  *          (--qat-images default: 12,800 at <= 4 bits, 6,400 above)
  *          --calibration max|percentile|mse|kl (PTQ) --recipe bn|reference --retrain --out DIR
  *
@@ -15,7 +15,7 @@
  */
 import { mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { manualSeed, Generator, setDefaultDevice } from '../src/index.js';
+import { getDefaultDevice, manualSeed, Generator, setDefaultDevice } from '../src/index.js';
 import {
   loadMnist, MnistLoader, mnistCnn, SGD, Adam, CosineAnnealingLR, trainEpoch, evaluate, saveCheckpoint, loadCheckpoint,
   type Sequential, type MnistDataset, type EvalResult,
@@ -36,7 +36,7 @@ const PUBLISHED = {
 };
 
 const flags = parseFlags(process.argv.slice(2), {
-  quick: false, bits: '', epochs: 0, 'qat-images': 0, 'calib-images': 0, lr: 0, device: 'cpu', seed: 1,
+  quick: false, bits: '', epochs: 0, 'qat-images': 0, 'calib-images': 0, lr: 0, device: getDefaultDevice(), seed: 1,
   observer: 'movingAverage', calibration: 'mse', recipe: 'bn', retrain: false, out: 'runs',
 });
 const quick = flags.quick as boolean;

@@ -3,16 +3,16 @@
  *
  *   npx tsx examples/mnist-train.ts                       # reference recipe: SGD lr 0.01 momentum 0.5, batch 64, 1 epoch
  *   npx tsx examples/mnist-train.ts --recipe better       # BatchNorm + Adam, 3 epochs
- *   flags: --epochs N --optimizer sgd|adam --lr X --batch N --device cpu|gpu --seed N --bn --limit N --out path
+ *   flags: --epochs N --optimizer sgd|adam --lr X --batch N --device wasm|cpu|gpu (default: wasm where WebAssembly SIMD exists) --seed N --bn --limit N --out path
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { manualSeed, Generator, setDefaultDevice } from '../src/index.js';
+import { getDefaultDevice, manualSeed, Generator, setDefaultDevice } from '../src/index.js';
 import { loadMnist, MnistLoader, mnistCnn, SGD, Adam, trainEpoch, evaluate, saveCheckpoint, CosineAnnealingLR } from '../src/nn/index.js';
 import { Progress, parseFlags } from './lib/progress.js';
 
 const flags = parseFlags(process.argv.slice(2), {
-  recipe: 'reference', epochs: 0, optimizer: '', lr: 0, batch: 64, device: 'cpu', seed: 1, bn: false, limit: 0, out: 'runs/mnist-cnn.qgrd',
+  recipe: 'reference', epochs: 0, optimizer: '', lr: 0, batch: 64, device: getDefaultDevice(), seed: 1, bn: false, limit: 0, out: 'runs/mnist-cnn.qgrd',
 });
 const better = flags.recipe === 'better';
 if (flags.recipe !== 'reference' && !better) throw new Error(`--recipe must be 'reference' or 'better', got '${flags.recipe}'`);

@@ -2,10 +2,13 @@
  * Custom differentiable operations, in the style of torch.autograd.Function:
  *
  *   class Square extends Function {
- *     static forward(ctx: Context, x: Tensor) { ctx.saveForBackward(x); return x.mul(x); }
- *     static backward(ctx: Context, g: Tensor) { const [x] = ctx.savedTensors; return [g.mul(x).mul(2)]; }
+ *     static override forward(ctx: Context, x: Tensor) { ctx.saveForBackward(x); return x.mul(x); }
+ *     static override backward(ctx: Context, g: Tensor) { const [x] = ctx.savedTensors; return [g.mul(x).mul(2)]; }
  *   }
  *   const y = Square.apply(x);
+ *
+ * (`static override`: the project compiles with noImplicitOverride. The same example, compiled and
+ * run by the test suite, is examples/custom-function.ts.)
  *
  * forward runs with recording off and may use any tensor op; apply() records one graph node
  * for the whole Function when an input requires grad. backward returns one gradient per forward

@@ -6,7 +6,7 @@ import type { Conv2dParams, Pool2dParams } from '../tensor/backend.js';
 import * as raw from '../tensor/raw.js';
 import { normAxis, shapeStr } from '../tensor/shape.js';
 import { Tensor, viewOf } from '../tensor/tensor.js';
-import { Abs, Add, Clamp, Div, Exp, Log, Maximum, Mul, Neg, Pow, PowScalar, Relu, ScalarBinary, Sigmoid, Sqrt, Sub, Tanh, Where, lift } from './ops/elementwise.js';
+import { Abs, Add, Clamp, Div, Exp, Log, Maximum, Minimum, Mul, Neg, Pow, PowScalar, Relu, ScalarBinary, Sigmoid, Sqrt, Sub, Tanh, Where, lift } from './ops/elementwise.js';
 import { Max, Mean, Sum } from './ops/reduce.js';
 import { Concat, Contiguous, Expand, Permute, Reshape, Slice } from './ops/shape.js';
 import { MatMul } from './ops/matmul.js';
@@ -20,8 +20,8 @@ const ARITH = { add: Add, sub: Sub, mul: Mul, div: Div };
 
 function arith(op: Arith, a: TensorLike, b: TensorLike): Tensor {
   if (a instanceof Tensor && b instanceof Tensor) return ARITH[op].apply(a, b);
-  if (a instanceof Tensor) return ScalarBinary.apply(a, op, b as number, false);
-  if (b instanceof Tensor) return ScalarBinary.apply(b, op, a, true);
+  if (a instanceof Tensor) return ScalarBinary.apply(a, op, b as number, 'a op s');
+  if (b instanceof Tensor) return ScalarBinary.apply(b, op, a, 's op a');
   throw new Error(`${op}: at least one argument must be a Tensor`);
 }
 
@@ -45,10 +45,10 @@ export function clamp(a: Tensor, min = -Infinity, max = Infinity): Tensor {
   return Clamp.apply(a, min, max);
 }
 export function maximum(a: Tensor, b: TensorLike): Tensor {
-  return Maximum.apply(a, lift(b, a), false);
+  return Maximum.apply(a, lift(b, a));
 }
 export function minimum(a: Tensor, b: TensorLike): Tensor {
-  return Maximum.apply(a, lift(b, a), true);
+  return Minimum.apply(a, lift(b, a));
 }
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   const like = a instanceof Tensor ? a : b instanceof Tensor ? b : cond;
@@ -170,5 +170,5 @@ export function detach(a: Tensor): Tensor {
 }
 /** A differentiable copy with its own storage. */
 export function clone(a: Tensor): Tensor {
-  return ScalarBinary.apply(a, 'mul', 1, false);
+  return ScalarBinary.apply(a, 'mul', 1, 'a op s');
 }

@@ -13,7 +13,7 @@
 import { Tensor } from '../tensor/tensor.js';
 import { zeros } from '../tensor/creation.js';
 import { Module } from '../nn/module.js';
-import { fakeQuantize } from './fake-quantize.js';
+import { fakeQuantizeTensor } from './fake-quantize.js';
 import { LearnableFakeQuantizeFunction } from './lsq.js';
 import {
   HistogramObserver, MinMaxObserver, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver, PerChannelMinMaxObserver,
@@ -88,7 +88,7 @@ export class FakeQuantize extends Module {
   forward(x: Tensor): Tensor {
     if (this.observerEnabled) {
       this.observer.observe(x.detach());
-      this.qparams = this.observer.calculateQParams(this.range);
+      this.qparams = this.observer.computeQParams(this.range);
       if (this.learnedScale && this.learnedZeroPoint) {
         this.learnedScale.assign_(this.learnedScale.detach().mul(0).add(this.qparams.scale[0]));
         this.learnedZeroPoint.assign_(this.learnedZeroPoint.detach().mul(0).add(this.qparams.zeroPoint[0]));
@@ -100,12 +100,17 @@ export class FakeQuantize extends Module {
       const gradFactor = 1 / Math.sqrt(x.size * Math.max(this.qmax, 1));
       return LearnableFakeQuantizeFunction.apply(x, this.learnedScale, this.learnedZeroPoint, this.qmin, this.qmax, gradFactor, this.range.rounding ?? 'halfEven');
     }
-    const p = this.currentQParams();
-    return fakeQuantize(x, { scale: p.scale, zeroPoint: p.zeroPoint, qmin: this.qmin, qmax: this.qmax, axis: p.axis, rounding: this.range.rounding });
+    const p = this.computeQParams();
+    return fakeQuantizeTensor(x, { scale: p.scale, zeroPoint: p.zeroPoint, qmin: this.qmin, qmax: this.qmax, axis: p.axis, rounding: this.range.rounding });
+  }
+
+  /** @deprecated The old name of computeQParams. */
+  currentQParams(): ObservedQParams {
+    return this.computeQParams();
   }
 
   /** The parameters forward uses now (learned ones rounded as the forward rounds them). */
-  currentQParams(): ObservedQParams {
+  computeQParams(): ObservedQParams {
     if (this.learnedScale && this.learnedZeroPoint && this.hasLearnedQParams()) {
       const s = Math.max(this.learnedScale.item(), 1e-8);
       // rounded and clamped exactly as LearnableFakeQuantizeFunction's forward does
@@ -139,7 +144,7 @@ export class FakeQuantize extends Module {
     let q = 'no qparams yet';
     if (this.qparams || this.learnedScale) {
       try {
-        const p = this.currentQParams();
+        const p = this.computeQParams();
         q = p.scale.length === 1 ? `scale ${p.scale[0].toPrecision(5)} zp ${p.zeroPoint[0]}` : `${p.scale.length} channels, scale ${Math.min(...p.scale).toPrecision(3)}..${Math.max(...p.scale).toPrecision(3)}`;
       } catch {
         /* keep 'no qparams yet' */

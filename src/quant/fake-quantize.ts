@@ -64,8 +64,11 @@ export class FakeQuantizeFunction extends Function {
   }
 }
 
-/** Differentiable fake quantization (STE), per tensor or per channel. */
-export function fakeQuantize(x: Tensor, args: FakeQuantizeArgs): Tensor {
+/**
+ * Differentiable fake quantization (STE), per tensor or per channel: the tensor op. The typed-array
+ * reference is numerics' fakeQuantize; the module is FakeQuantize (fake-quantize-module.ts).
+ */
+export function fakeQuantizeTensor(x: Tensor, args: FakeQuantizeArgs): Tensor {
   return FakeQuantizeFunction.apply(x, args);
 }
 

@@ -4,7 +4,7 @@
  * PTQ calibration, and conversion to an integer-only model.
  */
 export * from './numerics/index.js';
-export { FakeQuantizeFunction, fakeQuantize as fakeQuantizeTensor, quantizeTensor, dequantizeTensor, type FakeQuantizeArgs } from './fake-quantize.js';
+export { FakeQuantizeFunction, fakeQuantizeTensor, quantizeTensor, dequantizeTensor, type FakeQuantizeArgs } from './fake-quantize.js';
 export { LearnableFakeQuantizeFunction } from './lsq.js';
 export {
   Observer, MinMaxObserver, MovingAverageMinMaxObserver, PerChannelMinMaxObserver, MovingAveragePerChannelMinMaxObserver, HistogramObserver,

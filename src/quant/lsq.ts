@@ -62,13 +62,13 @@ export class LearnableFakeQuantizeFunction extends Function {
     const { qmin, qmax, gradFactor } = ctx.attrs;
     const below = raw.binaryScalar('lt', r, qmin);
     const above = raw.binaryScalar('gt', r, qmax);
-    const inside = raw.binaryScalar('sub', raw.binary('add', below, above), 1, true);
+    const inside = raw.scalarBinary('sub', 1, raw.binary('add', below, above));
     const gx = raw.binary('mul', g, inside);
     // ∂y/∂s per element
     // where, not a product with the mask: a clamped u = ±Infinity (x/s overflowed) would make r − u NaN.
     const dsIn = raw.where(inside, raw.binary('sub', r, u), raw.binaryScalar('mul', inside, 0));
-    const dsBelow = raw.binary('mul', below, raw.binaryScalar('sub', z, qmin, true));
-    const dsAbove = raw.binary('mul', above, raw.binaryScalar('sub', z, qmax, true));
+    const dsBelow = raw.binary('mul', below, raw.scalarBinary('sub', qmin, z));
+    const dsAbove = raw.binary('mul', above, raw.scalarBinary('sub', qmax, z));
     const ds = raw.binary('add', raw.binary('add', dsIn, dsBelow), dsAbove);
     const gs = raw.binaryScalar('mul', raw.reduce('sum', raw.binary('mul', g, ds)), gradFactor);
     const gz = raw.binaryScalar('mul', raw.reduce('sum', raw.binary('mul', g, raw.binary('mul', raw.binary('add', below, above), raw.unary('neg', s)))), gradFactor);

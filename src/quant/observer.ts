@@ -41,7 +41,12 @@ export abstract class Observer {
   /** Whether anything has been observed yet. */
   abstract get initialized(): boolean;
   abstract observe(x: Tensor): void;
-  abstract calculateQParams(r: QuantRange): ObservedQParams;
+  /** The qparams for what was observed (PyTorch's calculate_qparams). */
+  abstract computeQParams(r: QuantRange): ObservedQParams;
+  /** @deprecated The old name of computeQParams. */
+  calculateQParams(r: QuantRange): ObservedQParams {
+    return this.computeQParams(r);
+  }
   abstract reset(): void;
   /** The observed float range(s), for display. */
   abstract range(): { min: ArrayLike<number>; max: ArrayLike<number> };
@@ -80,7 +85,7 @@ export class MinMaxObserver extends Observer {
     this.min = Math.min(this.min, lo);
     this.max = Math.max(this.max, hi);
   }
-  calculateQParams(r: QuantRange): ObservedQParams {
+  computeQParams(r: QuantRange): ObservedQParams {
     if (!this.initialized) throw new Error(`${this.constructor.name}: no data observed yet; run calibration batches first`);
     const p = computeQParams(this.min, this.max, r);
     return { scale: Float32Array.of(p.scale), zeroPoint: Int32Array.of(p.zeroPoint), axis: null };
@@ -142,7 +147,7 @@ export class PerChannelMinMaxObserver extends Observer {
       }
     }
   }
-  calculateQParams(r: QuantRange): ObservedQParams {
+  computeQParams(r: QuantRange): ObservedQParams {
     if (!this.mins || !this.maxs) throw new Error(`${this.constructor.name}: no data observed yet`);
     const p = computeQParamsPerChannel(this.mins, this.maxs, r);
     return { scale: p.scale, zeroPoint: p.zeroPoint, axis: this.axis };
@@ -243,7 +248,7 @@ export class HistogramObserver extends Observer {
       }
     }
   }
-  calculateQParams(r: QuantRange): ObservedQParams {
+  computeQParams(r: QuantRange): ObservedQParams {
     const { min, max } = this.chooseRange(r);
     const p = computeQParams(min, max, r);
     return { scale: Float32Array.of(p.scale), zeroPoint: Int32Array.of(p.zeroPoint), axis: null };

@@ -12,6 +12,7 @@
  *   consistent arguments.
  */
 import type { DType, TypedArray } from './dtype.js';
+import type { Rounding } from './rounding.js';
 
 /** A block of device memory. What it holds is the backend's business. */
 export interface DeviceBuffer {
@@ -59,6 +60,9 @@ export type BinaryOp =
   | 'gt'
   | 'ge';
 
+/** Which side of a binary op a constant number stands on: 'a op s' (a - s) or 's op a' (s - a). */
+export type ScalarOrder = 'a op s' | 's op a';
+
 /** argmax/argmin return int32 indices; ties resolve to the first occurrence (as PyTorch/NumPy). */
 export type ReduceOp = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
 
@@ -76,7 +80,7 @@ export interface Pool2dParams {
   dilation: [number, number];
 }
 
-export type Rounding = 'halfEven' | 'halfAwayFromZero';
+export type { Rounding } from './rounding.js';
 
 /**
  * Affine quantization of a contiguous tensor viewed as [outer, channels, inner]: channel c uses
@@ -116,8 +120,8 @@ export interface Backend {
   unary(op: UnaryOp, a: View, outDtype: DType): DeviceBuffer;
   /** a and b are already broadcast to outShape (stride 0 along broadcast dims). */
   binary(op: BinaryOp, a: View, b: View, outShape: readonly number[], outDtype: DType): DeviceBuffer;
-  /** op(a, s), or op(s, a) when scalarFirst. */
-  binaryScalar(op: BinaryOp, a: View, s: number, scalarFirst: boolean, outDtype: DType): DeviceBuffer;
+  /** a op s, or s op a: the order is named, not a boolean. */
+  binaryScalar(op: BinaryOp, a: View, s: number, order: ScalarOrder, outDtype: DType): DeviceBuffer;
   /** cond != 0 ? a : b, all three broadcast to outShape. */
   where(cond: View, a: View, b: View, outShape: readonly number[], outDtype: DType): DeviceBuffer;
 

@@ -3,11 +3,10 @@
  * and dispatch to the tensor's backend. Nothing here records gradients: src/autograd wraps these
  * in Functions. Views (reshape, permute, expand, slice) only compute new shape/strides/offset.
  */
-import type { BinaryOp, Conv2dParams, Pool2dParams, QuantKernelParams, ReduceOp, UnaryOp, View } from './backend.js';
+import type { BinaryOp, Conv2dParams, ScalarOrder, Pool2dParams, QuantKernelParams, ReduceOp, UnaryOp, View } from './backend.js';
 import { isFloat, promote, type DType } from './dtype.js';
-import { broadcastShapes, contiguousStrides, isContiguous, normAxes, normAxis, numel, sameShape, shapeStr } from './shape.js';
+import { broadcastShapes, contiguousStrides, convOutSize, isContiguous, normAxes, normAxis, numel, sameShape, shapeStr } from './shape.js';
 import { fromBuffer, Tensor, viewOf } from './tensor.js';
-import { convOutSize } from './cpu/conv.js';
 
 function sameDevice(op: string, ...ts: Tensor[]): void {
   const d = ts[0].device;
@@ -137,10 +136,20 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   return fromBuffer(a.backend, a.backend.binary(op, av, bv, shape, dtype), shape);
 }
 
-export function binaryScalar(op: BinaryOp, a: Tensor, s: number, scalarFirst = false): Tensor {
+/** a op s, with a constant number s (no scalar tensor is created: no upload on a GPU). */
+export function binaryScalar(op: BinaryOp, a: Tensor, s: number): Tensor {
+  return withScalar(op, a, s, 'a op s');
+}
+
+/** s op a, the scalar on the left (s - a, s / a, ...). */
+export function scalarBinary(op: BinaryOp, s: number, a: Tensor): Tensor {
+  return withScalar(op, a, s, 's op a');
+}
+
+function withScalar(op: BinaryOp, a: Tensor, s: number, order: ScalarOrder): Tensor {
   const sd: DType = Number.isInteger(s) ? 'int32' : 'float32';
   const dtype = binaryDtype(op, a.dtype, isFloat(a.dtype) ? a.dtype : sd);
-  return fromBuffer(a.backend, a.backend.binaryScalar(op, a, s, scalarFirst, dtype), a.shape);
+  return fromBuffer(a.backend, a.backend.binaryScalar(op, a, s, order, dtype), a.shape);
 }
 
 export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {

@@ -87,3 +87,11 @@ export function checkShape(shape: Shape): void {
     if (!Number.isInteger(d) || d < 0) throw new Error(`invalid shape ${shapeStr(shape)}: dims must be non-negative integers`);
   }
 }
+
+/**
+ * Output size of a convolution or pooling window along one dim (PyTorch's Conv2d / MaxPool2d
+ * formula): floor((n + 2·pad - dil·(k - 1) - 1) / stride) + 1.
+ */
+export function convOutSize(n: number, k: number, stride: number, pad: number, dil: number): number {
+  return Math.floor((n + 2 * pad - dil * (k - 1) - 1) / stride) + 1;
+}

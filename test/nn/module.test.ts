@@ -3,7 +3,7 @@
  * copies not aliases, strictness, errors that leave the model untouched), and to(device).
  */
 import { describe, expect, it } from 'vitest';
-import { fromArray, Generator, noGrad, type Tensor } from '../../src/index.js';
+import { fromArray, Generator, getDefaultDevice, noGrad, type Tensor } from '../../src/index.js';
 import { BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, mnistCnn, Module, ReLU, Sequential, type StateDict } from '../../src/nn/index.js';
 import { errorOf } from '../helpers/assert.js';
 import { setValues, snapshot, vals, values } from './ref.js';
@@ -180,16 +180,17 @@ describe('stateDict / loadStateDict', () => {
 });
 
 describe('to(device)', () => {
-  it("to('cpu') keeps every parameter and buffer object, their values and the module", () => {
+  it('to(the device it is on) keeps every parameter and buffer object, their values and the module', () => {
+    const device = getDefaultDevice();
     const m = mnistCnn({ channels: 2, batchNorm: true, generator: new Generator(40) });
     const tensors = [...m.stateDict()];
     const before = snapshot(m);
-    expect(m.to('cpu')).toBe(m);
+    expect(m.to(device)).toBe(m);
     const after = [...m.stateDict()];
     expect(after.map(([k]) => k)).toEqual(tensors.map(([k]) => k));
     after.forEach(([, t], i) => expect(t).toBe(tensors[i][1]));
     expect(snapshot(m)).toEqual(before);
-    expect(m.parameters().every((p) => p.device === 'cpu' && p.requiresGrad)).toBe(true);
+    expect(m.parameters().every((p) => p.device === device && p.requiresGrad)).toBe(true);
   });
 });
 

@@ -100,8 +100,6 @@ export class PowScalar extends Function {
   }
 }
 
-type Unary = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'relu' | 'sigmoid' | 'tanh';
-
 export class Neg extends Function {
   static override forward(_ctx: Context, a: Tensor): Tensor {
     return raw.unary('neg', a);
@@ -176,7 +174,7 @@ export class Sigmoid extends Function {
   static override backward(ctx: Context, g: Tensor) {
     const s = ctx.savedTensors[0];
     // s' = s (1 - s)
-    return [raw.binary('mul', g, raw.binary('mul', s, raw.binaryScalar('sub', s, 1, true)))];
+    return [raw.binary('mul', g, raw.binary('mul', s, raw.scalarBinary('sub', 1, s)))];
   }
 }
 
@@ -189,31 +187,40 @@ export class Tanh extends Function {
   static override backward(ctx: Context, g: Tensor) {
     const t = ctx.savedTensors[0];
     // tanh' = 1 - tanh^2
-    return [raw.binary('mul', g, raw.binaryScalar('sub', raw.unary('square', t), 1, true))];
+    return [raw.binary('mul', g, raw.scalarBinary('sub', 1, raw.unary('square', t)))];
   }
 }
 
 /**
- * Elementwise maximum/minimum. Where a == b the gradient is split evenly between both inputs
- * (PyTorch's convention for torch.maximum).
+ * Elementwise maximum and minimum. Where a == b the gradient is split evenly between both inputs
+ * (PyTorch's convention for torch.maximum); otherwise it goes to the input that won (`wins`: 'gt'
+ * for maximum, 'lt' for minimum).
  */
+function extremumBackward(ctx: Context, g: Tensor, wins: 'gt' | 'lt'): (Tensor | null)[] {
+  const [a, b] = ctx.savedTensors;
+  const tie = raw.binaryScalar('mul', raw.binary('eq', a, b), 0.5);
+  const wa = raw.binary('add', raw.binary(wins, a, b), tie);
+  const wb = raw.scalarBinary('sub', 1, wa);
+  return [unbroadcast(raw.binary('mul', g, wa), a.shape), unbroadcast(raw.binary('mul', g, wb), b.shape)];
+}
+
 export class Maximum extends Function {
-  static override forward(ctx: Context<{ min: boolean }>, a: Tensor, b: Tensor, min = false): Tensor {
+  static override forward(ctx: Context, a: Tensor, b: Tensor): Tensor {
     ctx.saveForBackward(a, b);
-    ctx.attrs = { min };
-    return raw.binary(min ? 'minimum' : 'maximum', a, b);
+    return raw.binary('maximum', a, b);
   }
-  static override backward(ctx: Context<{ min: boolean }>, g: Tensor) {
-    const [a, b] = ctx.savedTensors;
-    const wins = raw.binary(ctx.attrs.min ? 'lt' : 'gt', a, b);
-    const tie = raw.binaryScalar('mul', raw.binary('eq', a, b), 0.5);
-    const wa = raw.binary('add', wins, tie);
-    const wb = raw.binaryScalar('sub', wa, 1, true);
-    return [
-      unbroadcast(raw.binary('mul', g, wa), a.shape),
-      unbroadcast(raw.binary('mul', g, wb), b.shape),
-      null,
-    ];
+  static override backward(ctx: Context, g: Tensor) {
+    return extremumBackward(ctx, g, 'gt');
+  }
+}
+
+export class Minimum extends Function {
+  static override forward(ctx: Context, a: Tensor, b: Tensor): Tensor {
+    ctx.saveForBackward(a, b);
+    return raw.binary('minimum', a, b);
+  }
+  static override backward(ctx: Context, g: Tensor) {
+    return extremumBackward(ctx, g, 'lt');
   }
 }
 
@@ -249,14 +256,6 @@ export class Where extends Function {
   }
 }
 
-const UNARY: Record<Unary, { apply(a: Tensor): Tensor }> = {
-  neg: Neg, exp: Exp, log: Log, sqrt: Sqrt, abs: Abs, relu: Relu, sigmoid: Sigmoid, tanh: Tanh,
-};
-
-export function unaryOp(op: Unary, a: Tensor): Tensor {
-  return UNARY[op].apply(a);
-}
-
 /** Turns a number into a 0-d tensor on a's device with a compatible dtype. */
 export function lift(x: TensorLike, like: Tensor): Tensor {
   if (x instanceof Tensor) return x;
@@ -265,18 +264,22 @@ export function lift(x: TensorLike, like: Tensor): Tensor {
 }
 
 import { full } from '../../tensor/creation.js';
+import type { ScalarOrder } from '../../tensor/backend.js';
 function scalarTensor(x: number, like: Tensor, dtype: Tensor['dtype']): Tensor {
   return full([], x, { dtype, device: like.device });
 }
 
+type ScalarAttrs = { op: 'add' | 'sub' | 'mul' | 'div'; s: number; first: boolean };
+
 /** a op s or s op a with a constant number s: no scalar tensor is created (no upload on a GPU). */
 export class ScalarBinary extends Function {
-  static override forward(ctx: Context<{ op: 'add' | 'sub' | 'mul' | 'div'; s: number; first: boolean }>, a: Tensor, op: 'add' | 'sub' | 'mul' | 'div', s: number, scalarFirst: boolean): Tensor {
-    ctx.attrs = { op, s, first: scalarFirst };
-    if (op === 'div' && scalarFirst) ctx.saveForBackward(a);
-    return raw.binaryScalar(op, a, s, scalarFirst);
+  static override forward(ctx: Context<ScalarAttrs>, a: Tensor, op: ScalarAttrs['op'], s: number, order: ScalarOrder = 'a op s'): Tensor {
+    const first = order === 's op a';
+    ctx.attrs = { op, s, first };
+    if (op === 'div' && first) ctx.saveForBackward(a);
+    return first ? raw.scalarBinary(op, s, a) : raw.binaryScalar(op, a, s);
   }
-  static override backward(ctx: Context<{ op: 'add' | 'sub' | 'mul' | 'div'; s: number; first: boolean }>, g: Tensor) {
+  static override backward(ctx: Context<ScalarAttrs>, g: Tensor) {
     const { op, s, first } = ctx.attrs;
     let ga: Tensor;
     if (op === 'add') ga = g;
@@ -286,7 +289,7 @@ export class ScalarBinary extends Function {
     else {
       // d(s/a)/da = -s/a^2
       const [a] = ctx.savedTensors;
-      ga = raw.binary('mul', g, raw.binaryScalar('div', raw.unary('square', a), -s, true));
+      ga = raw.binary('mul', g, raw.scalarBinary('div', -s, raw.unary('square', a)));
     }
     return [ga, null, null, null];
   }

@@ -87,7 +87,7 @@ export function nllLoss(logProbs: Tensor, labels: Tensor | ArrayLike<number>, re
   const [n, c] = logProbs.shape;
   const y = labelsToHost(labels, n, c, 'nllLoss');
   const picked = Sum.apply(Mul.apply(logProbs, oneHot(y, c, logProbs)), 1, false);
-  const neg = ScalarBinary.apply(picked, 'mul', -1, false);
+  const neg = ScalarBinary.apply(picked, 'mul', -1, 'a op s');
   if (reduction === 'none') return neg;
   return reduction === 'sum' ? Sum.apply(neg, undefined, false) : Mean.apply(neg, undefined, false);
 }

@@ -20,10 +20,10 @@
 import { decodeContainer, encodeContainer, loadContainer, saveContainer, type Container } from '../../io/container.js';
 import { FileFormatError } from '../../io/format-error.js';
 import { quantize } from '../numerics/index.js';
-import { wasmEnabled } from '../../tensor/cpu/wasm/runtime.js';
-import { FastProgram } from './fast.js';
+import { FastProgram } from './fast/program.js';
+import { sliceOf } from './slice.js';
 import { int8SpecFromContainer, int8SpecToContainer } from './format.js';
-import { gemmInt32, gemmTwoLane, selectGemm, type Int32Gemm } from './gemm.js';
+import { gemmInt32, gemmTwoLane, int8KernelsWasm, selectGemm, type Int32Gemm } from './gemm.js';
 import {
   conv2dLevels,
   conv2dMaxPoolLevels,
@@ -46,7 +46,7 @@ export interface Int8ModelOptions {
   /**
    * 'wasm' (default): forward() runs the WebAssembly SIMD fast path (fast.ts) when the model
    * qualifies (every level range and centred weight fits in int16, accumulators below 2^30) and the
-   * cpu backend's kernels are on (not QGRAD_CPU_KERNELS=js); 'js': always the TypeScript reference
+   * default device is 'wasm' (src/tensor/devices.ts; not QGRAD_DEVICE=cpu); 'js': always the TypeScript reference
    * path below. Both give bit-identical results.
    */
   kernels?: 'wasm' | 'js';
@@ -132,7 +132,7 @@ export class Int8Model {
    */
   forwardPath(): { kernels: 'wasm' | 'js'; reason?: string } {
     if (typeof this.fast === 'string') return { kernels: 'js', reason: this.fast };
-    if (!wasmEnabled()) return { kernels: 'js', reason: 'cpu kernels are off (QGRAD_CPU_KERNELS=js or setCpuKernelConfig)' };
+    if (!int8KernelsWasm()) return { kernels: 'js', reason: "the default device is not 'wasm' (QGRAD_DEVICE=cpu or setDefaultDevice)" };
     if (!this.fast.ready()) return { kernels: 'js', reason: 'WebAssembly SIMD unavailable' };
     return { kernels: 'wasm' };
   }
@@ -143,7 +143,7 @@ export class Int8Model {
   forward(x: ArrayLike<number>, batch: number): Float32Array {
     this.checkInput(x, batch, 'forward');
     const out = new Float32Array(batch * this.outputSize);
-    if (typeof this.fast !== 'string' && batch > 0 && wasmEnabled() && this.fast.ready()) {
+    if (typeof this.fast !== 'string' && batch > 0 && int8KernelsWasm() && this.fast.ready()) {
       this.fast.forward(x, batch, out);
       return out;
     }
@@ -434,7 +434,3 @@ function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-function sliceOf(x: ArrayLike<number>, start: number, end: number): ArrayLike<number> {
-  if (ArrayBuffer.isView(x)) return (x as unknown as Float32Array).subarray(start, end);
-  return Array.prototype.slice.call(x, start, end) as number[];
-}

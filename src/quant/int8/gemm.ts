@@ -11,10 +11,12 @@
  *   - gemmTwoLane: for operands within ±255 (differences of 8-bit levels), two rows per float64
  *     multiply, about twice as fast in V8 and bit-identical (the file explains why it is exact).
  * Both assume, as the engine proves per layer, that no partial sum leaves int32.
- * And the cpu backend's WebAssembly SIMD int8 GEMM (src/tensor/cpu/gemm.ts), chosen when available.
+ * And the WebAssembly SIMD int16 GEMM of the fast path (./fast/gemm-int8.ts), chosen when the
+ * default device is 'wasm' (src/tensor/devices.ts decides; QGRAD_DEVICE=cpu turns it off).
  */
-import { gemmInt8 } from '../../tensor/cpu/gemm.js';
-import { wasmEnabled } from '../../tensor/cpu/wasm/runtime.js';
+import { getDefaultDevice } from '../../tensor/index.js';
+import { gemmInt8 } from './fast/gemm-int8.js';
+import { INT16_MAX } from '../numerics/int-limits.js';
 
 /**
  * C[i·N + j] = Σ_k A[i·K + k] · B[j·K + k]  for i < M, j < N, in int32.
@@ -167,18 +169,18 @@ function storeLanes(C: Int32Array, at: number, N: number, s: number, first: bool
  * exactly when the model is built). The one place to plug in a faster kernel.
  */
 export function selectGemm(maxAbsA: number, maxAbsB: number, K = Infinity): Int32Gemm {
-  // The cpu backend's WebAssembly SIMD kernel multiplies int16 pairs: exact for these operands,
+  // The WebAssembly SIMD kernel multiplies int16 pairs: exact for these operands,
   // and 3-6x faster than the TypeScript kernels once K is past the size of a first conv layer.
-  if (maxAbsA <= INT16_MAX && maxAbsB <= INT16_MAX && K >= 32 && cpuKernelsWasm()) return gemmWasmNT;
+  if (maxAbsA <= INT16_MAX && maxAbsB <= INT16_MAX && K >= 32 && int8KernelsWasm()) return gemmWasmNT;
   return maxAbsA <= TWO_LANE_MAX_OPERAND && maxAbsB <= TWO_LANE_MAX_OPERAND ? gemmTwoLane : gemmInt32;
 }
 
-const INT16_MAX = 32767;
 
-function cpuKernelsWasm(): boolean {
-  return wasmEnabled();
+/** The int8 engine follows the device choice: SIMD kernels where the default device is 'wasm'. */
+export function int8KernelsWasm(): boolean {
+  return getDefaultDevice() === 'wasm';
 }
 
-/** gemmInt8 of src/tensor/cpu in this file's NT layout: A is M×K, B is N×K (read transposed). */
+/** gemmInt8 of ./fast/gemm-int8.ts in this file's NT layout: A is M×K, B is N×K (read transposed). */
 export const gemmWasmNT: Int32Gemm = (M, N, K, A, B, C) =>
   gemmInt8(M, N, K, { data: A, offset: 0, rowStride: K, colStride: 1 }, { data: B, offset: 0, rowStride: 1, colStride: K }, C);

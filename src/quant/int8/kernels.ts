@@ -22,6 +22,7 @@
  */
 import { multiplyByQuantizedMultiplier } from '../numerics/index.js';
 import type { Int32Gemm } from './gemm.js';
+import { TWO_30 } from '../numerics/int-limits.js';
 
 // ------------------------------------------------------------------------------ geometry
 
@@ -55,10 +56,8 @@ export interface Pool2dGeometry {
   dilation: readonly [number, number];
 }
 
-/** PyTorch's output size: floor((n + 2·pad - dil·(k - 1) - 1) / stride) + 1. */
-export function convOutSize(n: number, k: number, stride: number, pad: number, dil: number): number {
-  return Math.floor((n + 2 * pad - dil * (k - 1) - 1) / stride) + 1;
-}
+/** PyTorch's output size, defined once on the ground floor (src/tensor/shape.ts). */
+export { convOutSize } from '../../tensor/shape.js';
 
 // ------------------------------------------------------------------------- output stage
 
@@ -91,7 +90,6 @@ export function requantizeChannel(buf: Int32Array, start: number, count: number,
 }
 
 const SMALL_ACC = 2 ** 22;
-const TWO_30 = 2 ** 30;
 const INV_TWO_31 = 2 ** -31;
 
 /**

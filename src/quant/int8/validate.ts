@@ -28,9 +28,8 @@ import type {
   QuantizeLayer,
   ReluLayer,
 } from './model.js';
+import { INT32_MAX, TWO_30 } from '../numerics/int-limits.js';
 
-const INT32_MAX = 2147483647;
-const TWO_30 = 1073741824;
 /** Levels stay within ±2^24, as in src/quant/numerics, so that they are exact in float32. */
 const LEVEL_LIMIT = 2 ** 24;
 const KINDS: readonly Int8LayerKind[] = ['quantize', 'conv2d', 'linear', 'maxpool2d', 'relu', 'flatten', 'dequantize'];

@@ -6,9 +6,10 @@
  *   - BigInt.asIntN(32, v) is the int32 conversion (wrap modulo 2^32).
  * Slow (allocates), and kept as the reference the fast versions are tested against.
  */
+import { INT32_MAX as INT32_MAX_NUMBER, INT32_MIN as INT32_MIN_NUMBER } from './int-limits.js';
 
-const INT32_MIN = -(2n ** 31n);
-const INT32_MAX = 2n ** 31n - 1n;
+const INT32_MIN = BigInt(INT32_MIN_NUMBER);
+const INT32_MAX = BigInt(INT32_MAX_NUMBER);
 
 function toInt32BigInt(x: number, name: string, who: string): bigint {
   if (!Number.isInteger(x) || x < -2147483648 || x > 2147483647) {

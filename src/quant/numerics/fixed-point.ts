@@ -23,12 +23,10 @@
  * fixed-point-bigint.ts holds a BigInt transcription used to test this one.
  */
 import { roundHalfAwayFromZero } from './rounding.js';
+import { INT32_MAX, INT32_MIN, TWO_30 } from './int-limits.js';
 
-const INT32_MIN = -2147483648;
-const INT32_MAX = 2147483647;
 const TWO_15 = 32768;
 const TWO_16 = 65536;
-const TWO_30 = 1073741824;
 const TWO_31 = 2147483648;
 
 export interface QuantizedMultiplier {

@@ -32,6 +32,7 @@ import { fround } from './float32.js';
 import { multiplyByQuantizedMultiplier, quantizeMultiplier, type QuantizedMultiplier } from './fixed-point.js';
 import { checkRange, checkScaleZeroPoint, type QParams } from './qparams.js';
 import { DEFAULT_ROUNDING, type Rounding, rounderFor } from './rounding.js';
+import { INT32_MAX } from './int-limits.js';
 
 export type Int8ArithMode = 'float' | 'fixedPoint';
 
@@ -54,7 +55,6 @@ export interface MulFixedPointParams {
   output: QuantizedMultiplier;
 }
 
-const INT32_MAX = 2147483647;
 /** TFLite's left_shift for 8-bit ADD: 20 fractional bits of headroom for the rescaled inputs. */
 export const ADD_LEFT_SHIFT = 20;
 

@@ -19,12 +19,12 @@ import { quantize, quantizeMultiplier, roundHalfEven, type QParamsPerChannel } f
 import type { FakeQuantize } from '../fake-quantize-module.js';
 import type { Int8Layer, Int8ModelSpec } from '../int8/model.js';
 import { QConv2d, QConvBn2d, QLinear, QuantStub } from './modules.js';
+import { INT32_MAX, INT32_MIN } from '../numerics/int-limits.js';
 
-const INT32_MIN = -(2 ** 31), INT32_MAX = 2 ** 31 - 1;
 
-function activeQParams(fq: FakeQuantize, who: string): { scale: number; zeroPoint: number } {
+function computeQParamsFor(fq: FakeQuantize, who: string): { scale: number; zeroPoint: number } {
   if (!fq.fakeQuantEnabled) throw new Error(`convert: ${who} has fake quantization disabled; calibrate or train with it on first`);
-  const p = fq.currentQParams();
+  const p = fq.computeQParams();
   if (p.scale.length !== 1) throw new Error(`convert: ${who} has per-channel activation parameters, which the integer engine does not support`);
   return { scale: p.scale[0], zeroPoint: p.zeroPoint[0] };
 }
@@ -54,7 +54,7 @@ function weighted(parts: WeightedParts, sIn: number, zIn: number, name: string) 
   const { layer } = parts;
   // What the fake-quant forward would use now: observe the current weights if the observer is on.
   noGrad(() => layer.weightFq.call(parts.weight));
-  const wp = layer.weightFq.currentQParams();
+  const wp = layer.weightFq.computeQParams();
   const O = parts.weight.shape[0];
   const per = (a: ArrayLike<number>, o: number) => a[a.length === 1 ? 0 : o];
   const wScale = Float32Array.from({ length: O }, (_, o) => per(wp.scale, o));
@@ -64,7 +64,7 @@ function weighted(parts: WeightedParts, sIn: number, zIn: number, name: string) 
   };
   const wq = quantize(parts.weight.toTypedArray(), wParams);
   const fitsInt8 = layer.weightFq.qmin >= -128 && layer.weightFq.qmax <= 127;
-  const out = activeQParams(layer.activationFq, `${name} output quantizer`);
+  const out = computeQParamsFor(layer.activationFq, `${name} output quantizer`);
   const biasScale = Float32Array.from(wScale, (s) => Math.fround(sIn * s));
   const bias = parts.bias ? quantizeBias(parts.bias.toTypedArray(), biasScale) : null;
   const multiplier = new Int32Array(O), shift = new Int32Array(O);
@@ -102,7 +102,7 @@ export function convert(model: Sequential, opts: { inputShape: number[]; meta?: 
   };
   for (const [name, m] of model.namedChildren()) {
     if (m instanceof QuantStub) {
-      cur = activeQParams(m.activationFq, 'the input quantizer');
+      cur = computeQParamsFor(m.activationFq, 'the input quantizer');
       const { qmin, qmax } = m.activationFq;
       layers.push({ kind: 'quantize', scale: cur.scale, zeroPoint: cur.zeroPoint, qmin, qmax, rounding: m.activationFq.range.rounding });
     } else if (m instanceof QConv2d || m instanceof QConvBn2d) {

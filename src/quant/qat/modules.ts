@@ -21,19 +21,19 @@ import * as F from '../../autograd/functional.js';
 import { Module } from '../../nn/module.js';
 import type { BatchNorm2d, Conv2d, Linear } from '../../nn/layers.js';
 import { FakeQuantize } from '../fake-quantize-module.js';
-import { fakeQuantize } from '../fake-quantize.js';
+import { fakeQuantizeTensor } from '../fake-quantize.js';
 import type { LayerQConfig } from './config.js';
+import { INT32_MAX, INT32_MIN } from '../numerics/int-limits.js';
 
-const INT32_MIN = -(2 ** 31), INT32_MAX = 2 ** 31 - 1;
 
 /** Fake-quantizes a bias to int32 levels with scale s_in·s_w[o] (per output channel). */
 function biasFakeQuant(bias: Tensor, inFq: FakeQuantize, wFq: FakeQuantize): Tensor {
-  const sIn = inFq.currentQParams().scale[0];
-  const w = wFq.currentQParams();
+  const sIn = inFq.computeQParams().scale[0];
+  const w = wFq.computeQParams();
   const O = bias.shape[0];
   const scale = new Float32Array(O);
   for (let o = 0; o < O; o++) scale[o] = Math.fround(sIn * w.scale[w.scale.length === 1 ? 0 : o]);
-  return fakeQuantize(bias, { scale, zeroPoint: new Int32Array(O), qmin: INT32_MIN, qmax: INT32_MAX, axis: 0 });
+  return fakeQuantizeTensor(bias, { scale, zeroPoint: new Int32Array(O), qmin: INT32_MIN, qmax: INT32_MAX, axis: 0 });
 }
 
 /** Quantizes the network input; the first link of the chain of activation quantizers. */

@@ -6,32 +6,23 @@
  * the unrolled gradient back to the input, where overlapping windows sum).
  * Cross-correlation, as every deep-learning framework defines "convolution".
  *
- * Two paths. The reference (float64 tensors, or QGRAD_CPU_KERNELS=js) does exactly the above,
- * one image at a time, with float64 accumulation. The fast path (float32 with the wasm kernels)
- * computes the same products for the whole minibatch at once, cols[CKK, N * L], and never
- * materialises cols: im2col is fused into the packing of the gemm operand. Every entry of cols
- * is x[pos[j] + tap[k]], where pos[j] is the input offset of output position j = (n, oh, ow) and
- * tap[k] the offset of kernel tap k = (c, kh, kw) within a window (after zero-padding x once),
- * so packing is a gather through two small index tables, in either orientation (cols for the
- * forward pass, cols^T for the weight gradient). See conv2dFast* below.
+ * This file does exactly the above, one image at a time, with float64 accumulation (cols is a
+ * Float64Array, so every product runs the reference gemm).
  */
 import type { Conv2dParams } from '../backend.js';
 import type { DType, TypedArray } from '../dtype.js';
 import { allocTyped } from '../dtype.js';
+import { convOutSize } from '../shape.js';
 import { gemm } from './gemm.js';
-import { col2imWasm, gemmWorkspace, MR, NR, packGatherWasm, packPanelsF32, runWorkspace, wasmEnabled } from './wasm/index.js';
 
-export function convOutSize(inSize: number, k: number, stride: number, pad: number, dil: number): number {
-  return Math.floor((inSize + 2 * pad - dil * (k - 1) - 1) / stride) + 1;
-}
-
-interface Geometry {
+/** The sizes of one convolution; L = OH * OW output positions per image, CKK = Cg * KH * KW taps. */
+export interface Geometry {
   N: number; C: number; H: number; W: number;
   O: number; KH: number; KW: number; OH: number; OW: number;
   G: number; Cg: number; Og: number; CKK: number; L: number;
 }
 
-function geometry(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams): Geometry {
+export function geometry(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams): Geometry {
   const [N, C, H, W] = xShape;
   const [O, Cg, KH, KW] = wShape;
   const OH = convOutSize(H, KH, p.stride[0], p.padding[0], p.dilation[0]);
@@ -98,14 +89,6 @@ function col2im(cols: Float64Array, g: Geometry, p: Conv2dParams, n: number, c0:
 }
 
 export function conv2dForward(x: TypedArray, xShape: readonly number[], w: TypedArray, wShape: readonly number[], p: Conv2dParams, dtype: DType): TypedArray {
-  if (useFast(x, w)) {
-    const y = conv2dFastForward(x as Float32Array, xShape, w as Float32Array, wShape, p);
-    if (y) return y;
-  }
-  return conv2dForwardReference(x, xShape, w, wShape, p, dtype);
-}
-
-export function conv2dForwardReference(x: TypedArray, xShape: readonly number[], w: TypedArray, wShape: readonly number[], p: Conv2dParams, dtype: DType): TypedArray {
   const g = geometry(xShape, wShape, p);
   const y = allocTyped(dtype, g.N * g.O * g.L);
   const cols = colsScratch(g.CKK * g.L);
@@ -124,14 +107,6 @@ export function conv2dForwardReference(x: TypedArray, xShape: readonly number[],
 }
 
 export function conv2dGradInput(gy: TypedArray, wShape: readonly number[], w: TypedArray, xShape: readonly number[], p: Conv2dParams, dtype: DType): TypedArray {
-  if (useFast(gy, w)) {
-    const gx = conv2dFastGradInput(gy as Float32Array, wShape, w as Float32Array, xShape, p);
-    if (gx) return gx;
-  }
-  return conv2dGradInputReference(gy, wShape, w, xShape, p, dtype);
-}
-
-export function conv2dGradInputReference(gy: TypedArray, wShape: readonly number[], w: TypedArray, xShape: readonly number[], p: Conv2dParams, dtype: DType): TypedArray {
   const g = geometry(xShape, wShape, p);
   const gx = allocTyped(dtype, g.N * g.C * g.H * g.W);
   const cols = colsScratch(g.CKK * g.L);
@@ -151,14 +126,6 @@ export function conv2dGradInputReference(gy: TypedArray, wShape: readonly number
 }
 
 export function conv2dGradWeight(x: TypedArray, xShape: readonly number[], gy: TypedArray, wShape: readonly number[], p: Conv2dParams, dtype: DType): TypedArray {
-  if (useFast(x, gy)) {
-    const gw = conv2dFastGradWeight(x as Float32Array, xShape, gy as Float32Array, wShape, p);
-    if (gw) return gw;
-  }
-  return conv2dGradWeightReference(x, xShape, gy, wShape, p, dtype);
-}
-
-export function conv2dGradWeightReference(x: TypedArray, xShape: readonly number[], gy: TypedArray, wShape: readonly number[], p: Conv2dParams, dtype: DType): TypedArray {
   const g = geometry(xShape, wShape, p);
   const gw = allocTyped(dtype, g.O * g.CKK);
   // Accumulate in float64 across the batch, round once.
@@ -178,184 +145,4 @@ export function conv2dGradWeightReference(x: TypedArray, xShape: readonly number
   }
   gw.set(acc);
   return gw;
-}
-
-// ---- the fast path: whole-minibatch gemm with im2col fused into packing ------------------------
-
-function useFast(a: TypedArray, b: TypedArray): boolean {
-  return a instanceof Float32Array && b instanceof Float32Array && wasmEnabled();
-}
-
-/**
- * Byte offsets that turn im2col into a gather, cols[k, j] = xPadded[pos[j] + tap[k]] (for group
- * 0; group gi adds gi * Cg planes), and the matching offsets into y / gy.
- */
-interface Tables {
-  Hp: number; Wp: number;
-  /** Per output position j = (n * OH + oh) * OW + ow: its window's corner in padded x. */
-  pos: Int32Array;
-  /** Per kernel tap k = (c * KH + kh) * KW + kw: its offset within a window. */
-  tap: Int32Array;
-  /** Per output position: (n, channel 0, oh, ow) in y. */
-  posY: Int32Array;
-  /** Per output channel o of a group: its plane in y (o * L). */
-  rowsY: Int32Array;
-}
-
-const tableCache = new Map<string, Tables>();
-
-function tables(g: Geometry, p: Conv2dParams): Tables {
-  const key = `${g.N},${g.C},${g.H},${g.W},${g.O},${g.KH},${g.KW},${p.stride},${p.padding},${p.dilation},${g.G}`;
-  const hit = tableCache.get(key);
-  if (hit) return hit;
-  const { N, C, H, W, O, KH, KW, OH, OW, Cg, Og, CKK, L } = g;
-  const Hp = H + 2 * p.padding[0], Wp = W + 2 * p.padding[1];
-  const [sh, sw] = p.stride, [dh, dw] = p.dilation;
-  const pos = new Int32Array(N * L), posY = new Int32Array(N * L);
-  for (let n = 0, j = 0; n < N; n++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++, j++) {
-        pos[j] = 4 * (n * C * Hp * Wp + oh * sh * Wp + ow * sw);
-        posY[j] = 4 * (n * O * L + oh * OW + ow);
-      }
-    }
-  }
-  const tap = new Int32Array(CKK);
-  for (let c = 0, k = 0; c < Cg; c++) for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++, k++) tap[k] = 4 * (c * Hp * Wp + kh * dh * Wp + kw * dw);
-  const rowsY = new Int32Array(Og);
-  for (let o = 0; o < Og; o++) rowsY[o] = 4 * o * L;
-  const t = { Hp, Wp, pos, tap, posY, rowsY };
-  if (tableCache.size >= 32) tableCache.delete(tableCache.keys().next().value as string);
-  tableCache.set(key, t);
-  return t;
-}
-
-/**
- * Places regions one after another (16-word aligned) in a workspace's free space: the word
- * offsets of each, from sizes in words.
- */
-function regions(start: number, sizes: number[]): { at: number[]; words: number } {
-  const at: number[] = [];
-  let o = start;
-  for (const s of sizes) {
-    at.push(o);
-    o = (o + s + 15) & ~15;
-  }
-  return { at, words: o - start };
-}
-
-/** Copies x into wasm memory at word d0, zero-padded to [N, C, Hp, Wp]. */
-function copyPadded(x: Float32Array, g: Geometry, p: Conv2dParams, t: Tables, dst: Float32Array, d0: number): void {
-  const [ph, pw] = p.padding;
-  if (ph === 0 && pw === 0) {
-    dst.set(x, d0);
-    return;
-  }
-  const { H, W } = g, { Hp, Wp } = t;
-  dst.fill(0, d0, d0 + g.N * g.C * Hp * Wp);
-  for (let plane = 0; plane < g.N * g.C; plane++) {
-    for (let h = 0; h < H; h++) {
-      const s = (plane * H + h) * W;
-      dst.set(x.subarray(s, s + W), d0 + (plane * Hp + h + ph) * Wp + pw);
-    }
-  }
-}
-
-/** y = conv(x, w) with one gemm per group: W_g[Og, CKK] · cols[CKK, N*L]. Null if it does not fit. */
-export function conv2dFastForward(x: Float32Array, xShape: readonly number[], w: Float32Array, wShape: readonly number[], p: Conv2dParams): Float32Array | null {
-  const g = geometry(xShape, wShape, p);
-  const NL = g.N * g.L;
-  const y = new Float32Array(g.N * g.O * g.L);
-  if (NL === 0 || g.Og === 0) return y;
-  const t = tables(g, p);
-  const planeWords = t.Hp * t.Wp;
-  const sizes = [g.N * g.C * planeWords, NL, g.CKK];
-  const ws = gemmWorkspace('f32', g.Og, NL, g.CKK, regions(0, sizes).words);
-  if (!ws) return null;
-  const [xw, posw, tapw] = regions(ws.extra, sizes).at;
-  copyPadded(x, g, p, t, ws.f32, xw);
-  ws.i32.set(t.pos, posw);
-  ws.i32.set(t.tap, tapw);
-  for (let gi = 0; gi < g.G; gi++) {
-    packPanelsF32({ data: w, offset: gi * g.Og * g.CKK, rowStride: g.CKK, colStride: 1 }, g.CKK, 1, g.Og, g.CKK, MR, ws.f32, ws.a);
-    packGatherWasm(ws, xw + gi * g.Cg * planeWords, posw, NL, tapw, g.CKK, NR, ws.b);
-    runWorkspace(ws);
-    // C[o, n * L + l] is y[n, gi * Og + o, l].
-    const c = ws.f32;
-    for (let n = 0; n < g.N; n++) {
-      for (let o = 0; o < g.Og; o++) {
-        const s = ws.c + o * ws.ldc + n * g.L;
-        y.set(c.subarray(s, s + g.L), (n * g.O + gi * g.Og + o) * g.L);
-      }
-    }
-  }
-  return y;
-}
-
-/** gW_g[Og, CKK] = gy_g[Og, N*L] · cols^T[N*L, CKK], the whole batch in one product. */
-export function conv2dFastGradWeight(x: Float32Array, xShape: readonly number[], gy: Float32Array, wShape: readonly number[], p: Conv2dParams): Float32Array | null {
-  const g = geometry(xShape, wShape, p);
-  const NL = g.N * g.L;
-  const gw = new Float32Array(g.O * g.CKK);
-  if (NL === 0 || g.CKK === 0) return gw;
-  const t = tables(g, p);
-  const planeWords = t.Hp * t.Wp;
-  const sizes = [g.N * g.C * planeWords, gy.length, NL, g.CKK, NL, g.Og];
-  const ws = gemmWorkspace('f32', g.Og, g.CKK, NL, regions(0, sizes).words);
-  if (!ws) return null;
-  const [xw, gyw, posw, tapw, posYw, rowsYw] = regions(ws.extra, sizes).at;
-  copyPadded(x, g, p, t, ws.f32, xw);
-  ws.f32.set(gy, gyw);
-  ws.i32.set(t.pos, posw);
-  ws.i32.set(t.tap, tapw);
-  ws.i32.set(t.posY, posYw);
-  ws.i32.set(t.rowsY, rowsYw);
-  for (let gi = 0; gi < g.G; gi++) {
-    packGatherWasm(ws, gyw + gi * g.Og * g.L, rowsYw, g.Og, posYw, NL, MR, ws.a);
-    packGatherWasm(ws, xw + gi * g.Cg * planeWords, tapw, g.CKK, posw, NL, NR, ws.b);
-    runWorkspace(ws);
-    for (let o = 0; o < g.Og; o++) {
-      const s = ws.c + o * ws.ldc;
-      gw.set(ws.f32.subarray(s, s + g.CKK), (gi * g.Og + o) * g.CKK);
-    }
-  }
-  return gw;
-}
-
-/** gx = col2im(W_g^T[CKK, Og] · gy_g[Og, N*L]), the whole batch in one product per group. */
-export function conv2dFastGradInput(gy: Float32Array, wShape: readonly number[], w: Float32Array, xShape: readonly number[], p: Conv2dParams): Float32Array | null {
-  const g = geometry(xShape, wShape, p);
-  const NL = g.N * g.L;
-  const { H, W } = g, [ph, pw] = p.padding;
-  const gx = new Float32Array(g.N * g.C * H * W);
-  if (NL === 0 || g.Og === 0 || g.CKK === 0) return gx;
-  const t = tables(g, p);
-  const planeWords = t.Hp * t.Wp;
-  const sizes = [gy.length, NL, g.Og, NL, g.CKK, g.N * g.C * planeWords];
-  const ws = gemmWorkspace('f32', g.CKK, NL, g.Og, regions(0, sizes).words);
-  if (!ws) return null;
-  const [gyw, posYw, rowsYw, posw, tapw, gxw] = regions(ws.extra, sizes).at;
-  ws.f32.set(gy, gyw);
-  ws.i32.set(t.posY, posYw);
-  ws.i32.set(t.rowsY, rowsYw);
-  ws.i32.set(t.pos, posw);
-  ws.i32.set(t.tap, tapw);
-  ws.f32.fill(0, gxw, gxw + g.N * g.C * planeWords);
-  for (let gi = 0; gi < g.G; gi++) {
-    packPanelsF32({ data: w, offset: gi * g.Og * g.CKK, rowStride: 1, colStride: g.CKK }, 1, g.CKK, g.CKK, g.Og, MR, ws.f32, ws.a);
-    packGatherWasm(ws, gyw + gi * g.Og * g.L, posYw, NL, rowsYw, g.Og, NR, ws.b);
-    runWorkspace(ws);
-    col2imWasm(ws, posw, tapw, g.CKK, g.N, g.L, gxw + gi * g.Cg * planeWords);
-  }
-  if (ph === 0 && pw === 0) {
-    gx.set(ws.f32.subarray(gxw, gxw + gx.length));
-    return gx;
-  }
-  for (let plane = 0; plane < g.N * g.C; plane++) {
-    for (let h = 0; h < H; h++) {
-      const s = gxw + (plane * t.Hp + h + ph) * t.Wp + pw;
-      gx.set(ws.f32.subarray(s, s + W), (plane * H + h) * W);
-    }
-  }
-  return gx;
 }

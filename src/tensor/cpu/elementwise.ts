@@ -10,50 +10,15 @@
  * - each generated loop is specialised on the element types and on how each operand moves in
  *   the inner loop (unit stride, stride 0: read once per row, or any stride), so every typed
  *   array access in it is monomorphic;
- * - float32 ops with an exact SIMD form run in WebAssembly instead (./elementwise-wasm.ts),
- *   which is also what makes ReLU branch-free; these expressions stay their definition.
+ * The expressions themselves are the ground floor's (../elementwise-expr.ts), shared with the gpu
+ * backend; a faster backend's kernels are tested bit for bit against these loops.
  * This is the same idea gpu.js applies to produce GPU kernels from JavaScript functions.
  */
-import type { BinaryOp, UnaryOp, View } from '../backend.js';
+import type { BinaryOp, ScalarOrder, UnaryOp, View } from '../backend.js';
 import type { TypedArray } from '../dtype.js';
 import { dtypeOf } from '../dtype.js';
-import { wasmBinary, wasmUnary } from './elementwise-wasm.js';
+import { BINARY_EXPR, UNARY_EXPR } from '../elementwise-expr.js';
 import { collapse, RunReader } from './layout.js';
-
-/** Expressions over `x` (unary) or `a`, `b` (binary). NaN behaviour follows PyTorch where cheap. */
-export const UNARY_EXPR: Record<UnaryOp, string> = {
-  neg: '-x',
-  exp: 'Math.exp(x)',
-  log: 'Math.log(x)',
-  sqrt: 'Math.sqrt(x)',
-  abs: 'Math.abs(x)',
-  relu: '(x < 0 ? 0 : x)',
-  sigmoid: '1 / (1 + Math.exp(-x))',
-  tanh: 'Math.tanh(x)',
-  sign: 'Math.sign(x)',
-  floor: 'Math.floor(x)',
-  ceil: 'Math.ceil(x)',
-  reciprocal: '1 / x',
-  square: 'x * x',
-  step: '(x > 0 ? 1 : 0)',
-  identity: 'x',
-};
-
-export const BINARY_EXPR: Record<BinaryOp, string> = {
-  add: 'a + b',
-  sub: 'a - b',
-  mul: 'a * b',
-  div: 'a / b',
-  pow: 'Math.pow(a, b)',
-  maximum: 'Math.max(a, b)',
-  minimum: 'Math.min(a, b)',
-  eq: '(a === b ? 1 : 0)',
-  ne: '(a !== b ? 1 : 0)',
-  lt: '(a < b ? 1 : 0)',
-  le: '(a <= b ? 1 : 0)',
-  gt: '(a > b ? 1 : 0)',
-  ge: '(a >= b ? 1 : 0)',
-};
 
 /** A generated loop: operands `ins` read at `offsets` + index · `strides` over a collapsed shape. */
 type Kernel = (out: TypedArray, ins: TypedArray[], shape: readonly number[], strides: (readonly number[])[], offsets: number[]) => void;
@@ -123,27 +88,19 @@ export function runUnary(op: UnaryOp, out: TypedArray, a: View, data: TypedArray
       return;
     }
   }
-  if (out instanceof Float32Array && data instanceof Float32Array && wasmUnary(op, out, a.shape, { data, strides: a.strides, offset: a.offset })) return;
   runJs(['x'], UNARY_EXPR[op], out, [data], a.shape, [a.strides], [a.offset]);
 }
 
 export function runBinary(op: BinaryOp, out: TypedArray, a: View, ad: TypedArray, b: View, bd: TypedArray, shape: readonly number[]): void {
   if (out.length === 0) return;
-  if (out instanceof Float32Array && ad instanceof Float32Array && bd instanceof Float32Array
-    && wasmBinary(op, out, shape, { data: ad, strides: a.strides, offset: a.offset }, { data: bd, strides: b.strides, offset: b.offset })) return;
   runJs(['a', 'b'], BINARY_EXPR[op], out, [ad, bd], shape, [a.strides, b.strides], [a.offset, b.offset]);
 }
 
-export function runBinaryScalar(op: BinaryOp, out: TypedArray, a: View, ad: TypedArray, s: number, scalarFirst: boolean): void {
+export function runBinaryScalar(op: BinaryOp, out: TypedArray, a: View, ad: TypedArray, s: number, order: ScalarOrder): void {
   if (out.length === 0) return;
   const expr = BINARY_EXPR[op];
   const zero = a.shape.map(() => 0);
-  const names = scalarFirst ? ['b', 'a'] : ['a', 'b'];
-  // The float32 kernels compute in float32: exact only for a scalar that is a float32 itself.
-  if (out instanceof Float32Array && ad instanceof Float32Array && (Math.fround(s) === s || s !== s)) {
-    const x = { data: ad, strides: a.strides, offset: a.offset }, sc = { data: Float32Array.of(s), strides: zero, offset: 0 };
-    if (scalarFirst ? wasmBinary(op, out, a.shape, sc, x) : wasmBinary(op, out, a.shape, x, sc)) return;
-  }
+  const names = order === 's op a' ? ['b', 'a'] : ['a', 'b'];
   // The scalar is bound as a second "input" with stride 0: one element, read once.
   runJs(names, expr, out, [ad, Float64Array.of(s)], a.shape, [a.strides, zero], [a.offset, 0]);
 }

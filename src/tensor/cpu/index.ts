@@ -1,26 +1,23 @@
 /**
  * The cpu backend: every primitive of the Backend interface as plain TypeScript loops over typed
- * arrays. It is the readable reference every other backend is tested against.
- * Precision: float32 storage with float64 accumulation in reductions; float64 end to end for
- * float64 tensors. Float32 matmul, convolution and 2x2 max pooling run WebAssembly SIMD kernels
- * (float32 accumulation, optionally on worker threads) unless QGRAD_CPU_KERNELS=js: see
- * docs/performance.md; so do float32 elementwise ops and sums that have an exact SIMD form.
- * Released buffers are recycled through a pool (./buffer-pool.ts) instead of being allocated
- * again at every step.
+ * arrays. It is the readable reference every other backend is tested against, and nothing else.
+ * Precision: float32 storage with float64 accumulation in reductions, matmul and convolution;
+ * float64 end to end for float64 tensors.
+ *
+ * A faster backend can extend this class and override only the primitives it accelerates; the
+ * protected hooks below (newArray, newZeroedArray, freed, gemm, unaryInto, binaryInto,
+ * binaryScalarInto, sumInto) are where it plugs in.
  */
 import type {
-  Backend, BinaryOp, Conv2dParams, DeviceBuffer, Pool2dParams, QuantKernelParams, ReduceOp, UnaryOp, View,
+  Backend, BinaryOp, Conv2dParams, ScalarOrder, DeviceBuffer, Pool2dParams, QuantKernelParams, ReduceOp, UnaryOp, View,
 } from '../backend.js';
 import { registerBackend } from '../backend.js';
 import type { DType, TypedArray } from '../dtype.js';
-import { dtypeOf } from '../dtype.js';
+import { allocTyped, dtypeOf } from '../dtype.js';
 import { contiguousStrides, isContiguous, numel } from '../shape.js';
-import { BufferPool } from './buffer-pool.js';
 import { conv2dForward, conv2dGradInput, conv2dGradWeight } from './conv.js';
 import { runBinary, runBinaryScalar, runUnary, runWhere } from './elementwise.js';
-import { wasmSum } from './elementwise-wasm.js';
-import { gemm } from './gemm.js';
-import { getCpuKernelConfig } from './wasm/index.js';
+import { gemm, type MatOperand } from './gemm.js';
 import { avgPool2d, avgPool2dGrad, maxPool2d, maxPool2dGrad, poolOutShape } from './pool.js';
 import { dequantizeKernel, fakeQuantizeKernel, quantizeKernel } from './quant.js';
 
@@ -48,36 +45,65 @@ export class CpuBuffer implements DeviceBuffer {
   }
 }
 
-function d(b: DeviceBuffer): TypedArray {
+export function d(b: DeviceBuffer): TypedArray {
   return (b as CpuBuffer).data;
 }
 
 export class CpuBackend implements Backend {
-  readonly name = 'cpu';
+  readonly name: string = 'cpu';
   readonly dtypes: readonly DType[] = ['float32', 'float64', 'int32'];
   private live = 0;
-  /** Recycles released arrays; `bufferPool.limitBytes` bounds it (0 turns it off). */
-  readonly bufferPool = new BufferPool();
 
   describe(): string {
-    const k = getCpuKernelConfig();
-    if (k.kernels === 'js' || !k.wasmAvailable) return 'cpu (TypeScript loops, float64 accumulation)';
-    return `cpu (wasm SIMD float32 gemm/conv, ${k.threads} thread${k.threads > 1 ? 's' : ''}${k.relaxedSimd ? ', relaxed SIMD' : ''}; TypeScript elsewhere)`;
+    return 'cpu (TypeScript loops, float64 accumulation)';
   }
 
-  private wrap(data: TypedArray): CpuBuffer {
+  protected wrap(data: TypedArray): CpuBuffer {
     this.live++;
-    this.bufferPool.track(data);
     return new CpuBuffer(data);
   }
 
-  /** An array for a result that the kernel overwrites entirely. */
+  /** An array for a result that the kernel overwrites entirely (contents unspecified). */
+  protected newArray(dtype: DType, size: number): TypedArray {
+    return allocTyped(dtype, size);
+  }
+  /** A zero-filled array. */
+  protected newZeroedArray(dtype: DType, size: number): TypedArray {
+    return allocTyped(dtype, size);
+  }
+  /** Called with the array of a disposed buffer; here the garbage collector takes it. */
+  protected freed(_array: TypedArray): void {}
+
+  /** The matrix product matmul and nothing else runs: C[M,N] = A[M,K] · B[K,N]. */
+  protected gemm(M: number, N: number, K: number, A: MatOperand, B: MatOperand, C: TypedArray, cOffset: number): void {
+    gemm(M, N, K, A, B, C, cOffset, false);
+  }
+  /** out = op(a), elementwise over a view (the generated loops of ./elementwise.ts). */
+  protected unaryInto(op: UnaryOp, out: TypedArray, a: View): void {
+    runUnary(op, out, a, d(a.buffer));
+  }
+  protected binaryInto(op: BinaryOp, out: TypedArray, a: View, b: View, outShape: readonly number[]): void {
+    runBinary(op, out, a, d(a.buffer), b, d(b.buffer), outShape);
+  }
+  protected binaryScalarInto(op: BinaryOp, out: TypedArray, a: View, s: number, order: ScalarOrder): void {
+    runBinaryScalar(op, out, a, d(a.buffer), s, order);
+  }
+  /** out[o] = sum of x[o * inner + i] over i, accumulated in float64. */
+  protected sumInto(x: TypedArray, outer: number, inner: number, out: TypedArray): void {
+    for (let o = 0; o < outer; o++) {
+      const base = o * inner;
+      let s = 0;
+      for (let i = 0; i < inner; i++) s += x[base + i];
+      out[o] = s;
+    }
+  }
+
   private out(dtype: DType, size: number): TypedArray {
-    return this.bufferPool.take(dtype, size);
+    return this.newArray(dtype, size);
   }
 
   alloc(dtype: DType, size: number): DeviceBuffer {
-    return this.wrap(this.bufferPool.takeZeroed(dtype, size));
+    return this.wrap(this.newZeroedArray(dtype, size));
   }
   upload(data: TypedArray): DeviceBuffer {
     const out = this.out(dtypeOf(data), data.length);
@@ -95,7 +121,7 @@ export class CpuBackend implements Backend {
   dispose(buffer: DeviceBuffer): void {
     this.live--;
     const a = (buffer as CpuBuffer).release();
-    if (a) this.bufferPool.give(a);
+    if (a) this.freed(a);
   }
   liveBuffers(): number {
     return this.live;
@@ -106,17 +132,17 @@ export class CpuBackend implements Backend {
   }
   unary(op: UnaryOp, a: View, outDtype: DType): DeviceBuffer {
     const out = this.out(outDtype, numel(a.shape));
-    runUnary(op, out, a, d(a.buffer));
+    this.unaryInto(op, out, a);
     return this.wrap(out);
   }
   binary(op: BinaryOp, a: View, b: View, outShape: readonly number[], outDtype: DType): DeviceBuffer {
     const out = this.out(outDtype, numel(outShape));
-    runBinary(op, out, a, d(a.buffer), b, d(b.buffer), outShape);
+    this.binaryInto(op, out, a, b, outShape);
     return this.wrap(out);
   }
-  binaryScalar(op: BinaryOp, a: View, s: number, scalarFirst: boolean, outDtype: DType): DeviceBuffer {
+  binaryScalar(op: BinaryOp, a: View, s: number, order: ScalarOrder, outDtype: DType): DeviceBuffer {
     const out = this.out(outDtype, numel(a.shape));
-    runBinaryScalar(op, out, a, d(a.buffer), s, scalarFirst);
+    this.binaryScalarInto(op, out, a, s, order);
     return this.wrap(out);
   }
   where(cond: View, a: View, b: View, outShape: readonly number[], outDtype: DType): DeviceBuffer {
@@ -129,14 +155,13 @@ export class CpuBackend implements Backend {
     const x = d(a);
     const isIndex = op === 'argmax' || op === 'argmin';
     const out = this.out(isIndex ? 'int32' : a.dtype, outer);
-    if (op === 'sum' && x instanceof Float32Array && wasmSum(x, outer, inner, out)) return this.wrap(out);
+    if (op === 'sum') {
+      this.sumInto(x, outer, inner, out);
+      return this.wrap(out);
+    }
     for (let o = 0; o < outer; o++) {
       const base = o * inner;
-      if (op === 'sum') {
-        let s = 0;
-        for (let i = 0; i < inner; i++) s += x[base + i];
-        out[o] = s;
-      } else if (inner === 0) {
+      if (inner === 0) {
         throw new Error(`${op} of an empty dimension is undefined`);
       } else {
         // max/min propagate NaN; arg* return the first extreme (or the first NaN).
@@ -162,11 +187,11 @@ export class CpuBackend implements Backend {
     const out = this.out(outDtype, B * M * N);
     const ad = d(a.buffer), bd = d(b.buffer);
     for (let bi = 0; bi < B; bi++) {
-      gemm(
+      this.gemm(
         M, N, K,
         { data: ad, offset: a.offset + bi * a.strides[0], rowStride: a.strides[1], colStride: a.strides[2] },
         { data: bd, offset: b.offset + bi * b.strides[0], rowStride: b.strides[1], colStride: b.strides[2] },
-        out, bi * M * N, false,
+        out, bi * M * N,
       );
     }
     return this.wrap(out);
@@ -197,7 +222,7 @@ export class CpuBackend implements Backend {
   }
 
   pad(src: View, outShape: readonly number[], begin: readonly number[], step: readonly number[]): DeviceBuffer {
-    const out = this.bufferPool.takeZeroed(src.buffer.dtype, numel(outShape));
+    const out = this.newZeroedArray(src.buffer.dtype, numel(outShape));
     const outStrides = contiguousStrides(outShape);
     let off = 0;
     for (let i = 0; i < begin.length; i++) off += begin[i] * outStrides[i];

@@ -8,8 +8,7 @@
 import type { Pool2dParams } from '../backend.js';
 import type { DType, TypedArray } from '../dtype.js';
 import { allocTyped } from '../dtype.js';
-import { convOutSize } from './conv.js';
-import { maxPool2x2Wasm } from './wasm/index.js';
+import { convOutSize } from '../shape.js';
 
 export function poolOutShape(xShape: readonly number[], p: Pool2dParams): [number, number, number, number] {
   const [N, C, H, W] = xShape;
@@ -25,11 +24,6 @@ export function maxPool2d(x: TypedArray, xShape: readonly number[], p: Pool2dPar
   const H = xShape[2], W = xShape[3];
   const is2x2 = p.kernel[0] === 2 && p.kernel[1] === 2 && p.stride[0] === 2 && p.stride[1] === 2
     && p.padding[0] === 0 && p.padding[1] === 0 && p.dilation[0] === 1 && p.dilation[1] === 1;
-  if (is2x2 && x instanceof Float32Array) {
-    // Branch-free in wasm SIMD: on random data the loop below mispredicts a branch per window.
-    const r = maxPool2x2Wasm(x, N * C, H, W, OH, OW);
-    if (r) return r;
-  }
   const out = allocTyped(dtype, N * C * OH * OW);
   const indices = new Int32Array(out.length);
   if (is2x2) {

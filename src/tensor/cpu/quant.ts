@@ -2,33 +2,21 @@
  * Affine quantization kernels for the cpu backend, computed exactly as PyTorch 1.13's CPU
  * fake_quantize_per_tensor_affine_cachemask does: level = zp + round(float32(x * float32(1/scale))),
  * y = float32((clamp(level, qmin, qmax) - zp) * scale), mask = qmin <= level <= qmax.
- * src/quant/numerics holds the reference definitions; the test suite checks these agree bit for bit.
+ * Tested, not generated: src/quant/numerics/affine.ts holds the one definition of the formula
+ * (quantize, dequantize, fakeQuantize), and test/quant/kernels-vs-numerics.test.ts checks these
+ * kernels against it bit for bit on every backend (ties, both roundings, per channel). The tie
+ * rules are the shared ones of ../rounding.ts.
  */
-import type { QuantKernelParams, Rounding } from '../backend.js';
+import type { QuantKernelParams } from '../backend.js';
+import { rounderFor } from '../rounding.js';
 import type { TypedArray } from '../dtype.js';
 
 const fround = Math.fround;
 
-/** Ties to even (IEEE nearbyint in the default rounding mode). */
-export function roundHalfEvenNum(x: number): number {
-  const r = Math.round(x); // half up
-  // Math.round(k + 0.5) = k + 1; for a tie choose the even neighbour.
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/** Ties away from zero (C's std::round, TFLite's TfLiteRound). */
-export function roundHalfAwayNum(x: number): number {
-  return x < 0 ? -Math.round(-x) : Math.round(x);
-}
-
-function rounder(r: Rounding): (x: number) => number {
-  return r === 'halfEven' ? roundHalfEvenNum : roundHalfAwayNum;
-}
-
 export function fakeQuantizeKernel(x: TypedArray, q: QuantKernelParams): { y: Float32Array; mask: Float32Array } {
   const y = new Float32Array(x.length);
   const mask = new Float32Array(x.length);
-  const round = rounder(q.rounding);
+  const round = rounderFor(q.rounding);
   const { outer, channels, inner, qmin, qmax } = q;
   let i = 0;
   for (let o = 0; o < outer; o++) {
@@ -48,7 +36,7 @@ export function fakeQuantizeKernel(x: TypedArray, q: QuantKernelParams): { y: Fl
 
 export function quantizeKernel(x: TypedArray, q: QuantKernelParams): Int32Array {
   const out = new Int32Array(x.length);
-  const round = rounder(q.rounding);
+  const round = rounderFor(q.rounding);
   const { outer, channels, inner, qmin, qmax } = q;
   let i = 0;
   for (let o = 0; o < outer; o++) {

@@ -14,6 +14,7 @@
  */
 import type {
   Backend, BinaryOp, Conv2dParams, DeviceBuffer, Pool2dParams, QuantKernelParams, ReduceOp, UnaryOp, View,
+  ScalarOrder,
 } from '../backend.js';
 import type { DType, TypedArray } from '../dtype.js';
 import { isContiguous, numel } from '../shape.js';
@@ -236,8 +237,8 @@ export class GpuBackend implements Backend {
   binary(op: BinaryOp, a: View, b: View, outShape: readonly number[], outDtype: DType): DeviceBuffer {
     return this.map(op, ['a', 'b'], BINARY_EXPR[op], [a, b], outShape, outDtype);
   }
-  binaryScalar(op: BinaryOp, a: View, s: number, scalarFirst: boolean, outDtype: DType): DeviceBuffer {
-    const [tensorName, scalarName] = scalarFirst ? ['b', 'a'] : ['a', 'b'];
+  binaryScalar(op: BinaryOp, a: View, s: number, order: ScalarOrder, outDtype: DType): DeviceBuffer {
+    const [tensorName, scalarName] = order === 's op a' ? ['b', 'a'] : ['a', 'b'];
     return this.map(op, [tensorName], BINARY_EXPR[op], [a], a.shape, outDtype, { name: scalarName, value: s });
   }
   where(cond: View, a: View, b: View, outShape: readonly number[], outDtype: DType): DeviceBuffer {

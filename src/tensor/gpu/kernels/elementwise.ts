@@ -1,7 +1,7 @@
 /**
  * Elementwise kernels (unary, binary, binary with a scalar, where, copies): one expression per op,
- * turned by a small generator into a gpu.js kernel that reads any strided view. Mirrors
- * ../../cpu/elementwise.ts, whose expressions are the reference; where an expression differs here
+ * turned by a small generator into a gpu.js kernel that reads any strided view. Starts from the
+ * shared expressions of ../../elementwise-expr.ts, the reference; where an expression differs here
  * it is because GLSL differs from JavaScript (tanh overflow, pow of a negative base).
  *
  * A view reaches the kernel as (offset, strides) arguments; the output element's multi-index is
@@ -10,10 +10,10 @@
  * or a simple broadcast op becomes rank 1 or 2 and a kernel is specialised by rank only.
  */
 import type { BinaryOp, UnaryOp, View } from '../../backend.js';
-import { BINARY_EXPR as CPU_BINARY_EXPR, UNARY_EXPR as CPU_UNARY_EXPR } from '../../cpu/elementwise.js';
+import { BINARY_EXPR as CPU_BINARY_EXPR, UNARY_EXPR as CPU_UNARY_EXPR } from '../../elementwise-expr.js';
 
 /**
- * The cpu backend's expressions, with the three GLSL cannot take as they are: tanh overflows
+ * The shared expressions, with the three GLSL cannot take as they are: tanh overflows
  * (exp of a large argument), sign needs no Math.sign, and pow of a negative base is NaN in GLSL.
  */
 export const UNARY_EXPR: Record<UnaryOp, string> = {

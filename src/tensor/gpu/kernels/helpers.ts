@@ -88,7 +88,7 @@ export function powJs(a: number, b: number): number {
  * Round half to even, exactly, without Math.round (which gpu.js implements as floor(x + 0.5) in
  * float32: wrong on ties and on 0.49999997). The tie test compares v with r + 0.5, which is exact
  * for every non-integer float32 v (|r| < 2^23); v - floor(v) would not be (for v = -0.49999997 it
- * rounds to 0.5). Agrees with roundHalfEvenNum in ../../cpu/quant.ts for every float32 input.
+ * rounds to 0.5). Agrees with roundHalfEven of ../../rounding.ts for every float32 input.
  */
 export function roundHalfEven(v: number): number {
   const r = Math.floor(v);

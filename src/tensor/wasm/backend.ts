@@ -1,0 +1,111 @@
+/**
+ * The wasm backend: the cpu reference backend with its hot float32 primitives replaced by
+ * WebAssembly SIMD kernels. It extends CpuBackend (same buffers, same loops) and overrides only
+ * what it accelerates:
+ *   - matmul and conv2d (+ both gradients): the packed SIMD gemm of ./kernels.ts, float32
+ *     accumulation, optionally split across worker threads (./threads.ts; QGRAD_THREADS);
+ *   - 2x2 stride-2 max pooling: a branch-free SIMD kernel;
+ *   - unary / binary elementwise ops and sums with an exact SIMD form (./elementwise.ts), bit
+ *     for bit equal to the reference loops;
+ *   - memory: released arrays are recycled through a pool (./buffer-pool.ts) instead of being
+ *     allocated again at every step.
+ * Everything else, and every float64 / int32 tensor, runs the reference (super). Results differ
+ * from the reference only by float32 vs float64 accumulation in matmul and convolution (a few
+ * float32 ulps times sqrt(K)); see docs/performance.md.
+ */
+import type { BinaryOp, Conv2dParams, DeviceBuffer, Pool2dParams, ScalarOrder, UnaryOp, View } from '../backend.js';
+import type { DType, TypedArray } from '../dtype.js';
+import { CpuBackend, d } from '../cpu/index.js';
+import type { MatOperand } from '../cpu/gemm.js';
+import { poolOutShape } from '../cpu/pool.js';
+import { BufferPool } from './buffer-pool.js';
+import { conv2dForwardF32, conv2dGradInputF32, conv2dGradWeightF32 } from './conv.js';
+import { wasmBinary, wasmSum, wasmUnary } from './elementwise.js';
+import { gemmF32 } from './gemm.js';
+import { getWasmKernelConfig, maxPool2x2Wasm } from './runtime.js';
+
+const isF32 = (...xs: TypedArray[]): boolean => xs.every((x) => x instanceof Float32Array);
+const f32View = (v: View) => ({ data: d(v.buffer) as Float32Array, strides: v.strides, offset: v.offset });
+
+export class WasmBackend extends CpuBackend {
+  override readonly name: string = 'wasm';
+  /** Recycles released arrays; `bufferPool.limitBytes` bounds it (0 turns it off). */
+  readonly bufferPool = new BufferPool();
+
+  override describe(): string {
+    const k = getWasmKernelConfig();
+    return `wasm (SIMD float32 gemm/conv/elementwise, ${k.threads} thread${k.threads > 1 ? 's' : ''}${k.relaxedSimd ? ', relaxed SIMD' : ''}; cpu reference elsewhere)`;
+  }
+
+  // ---- memory: the buffer pool ----------------------------------------------------------------
+  protected override wrap(data: TypedArray) {
+    this.bufferPool.track(data);
+    return super.wrap(data);
+  }
+  protected override newArray(dtype: DType, size: number): TypedArray {
+    return this.bufferPool.take(dtype, size);
+  }
+  protected override newZeroedArray(dtype: DType, size: number): TypedArray {
+    return this.bufferPool.takeZeroed(dtype, size);
+  }
+  protected override freed(array: TypedArray): void {
+    this.bufferPool.give(array);
+  }
+
+  // ---- elementwise and sums ---------------------------------------------------------------------
+  // Each tries the SIMD kernel, which declines (false) where it does not apply or would not pay.
+  protected override unaryInto(op: UnaryOp, out: TypedArray, a: View): void {
+    const x = d(a.buffer);
+    // identity is a copy or cast: the reference already does it with native copies.
+    if (op !== 'identity' && out.length > 0 && isF32(out, x) && wasmUnary(op, out as Float32Array, a.shape, f32View(a))) return;
+    super.unaryInto(op, out, a);
+  }
+  protected override binaryInto(op: BinaryOp, out: TypedArray, a: View, b: View, outShape: readonly number[]): void {
+    if (out.length > 0 && isF32(out, d(a.buffer), d(b.buffer)) && wasmBinary(op, out as Float32Array, outShape, f32View(a), f32View(b))) return;
+    super.binaryInto(op, out, a, b, outShape);
+  }
+  protected override binaryScalarInto(op: BinaryOp, out: TypedArray, a: View, s: number, order: ScalarOrder): void {
+    // The float32 kernels compute in float32: exact only for a scalar that is a float32 itself.
+    if (out.length > 0 && isF32(out, d(a.buffer)) && (Math.fround(s) === s || s !== s)) {
+      const x = f32View(a), sc = { data: Float32Array.of(s), strides: a.shape.map(() => 0), offset: 0 };
+      if (order === 's op a' ? wasmBinary(op, out as Float32Array, a.shape, sc, x) : wasmBinary(op, out as Float32Array, a.shape, x, sc)) return;
+    }
+    super.binaryScalarInto(op, out, a, s, order);
+  }
+  protected override sumInto(x: TypedArray, outer: number, inner: number, out: TypedArray): void {
+    if (x instanceof Float32Array && wasmSum(x, outer, inner, out)) return;
+    super.sumInto(x, outer, inner, out);
+  }
+
+  // ---- matmul, convolution, pooling ---------------------------------------------------------
+  protected override gemm(M: number, N: number, K: number, A: MatOperand, B: MatOperand, C: TypedArray, cOffset: number): void {
+    gemmF32(M, N, K, A, B, C, cOffset, false);
+  }
+  override conv2d(x: DeviceBuffer, xShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], p: Conv2dParams): DeviceBuffer {
+    const xd = d(x), wd = d(w);
+    const y = isF32(xd, wd) ? conv2dForwardF32(xd as Float32Array, xShape, wd as Float32Array, wShape, p) : null;
+    return y ? this.wrap(y) : super.conv2d(x, xShape, w, wShape, p);
+  }
+  override conv2dGradInput(gy: DeviceBuffer, gyShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], xShape: readonly number[], p: Conv2dParams): DeviceBuffer {
+    const gyd = d(gy), wd = d(w);
+    const gx = isF32(gyd, wd) ? conv2dGradInputF32(gyd as Float32Array, wShape, wd as Float32Array, xShape, p) : null;
+    return gx ? this.wrap(gx) : super.conv2dGradInput(gy, gyShape, w, wShape, xShape, p);
+  }
+  override conv2dGradWeight(x: DeviceBuffer, xShape: readonly number[], gy: DeviceBuffer, gyShape: readonly number[], wShape: readonly number[], p: Conv2dParams): DeviceBuffer {
+    const xd = d(x), gyd = d(gy);
+    const gw = isF32(xd, gyd) ? conv2dGradWeightF32(xd as Float32Array, xShape, gyd as Float32Array, wShape, p) : null;
+    return gw ? this.wrap(gw) : super.conv2dGradWeight(x, xShape, gy, gyShape, wShape, p);
+  }
+  override maxPool2d(x: DeviceBuffer, xShape: readonly number[], p: Pool2dParams): { out: DeviceBuffer; indices: DeviceBuffer } {
+    const xd = d(x);
+    const is2x2 = p.kernel[0] === 2 && p.kernel[1] === 2 && p.stride[0] === 2 && p.stride[1] === 2
+      && p.padding[0] === 0 && p.padding[1] === 0 && p.dilation[0] === 1 && p.dilation[1] === 1;
+    if (is2x2 && xd instanceof Float32Array) {
+      // Branch-free in SIMD: on random data the reference loop mispredicts a branch per window.
+      const [N, C, OH, OW] = poolOutShape(xShape, p);
+      const r = maxPool2x2Wasm(xd, N * C, xShape[2], xShape[3], OH, OW);
+      if (r) return { out: this.wrap(r.out), indices: this.wrap(r.indices) };
+    }
+    return super.maxPool2d(x, xShape, p);
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The WebAssembly fast path of float32 elementwise ops and sums (kernels in
+ * ./elementwise-kernels.ts).
+ *
+ * Wasm code reads only its own memory, and the backend's tensors are ordinary typed arrays,
+ * so operands are staged: for each block of BLOCK output elements, every operand's elements
+ * for that block are copied into the module's memory (RunReader: `set` for unit-stride runs,
+ * `fill` for broadcast ones, both native copies), the kernel runs over the block, and the
+ * result is copied out. A block fits in L1/L2, so the staging copies are cheap next to the
+ * trip through main memory that the operands and the result make anyway; the op costs little
+ * more than a copy of its data (about 1.5 ms for ReLU over 1.7 M floats, against 4 ms for the
+ * best branch-free JavaScript loop and 15 ms for `x < 0 ? 0 : x`).
+ *
+ * The path is taken only where it pays: float32 operands and result, enough elements, and each
+ * operand read in runs of unit or zero stride long enough that the per-run copy calls amortise.
+ * Otherwise the wasm backend (./backend.ts) falls back to the reference JavaScript kernels of
+ * src/tensor/cpu/elementwise.ts, whose expressions stay the definition.
+ */
+import type { BinaryOp, UnaryOp } from '../backend.js';
+import type { TypedArray } from '../dtype.js';
+import { RunReader } from '../cpu/layout.js';
+import type { BinaryKernel, SumKernel, UnaryKernel } from './elementwise-kernels.js';
+import { elementwiseModuleBytes, ELEMENTWISE_PAGES, WASM_BINARY, WASM_UNARY } from './elementwise-kernels.js';
+
+/** Floats per staging block (64 KiB): three blocks and the sum lanes fit in the module's memory. */
+const BLOCK = 16384;
+/** Word offsets of the staging areas: operands a, b, the result, and 8 float64 sum lanes. */
+const A = 0, B = BLOCK, OUT = 2 * BLOCK, ACC = 3 * BLOCK;
+/** Below this many elements the JavaScript loop is as fast as the setup here. */
+export const WASM_MIN_ELEMENTS = 1024;
+/** Shortest run worth a native copy call (else the per-run overhead exceeds a JS loop). */
+const MIN_RUN = 32;
+
+interface Instance {
+  f32: Float32Array;
+  f64: Float64Array;
+  unary: Partial<Record<UnaryOp, UnaryKernel>>;
+  binary: Partial<Record<BinaryOp, BinaryKernel>>;
+  sum: SumKernel;
+}
+
+let inst: Instance | null | undefined;
+
+/** The instance, built on first use; null where wasm SIMD is missing. */
+function instance(): Instance | null {
+  if (inst !== undefined) return inst;
+  inst = null;
+  try {
+    const bytes = elementwiseModuleBytes();
+    if (!WebAssembly.validate(bytes)) return inst;
+    const memory = new WebAssembly.Memory({ initial: ELEMENTWISE_PAGES, maximum: ELEMENTWISE_PAGES });
+    const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as Record<string, unknown>;
+    const pick = <K extends string, F>(ops: readonly K[], prefix: string) =>
+      Object.fromEntries(ops.map((op) => [op, ex[`${prefix}_${op}`] as F])) as Partial<Record<K, F>>;
+    inst = {
+      f32: new Float32Array(memory.buffer),
+      f64: new Float64Array(memory.buffer),
+      unary: pick<UnaryOp, UnaryKernel>(Object.keys(WASM_UNARY) as UnaryOp[], 'unary'),
+      binary: pick<BinaryOp, BinaryKernel>(Object.keys(WASM_BINARY) as BinaryOp[], 'binary'),
+      sum: ex.sum_f32 as SumKernel,
+    };
+  } catch {
+    inst = null;
+  }
+  return inst;
+}
+
+/** A strided float32 operand, read in the order of the output shape. */
+export interface Operand {
+  data: Float32Array;
+  strides: readonly number[];
+  offset: number;
+}
+
+/** A reader of x in runs of unit or zero stride, or null where its runs are short or strided. */
+function reader(shape: readonly number[], x: Operand): RunReader | null {
+  const r = new RunReader(x.data, shape, x.strides, x.offset);
+  return (r.runStride === 1 || r.runStride === 0) && r.runLength >= MIN_RUN ? r : null;
+}
+
+/** Bytes of n floats rounded up to whole vectors (the kernels run past n into scratch). */
+const bytes16 = (n: number) => ((n + 3) & ~3) * 4;
+
+/** out = op(x) over `shape`; false if this path does not apply (the caller runs JavaScript). */
+export function wasmUnary(op: UnaryOp, result: Float32Array, shape: readonly number[], x: Operand): boolean {
+  const w = result.length >= WASM_MIN_ELEMENTS ? instance() : null;
+  const kernel = w?.unary[op];
+  if (!w || !kernel) return false;
+  const rx = reader(shape, x);
+  if (!rx) return false;
+  const total = result.length, f32 = w.f32;
+  for (let o = 0; o < total; o += BLOCK) {
+    const m = Math.min(BLOCK, total - o);
+    rx.read(f32, A, m);
+    kernel(A * 4, OUT * 4, bytes16(m));
+    result.set(f32.subarray(OUT, OUT + m), o);
+  }
+  return true;
+}
+
+/** out = op(a, b), both already broadcast to `shape`; false if this path does not apply. */
+export function wasmBinary(op: BinaryOp, result: Float32Array, shape: readonly number[], a: Operand, b: Operand): boolean {
+  const w = result.length >= WASM_MIN_ELEMENTS ? instance() : null;
+  const kernel = w?.binary[op];
+  if (!w || !kernel) return false;
+  const ra = reader(shape, a), rb = ra && reader(shape, b);
+  if (!ra || !rb) return false;
+  const total = result.length, f32 = w.f32;
+  for (let o = 0; o < total; o += BLOCK) {
+    const m = Math.min(BLOCK, total - o);
+    ra.read(f32, A, m);
+    rb.read(f32, B, m);
+    kernel(A * 4, B * 4, OUT * 4, bytes16(m));
+    result.set(f32.subarray(OUT, OUT + m), o);
+  }
+  return true;
+}
+
+/** Shortest row a sum hands to wasm. */
+const SUM_MIN_INNER = 256;
+
+/**
+ * result[o] = sum of x[o * inner + i] over i < inner, accumulated in float64 (8 interleaved
+ * partial sums) and rounded once; false if this path does not apply.
+ */
+export function wasmSum(x: Float32Array, outer: number, inner: number, result: TypedArray): boolean {
+  const w = inner >= SUM_MIN_INNER ? instance() : null;
+  if (!w) return false;
+  const { f32, f64, sum } = w;
+  for (let o = 0; o < outer; o++) {
+    f64.fill(0, ACC / 2, ACC / 2 + 8);
+    const base = o * inner;
+    for (let i = 0; i < inner; i += BLOCK) {
+      const m = Math.min(BLOCK, inner - i);
+      f32.set(x.subarray(base + i, base + i + m), A);
+      // Zeros up to a whole step of 8: adding +0 changes no sum (the sums start at +0).
+      const padded = (m + 7) & ~7;
+      f32.fill(0, A + m, A + padded);
+      sum(A * 4, padded * 4, ACC * 4);
+    }
+    const l = ACC / 2;
+    result[o] = ((f64[l] + f64[l + 1]) + (f64[l + 2] + f64[l + 3])) + ((f64[l + 4] + f64[l + 5]) + (f64[l + 6] + f64[l + 7]));
+  }
+  return true;
+}

@@ -1,0 +1,23 @@
+/**
+ * One op suite over every cpu-side backend: `onEachDevice(() => { describe(...) ... })` runs the
+ * suite's describe blocks once with the default device 'cpu' (the reference) and once with 'wasm'
+ * (the fast kernels), against the same oracles. The gpu backend has its own parametrised suite,
+ * over gpu.js modes (test/tensor/gpu/ops.test.ts), because its modes need a separate setup.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getDefaultDevice, setDefaultDevice, zeros } from '../../src/index.js';
+
+export const CPU_SIDE_DEVICES = ['cpu', 'wasm'] as const;
+
+export function onEachDevice(body: () => void): void {
+  describe.each(CPU_SIDE_DEVICES)('on device %s', (device) => {
+    let before = getDefaultDevice();
+    beforeAll(() => {
+      before = getDefaultDevice();
+      setDefaultDevice(device);
+    });
+    afterAll(() => setDefaultDevice(before));
+    it(`creates tensors on ${device}`, () => expect(zeros([1]).device).toBe(device));
+    body();
+  });
+}
