@@ -5,17 +5,17 @@
  *
  *   npm start                      full sweep, bits 1..8 (float model trained once, then reused from runs/)
  *   npm start -- --quick           about a minute: subsets, bits 8,4,2
- *   flags: --bits 1-8|2,4,8 --epochs N (float) --qat-images N --calib-images N --lr X (QAT)
- *          --device cpu|gpu --seed N --observer minmax|movingAverage|histogram (QAT activations)
- *          (--qat-images default: 12,800 at <= 4 bits, 6,400 above)
- *          --calibration max|percentile|mse|kl (PTQ) --recipe bn|reference --retrain --out DIR
+ *   npm start -- --help            every flag with its meaning and default (examples/lib/flags.ts)
+ *
+ * Every flag is validated before any work starts (examples/lib/cli.ts): a bad one prints one
+ * line and exits 2.
  *
  * Writes DIR/results.json and DIR/mnist-quant.svg (accuracy vs bits, PTQ and QAT, next to the
  * published figures of seed document 004).
  */
-import { mkdirSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { manualSeed, Generator, setDefaultDevice } from '../src/index.js';
+import { manualSeed, Generator } from '../src/index.js';
 import {
   loadMnist, MnistLoader, mnistCnn, SGD, Adam, CosineAnnealingLR, trainEpoch, evaluate, saveCheckpoint, loadCheckpoint,
   type Sequential, type MnistDataset, type EvalResult,
@@ -25,7 +25,10 @@ import {
   type QatConfig, type CalibrationMethod, type ObserverKind,
 } from '../src/quant/index.js';
 import { writeFileAtomic } from '../src/io/index.js';
-import { Progress, parseFlags } from './lib/progress.js';
+import { Progress } from './lib/progress.js';
+import { runCli } from './lib/cli.js';
+import { MNIST_QUANT_FLAGS } from './lib/flags.js';
+import { selectDevice } from './lib/device.js';
 import { lineChartSvg } from './lib/chart.js';
 
 /** Seed document 004's table (PyTorch, naive min/max observers), bits 1..8, in %. */
@@ -34,38 +37,22 @@ const PUBLISHED = {
   qat: [10, 63, 90, 97, 98, 98, 98, 98],
 };
 
-const flags = parseFlags(process.argv.slice(2), {
-  quick: false, bits: '', epochs: 0, 'qat-images': 0, 'calib-images': 0, lr: 0, device: 'cpu', seed: 1,
-  observer: 'movingAverage', calibration: 'mse', recipe: 'bn', retrain: false, out: 'runs',
-});
-const quick = flags.quick as boolean;
-const bitsList = parseBits((flags.bits as string) || (quick ? '8,4,2' : '1-8'));
-const floatEpochs = (flags.epochs as number) || (quick ? 1 : 2);
+const flags = runCli('npm start --', 'PTQ and QAT of the MNIST CNN over bit widths, with integer-only int8 models.', MNIST_QUANT_FLAGS);
+const quick = flags.quick;
+const bitsList = flags.bits ?? (quick ? [8, 4, 2] : [1, 2, 3, 4, 5, 6, 7, 8]);
+const floatEpochs = flags.epochs ?? (quick ? 1 : 2);
 // QAT fine-tuning data per bit width: at 5 bits and up PTQ already matches float accuracy, so
 // half the data suffices there; the low widths get the full budget.
-const qatImagesFor = (bits: number): number => (flags['qat-images'] as number) || (quick ? 2048 : bits >= 5 ? 6400 : 12_800);
-const calibImages = (flags['calib-images'] as number) || (quick ? 512 : 2048);
-const device = flags.device as string;
-const seed = flags.seed as number;
-const recipe = flags.recipe as string;
-if (recipe !== 'bn' && recipe !== 'reference') throw new Error(`--recipe must be 'bn' or 'reference', got '${recipe}'`);
+const qatImagesFor = (bits: number): number => flags['qat-images'] ?? (quick ? 2048 : bits >= 5 ? 6400 : 12_800);
+const calibImages = flags['calib-images'] ?? (quick ? 512 : 2048);
+const device = flags.device;
+const seed = flags.seed;
+const recipe = flags.recipe;
 const bn = recipe === 'bn';
-const outDir = flags.out as string;
-mkdirSync(outDir, { recursive: true });
+const outDir = flags.out;
 
-if (device === 'gpu') {
-  const gpuModule = '../src/tensor/gpu/index.js';
-  await import(gpuModule);
-}
-setDefaultDevice(device);
+await selectDevice(device);
 manualSeed(seed);
-
-function parseBits(s: string): number[] {
-  const m = /^(\d+)-(\d+)$/.exec(s);
-  const list = m ? Array.from({ length: Number(m[2]) - Number(m[1]) + 1 }, (_, i) => Number(m[1]) + i) : s.split(',').map(Number);
-  for (const b of list) if (!Number.isInteger(b) || b < 1 || b > 16) throw new Error(`--bits: ${b} is not an integer in 1..16`);
-  return list;
-}
 
 const phases: Record<string, number> = {};
 async function phase<T>(name: string, fn: () => T): Promise<T> {
@@ -176,7 +163,7 @@ for (const bits of bitsList) {
  */
 function qatTrain(model: Sequential, bits: number): void {
   setQuantState(model, { observe: true, fakeQuant: true });
-  const lr0 = (flags.lr as number) || (bits >= 5 ? 5e-3 : bits >= 3 ? 1e-2 : 2e-2);
+  const lr0 = flags.lr ?? (bits >= 5 ? 5e-3 : bits >= 3 ? 1e-2 : 2e-2);
   const opt = new SGD(model.parameters(), { lr: lr0, momentum: 0.9 });
   const qatLoader = qatLoaderFor(bits);
   const total = qatLoader.numBatches;

@@ -162,6 +162,8 @@ export class MovingAveragePerChannelMinMaxObserver extends PerChannelMinMaxObser
 }
 
 export type CalibrationMethod = 'max' | 'percentile' | 'mse' | 'kl';
+/** Every CalibrationMethod, for run-time checks (plain JavaScript callers, command lines). */
+export const CALIBRATION_METHODS: readonly CalibrationMethod[] = ['max', 'percentile', 'mse', 'kl'];
 
 export interface HistogramObserverOptions {
   method?: CalibrationMethod;
@@ -186,6 +188,9 @@ export class HistogramObserver extends Observer {
   constructor(opts: HistogramObserverOptions = {}) {
     super();
     this.method = opts.method ?? 'mse';
+    if (!CALIBRATION_METHODS.includes(this.method)) {
+      throw new Error(`HistogramObserver: method must be one of ${CALIBRATION_METHODS.join(', ')}; got ${JSON.stringify(this.method)}`);
+    }
     this.bins = opts.bins ?? 2048;
     this.percentile = opts.percentile ?? 99.99;
   }
