@@ -204,6 +204,23 @@ export function decodeContainer(bytes: Uint8Array, sourceName = '<bytes>'): Cont
     }
   }
 
+  // The format's padding is zero and no wider than alignment needs: anything else in the bytes
+  // that no tensor covers is a damaged or crafted file (a CRC recomputed over edits), not data.
+  const nonZeroAt = (from: number, to: number): number => {
+    for (let i = from; i < to; i++) if (bytes[i] !== 0) return i;
+    return -1;
+  };
+  const headerPad = nonZeroAt(PREAMBLE_BYTES + headerLength, dataStart);
+  if (headerPad >= 0) fail(`non-zero padding byte at offset ${headerPad} after the header`);
+  let covered = 0;
+  for (const entry of [...byOffset, { name: '', offset: dataByteLength, byteLength: 0 }]) {
+    const gap = entry.offset - covered;
+    if (gap >= ALIGN) fail(`${gap} unused bytes in the data section before offset ${entry.offset} (only alignment padding, < ${ALIGN} bytes, is allowed)`);
+    const at = nonZeroAt(dataStart + covered, dataStart + entry.offset);
+    if (at >= 0) fail(`non-zero padding byte at offset ${at} in the data section`);
+    covered = Math.max(covered, entry.offset + entry.byteLength);
+  }
+
   // Everything is valid: only now build the output.
   const arrays: Record<string, ContainerArray> = {};
   for (const entry of entries) {
