@@ -29,9 +29,11 @@ import { Progress } from './lib/progress.js';
 import { runCli } from './lib/cli.js';
 import { MNIST_QUANT_FLAGS } from './lib/flags.js';
 import { selectDevice } from './lib/device.js';
-import { lineChartSvg } from './lib/chart.js';
+import { accuracyChartSvg, type Series } from './lib/chart.js';
+import { classReport } from './lib/confusion.js';
 
 /** Seed document 004's table (PyTorch, naive min/max observers), bits 1..8, in %. */
+const PUBLISHED_SOURCE = 'tutorial "Neural network quantization, an introduction: QAT" (PyTorch; seed document 004)';
 const PUBLISHED = {
   ptq: [10, 47, 83, 96, 98, 98, 98, 98],
   qat: [10, 63, 90, 97, 98, 98, 98, 98],
@@ -120,7 +122,7 @@ function int8Eval(q: Sequential, bits: number, kind: string, fq: EvalResult) {
   const r = evaluate(q, testLoader(), { forward: (x, s) => im.forward(x, s[0]) });
   let agree = 0;
   for (let i = 0; i < r.predictions.length; i++) if (r.predictions[i] === fq.predictions[i]) agree++;
-  return { accuracy: r.accuracy, agreement: agree / r.count, model: im };
+  return { accuracy: r.accuracy, agreement: agree / r.count, model: im, result: r };
 }
 
 interface Row {
@@ -130,6 +132,9 @@ interface Row {
   int8Bytes: number;
 }
 const rows: Row[] = [];
+/** Confusion matrix and per-class accuracy of every model evaluated, by name. */
+const testLabels = () => test.labels.subarray(0, floatRes.count);
+const perModel: Record<string, ReturnType<typeof classReport>> = { float: classReport(testLabels(), floatRes.predictions) };
 const qatLoaderFor = (bits: number) =>
   new MnistLoader(train, { batchSize: 64, shuffle: true, seed: seed + 1, subset: { size: Math.min(qatImagesFor(bits), train.count), seed } });
 const calibLoader = new MnistLoader(train, { batchSize: 256, subset: { size: Math.min(calibImages, train.count), seed: seed + 2 } });
@@ -147,6 +152,10 @@ for (const bits of bitsList) {
   await phase('qat training', () => qatTrain(qatModel, bits));
   const qat = await phase('qat eval', () => evaluate(qatModel, testLoader(), { device }));
   const qatInt = await phase('int8 convert+eval', () => int8Eval(qatModel, bits, 'qat', qat));
+  perModel[`PTQ ${bits}-bit fake-quant`] = classReport(testLabels(), ptq.predictions);
+  perModel[`PTQ ${bits}-bit integer-only`] = classReport(testLabels(), ptqInt.result.predictions);
+  perModel[`QAT ${bits}-bit fake-quant`] = classReport(testLabels(), qat.predictions);
+  perModel[`QAT ${bits}-bit integer-only`] = classReport(testLabels(), qatInt.result.predictions);
   rows.push({
     bits, ptq: ptq.accuracy, ptqInt: ptqInt.accuracy, ptqAgree: ptqInt.agreement,
     qat: qat.accuracy, qatInt: qatInt.accuracy, qatAgree: qatInt.agreement, int8Bytes: qatInt.model.sizeBytes(),
@@ -193,17 +202,39 @@ for (const r of rows) {
 console.log(`\nfloat: ${pct(floatRes.accuracy)} on ${floatRes.count} test images (${recipe} recipe)\n${lines.join('\n')}`);
 console.log('\nwall time by phase: ' + Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', '));
 
+const mode = quick ? `quick mode (${train.count.toLocaleString('en')} training images)` : 'full mode (all 60,000 training images)';
 const results = {
   float: { accuracy: floatRes.accuracy, recipe, epochs: floatEpochs },
   settings: { quick, seed, device, qatImages: Object.fromEntries(bitsList.map((b) => [b, qatImagesFor(b)])), calibImages, observer: flags.observer, calibration: flags.calibration, testImages: floatRes.count },
-  rows, published: PUBLISHED, phases,
+  rows, published: { source: PUBLISHED_SOURCE, ...PUBLISHED }, phases,
+  /** Per model: accuracy, per-class accuracy (recall of each digit) and the confusion matrix (rows: true digit, columns: predicted). */
+  perModel,
 };
 writeFileAtomic(join(outDir, 'results.json'), JSON.stringify(results, null, 2));
-const series = [
-  { label: 'PTQ (qgrad)', color: '#1f77b4', points: rows.map((r) => ({ x: r.bits, y: r.ptq * 100 })) },
-  { label: 'QAT (qgrad)', color: '#d62728', points: rows.map((r) => ({ x: r.bits, y: r.qat * 100 })) },
-  { label: 'PTQ (published)', color: '#1f77b4', dashed: true, points: bitsList.map((b) => ({ x: b, y: PUBLISHED.ptq[b - 1] })) },
-  { label: 'QAT (published)', color: '#d62728', dashed: true, points: bitsList.map((b) => ({ x: b, y: PUBLISHED.qat[b - 1] })) },
+const byBits = [...rows].sort((a, b) => a.bits - b.bits);
+const published = [...bitsList].sort((a, b) => a - b);
+const series: Series[] = [
+  { label: `float baseline (${pct(floatRes.accuracy)})`, color: '#555', dashed: true, noMarkers: true, points: published.map((b) => ({ x: b, y: floatRes.accuracy * 100 })) },
+  { label: 'PTQ fake-quant (qgrad)', color: '#1f77b4', points: byBits.map((r) => ({ x: r.bits, y: r.ptq * 100 })) },
+  { label: 'PTQ integer-only (qgrad)', color: '#1f77b4', dotted: true, points: byBits.map((r) => ({ x: r.bits, y: r.ptqInt * 100 })) },
+  { label: 'QAT fake-quant (qgrad)', color: '#d62728', points: byBits.map((r) => ({ x: r.bits, y: r.qat * 100 })) },
+  { label: 'QAT integer-only (qgrad)', color: '#d62728', dotted: true, points: byBits.map((r) => ({ x: r.bits, y: r.qatInt * 100 })) },
+  { label: 'PTQ, published tutorial', color: '#9ecae1', dashed: true, points: published.map((b) => ({ x: b, y: PUBLISHED.ptq[b - 1] })) },
+  { label: 'QAT, published tutorial', color: '#f4a6a6', dashed: true, points: published.map((b) => ({ x: b, y: PUBLISHED.qat[b - 1] })) },
 ];
-writeFileAtomic(join(outDir, 'mnist-quant.svg'), lineChartSvg('MNIST CNN: test accuracy vs bit width', 'bits', 'accuracy (%)', series));
+const svg = accuracyChartSvg({
+  title: 'MNIST CNN: test accuracy vs bit width',
+  xLabel: 'bits (weights and hidden activations)',
+  yLabel: 'test accuracy (%)',
+  series,
+  panels: [
+    { yMin: 0, yMax: 100, yStep: 10, note: 'full range' },
+    { yMin: 90, yMax: 100, yStep: 1, note: 'zoom: 90-100% (open markers: below 90%)' },
+  ],
+  caption: [
+    `${floatRes.count.toLocaleString('en')} MNIST test images, ${mode}; float model: ${recipe} recipe, ${floatEpochs} epoch(s), seed ${seed}.`,
+    `Published: ${PUBLISHED_SOURCE}, its MNIST table (everything at b bits).`,
+  ],
+});
+writeFileAtomic(join(outDir, 'mnist-quant.svg'), svg);
 console.log(`wrote ${join(outDir, 'results.json')} and ${join(outDir, 'mnist-quant.svg')}`);
