@@ -233,7 +233,8 @@ const svg = accuracyChartSvg({
   ],
   caption: [
     `${floatRes.count.toLocaleString('en')} MNIST test images, ${mode}; float model: ${recipe} recipe, ${floatEpochs} epoch(s), seed ${seed}.`,
-    `Published: ${PUBLISHED_SOURCE}, its MNIST table (everything at b bits).`,
+    'Published lines: the MNIST table (everything at b bits, naive min/max) of the',
+    `${PUBLISHED_SOURCE}.`,
   ],
 });
 writeFileAtomic(join(outDir, 'mnist-quant.svg'), svg);

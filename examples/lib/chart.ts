@@ -22,7 +22,7 @@ export interface Panel {
   yMax: number;
   /** Gridline spacing in y units. */
   yStep: number;
-  /** Shown at the panel's top-left, e.g. 'zoom: 90-100%'. */
+  /** Shown at the panel's bottom-right, e.g. 'zoom: 90-100%'. */
   note?: string;
 }
 
@@ -69,7 +69,7 @@ export function accuracyChartSvg(o: ChartOptions): string {
     }
     parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${bottom}" y2="${bottom}" stroke="black"/>`);
     parts.push(`<line x1="${m.l}" x2="${m.l}" y1="${top}" y2="${bottom}" stroke="black"/>`);
-    if (panel.note) parts.push(`<text x="${m.l + 8}" y="${top + 14}" fill="#555">${esc(panel.note)}</text>`);
+    if (panel.note) parts.push(`<text x="${W - m.r - 8}" y="${bottom - 8}" text-anchor="end" fill="#555">${esc(panel.note)}</text>`);
     parts.push(`<text transform="translate(18 ${(top + bottom) / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`);
     const clamp = (y: number) => Math.max(panel.yMin, Math.min(panel.yMax, y));
     for (const s of o.series) {
