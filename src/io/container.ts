@@ -178,7 +178,8 @@ export function decodeContainer(bytes: Uint8Array, sourceName = '<bytes>'): Cont
   }
   if (!isPlainObject(header)) fail('header is not a JSON object');
 
-  const { kind, meta, dataByteLength, tensors } = header;
+  const { kind, meta, dataByteLength, tensors, ...unknownFields } = header;
+  for (const key of Object.keys(unknownFields)) fail(`unknown header field '${key}' (allowed: kind, meta, dataByteLength, tensors)`);
   if (typeof kind !== 'string') fail("header field 'kind' must be a string");
   if (!isPlainObject(meta)) fail("header field 'meta' must be an object");
   if (!isByteCount(dataByteLength)) fail("header field 'dataByteLength' must be a non-negative integer");
@@ -242,9 +243,10 @@ export function loadContainer(path: string): Container {
 
 function validateEntry(raw: unknown, index: number, dataByteLength: number, fail: (problem: string) => never): TensorEntry {
   if (!isPlainObject(raw)) return fail(`tensor table entry ${index} is not an object`);
-  const { name, dtype, shape, offset, byteLength } = raw;
+  const { name, dtype, shape, offset, byteLength, ...unknownFields } = raw;
   if (typeof name !== 'string') return fail(`tensor table entry ${index} has no string 'name'`);
   const what = `tensor '${name}'`;
+  for (const key of Object.keys(unknownFields)) fail(`${what}: unknown field '${key}' (allowed: name, dtype, shape, offset, byteLength)`);
   if (typeof dtype !== 'string' || !Object.hasOwn(ARRAY_CONSTRUCTORS, dtype)) {
     return fail(`${what}: unknown dtype ${JSON.stringify(dtype)}`);
   }

@@ -77,6 +77,23 @@ describe('container padding', () => {
     out.set(bytes.subarray(dataStart + 8, dataStart + 16), ds + 16);
     expect(() => decodeContainer(resealed(out), 'g.qgrd')).toThrow(/g\.qgrd: 13 unused bytes in the data section before offset 16/);
   });
+  it('unknown header or tensor-table fields (a misspelt key would otherwise be ignored)', () => {
+    const withHeader = (edit: (h: Record<string, any>) => void) => {
+      const header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, headerEnd)));
+      edit(header);
+      const h = new TextEncoder().encode(JSON.stringify(header));
+      const ds = Math.ceil((12 + h.length) / 8) * 8;
+      const out = new Uint8Array(ds + (bytes.length - 4 - dataStart) + 4);
+      out.set(bytes.subarray(0, 12));
+      new DataView(out.buffer).setUint32(8, h.length, true);
+      out.set(h, 12);
+      out.set(bytes.subarray(dataStart, bytes.length - 4), ds);
+      return resealed(out);
+    };
+    expect(decodeContainer(withHeader(() => {})).kind).toBe('k'); // the rewrite itself is faithful
+    expect(() => decodeContainer(withHeader((h) => (h.dataBytelength = 1)), 'u.qgrd')).toThrow("u.qgrd: unknown header field 'dataBytelength'");
+    expect(() => decodeContainer(withHeader((h) => (h.tensors[0].dtpye = 'int8')), 'u.qgrd')).toThrow("u.qgrd: tensor 'x': unknown field 'dtpye'");
+  });
   it('this layout does have header padding', () => {
     expect(dataStart).toBeGreaterThan(headerEnd);
   });
