@@ -13,8 +13,8 @@
  * usage errors (getopt, argparse).
  */
 import { parseArgs } from 'node:util';
-import { mkdirSync, writeFileSync, unlinkSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync, unlinkSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 
 export type FlagSpec =
   | { kind: 'boolean'; help: string; default: boolean }
@@ -214,7 +214,7 @@ export function usage(command: string, summary: string, spec: Spec): string {
 /** Fails unless `dir` can be created and written: creates it, writes and removes a probe file. */
 export function checkWritableDir(dir: string, flag: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     if (!statSync(dir).isDirectory()) throw new Error('not a directory');
     const probe = join(dir, `.qgrad-write-probe-${process.pid}`);
     writeFileSync(probe, '');
@@ -222,6 +222,19 @@ export function checkWritableDir(dir: string, flag: string): void {
   } catch (e) {
     throw new CliError(`${flag}: cannot write to '${dir}': ${((e as Error).message ?? String(e)).split('\n')[0]}`);
   }
+}
+
+/**
+ * mkdir -p, one level at a time. Not mkdirSync(dir, { recursive: true }): on Node 20 that loops
+ * forever where mkdir(2) answers ENOENT under an existing parent (e.g. `--out /proc/x`).
+ */
+function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  for (let p = resolve(dir); !existsSync(p); p = dirname(p)) {
+    missing.push(p);
+    if (dirname(p) === p) break;
+  }
+  for (const d of missing.reverse()) mkdirSync(d);
 }
 
 /** Prints one line to stderr and exits 2 (a usage error). */

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readdirSync, chmodSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, readdirSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliError, parse, parseBitList, usage, checkWritableDir, type Spec } from '../../examples/lib/cli.js';
@@ -124,6 +124,8 @@ describe('checkWritableDir', () => {
       checkWritableDir(join(root, 'a', 'b'), '--out');
       expect(readdirSync(join(root, 'a', 'b'))).toEqual([]);
       writeFileSync(join(root, 'file'), 'x');
+      // mkdir answers ENOENT under /proc: an error, not the endless loop of recursive mkdirSync
+      if (existsSync('/proc/self')) expect(() => checkWritableDir('/proc/qgrad-nope/sub', '--out')).toThrow(/--out: cannot write to '\/proc\/qgrad-nope\/sub': ENOENT/);
       expect(() => checkWritableDir(join(root, 'file', 'sub'), '--out')).toThrow(/--out: cannot write to/);
       if (process.getuid?.() !== 0) {
         // root ignores permissions, so this case only says something for other users
