@@ -3,25 +3,26 @@
  * on [−π, π] with full-batch Adam and a mean-squared-error loss. Runs in a few seconds on a CPU.
  *
  *   npx tsx examples/mlp-toy.ts                    # 600 steps of Adam lr 0.003, hidden layers 32-32
- *   flags: --steps N --lr X --hidden N --points N --seed N
+ *   npx tsx examples/mlp-toy.ts --help             # every flag with its meaning and default
  *
  * Each step: zero the gradients, forward, loss, backward, optimizer step, all inside tidy() so
  * the step's intermediate tensors are freed (parameters, gradients and Adam's state are kept).
  */
 import { fromArray, Generator, noGrad, tidy } from '../src/index.js';
 import { Adam, mlp, mseLoss } from '../src/nn/index.js';
-import { parseFlags } from './lib/progress.js';
+import { runCli } from './lib/cli.js';
+import { MLP_TOY_FLAGS } from './lib/flags.js';
 
-const flags = parseFlags(process.argv.slice(2), { steps: 600, lr: 0.003, hidden: 32, points: 128, seed: 0 });
-const steps = flags.steps as number, hidden = flags.hidden as number, points = flags.points as number;
+const flags = runCli('npx tsx examples/mlp-toy.ts', 'An MLP fits sin(x) with Adam.', MLP_TOY_FLAGS);
+const { steps, hidden, points } = flags;
 
 // Training data: evenly spaced x in [−π, π] and y = sin(x), as [points, 1] columns.
 const xs = Array.from({ length: points }, (_, i) => -Math.PI + (2 * Math.PI * i) / (points - 1));
 const x = fromArray(xs, [points, 1]);
 const y = fromArray(xs.map(Math.sin), [points, 1]);
 
-const model = mlp([1, hidden, hidden, 1], new Generator(flags.seed as number));
-const opt = new Adam(model.parameters(), { lr: flags.lr as number });
+const model = mlp([1, hidden, hidden, 1], new Generator(flags.seed));
+const opt = new Adam(model.parameters(), { lr: flags.lr });
 console.log(`MLP 1-${hidden}-${hidden}-1 (${model.numParameters()} parameters), Adam lr ${flags.lr}, ${points} points, ${steps} steps`);
 
 const t0 = performance.now();

@@ -5,17 +5,17 @@
  *
  *   npm start                      full sweep, bits 1..8 (float model trained once, then reused from runs/)
  *   npm start -- --quick           about a minute: subsets, bits 8,4,2
- *   flags: --bits 1-8|2,4,8 --epochs N (float) --qat-images N --calib-images N --lr X (QAT)
- *          --device wasm|cpu|gpu (default: wasm where WebAssembly SIMD exists) --seed N --observer minmax|movingAverage|histogram (QAT activations)
- *          (--qat-images default: 12,800 at <= 4 bits, 6,400 above)
- *          --calibration max|percentile|mse|kl (PTQ) --recipe bn|reference --retrain --out DIR
+ *   npm start -- --help            every flag with its meaning and default (examples/lib/flags.ts)
+ *
+ * Every flag is validated before any work starts (examples/lib/cli.ts): a bad one prints one
+ * line and exits 2.
  *
  * Writes DIR/results.json and DIR/mnist-quant.svg (accuracy vs bits, PTQ and QAT, next to the
  * published figures of seed document 004).
  */
-import { mkdirSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { getDefaultDevice, manualSeed, Generator, setDefaultDevice } from '../src/index.js';
+import { manualSeed, Generator } from '../src/index.js';
 import {
   loadMnist, MnistLoader, mnistCnn, SGD, Adam, CosineAnnealingLR, trainEpoch, evaluate, saveCheckpoint, loadCheckpoint,
   type Sequential, type MnistDataset, type EvalResult,
@@ -25,48 +25,37 @@ import {
   type QatConfig, type CalibrationMethod, type ObserverKind,
 } from '../src/quant/index.js';
 import { writeFileAtomic } from '../src/io/index.js';
-import { Progress, parseFlags } from './lib/progress.js';
-import { lineChartSvg } from './lib/chart.js';
+import { Progress } from './lib/progress.js';
+import { runCli } from './lib/cli.js';
+import { MNIST_QUANT_FLAGS } from './lib/flags.js';
+import { selectDevice } from './lib/device.js';
+import { accuracyChartSvg, type Series } from './lib/chart.js';
+import { classReport } from './lib/confusion.js';
 import { writeOnnxModels } from './lib/onnx.js';
 
 /** Seed document 004's table (PyTorch, naive min/max observers), bits 1..8, in %. */
+const PUBLISHED_SOURCE = 'tutorial "Neural network quantization, an introduction: QAT" (PyTorch; seed document 004)';
 const PUBLISHED = {
   ptq: [10, 47, 83, 96, 98, 98, 98, 98],
   qat: [10, 63, 90, 97, 98, 98, 98, 98],
 };
 
-const flags = parseFlags(process.argv.slice(2), {
-  quick: false, bits: '', epochs: 0, 'qat-images': 0, 'calib-images': 0, lr: 0, device: getDefaultDevice(), seed: 1,
-  observer: 'movingAverage', calibration: 'mse', recipe: 'bn', retrain: false, out: 'runs',
-});
-const quick = flags.quick as boolean;
-const bitsList = parseBits((flags.bits as string) || (quick ? '8,4,2' : '1-8'));
-const floatEpochs = (flags.epochs as number) || (quick ? 1 : 2);
+const flags = runCli('npm start --', 'PTQ and QAT of the MNIST CNN over bit widths, with integer-only int8 models.', MNIST_QUANT_FLAGS);
+const quick = flags.quick;
+const bitsList = flags.bits ?? (quick ? [8, 4, 2] : [1, 2, 3, 4, 5, 6, 7, 8]);
+const floatEpochs = flags.epochs ?? (quick ? 1 : 2);
 // QAT fine-tuning data per bit width: at 5 bits and up PTQ already matches float accuracy, so
 // half the data suffices there; the low widths get the full budget.
-const qatImagesFor = (bits: number): number => (flags['qat-images'] as number) || (quick ? 2048 : bits >= 5 ? 6400 : 12_800);
-const calibImages = (flags['calib-images'] as number) || (quick ? 512 : 2048);
-const device = flags.device as string;
-const seed = flags.seed as number;
-const recipe = flags.recipe as string;
-if (recipe !== 'bn' && recipe !== 'reference') throw new Error(`--recipe must be 'bn' or 'reference', got '${recipe}'`);
+const qatImagesFor = (bits: number): number => flags['qat-images'] ?? (quick ? 2048 : bits >= 5 ? 6400 : 12_800);
+const calibImages = flags['calib-images'] ?? (quick ? 512 : 2048);
+const device = flags.device;
+const seed = flags.seed;
+const recipe = flags.recipe;
 const bn = recipe === 'bn';
-const outDir = flags.out as string;
-mkdirSync(outDir, { recursive: true });
+const outDir = flags.out;
 
-if (device === 'gpu') {
-  const gpuModule = '../src/tensor/gpu/index.js';
-  await import(gpuModule);
-}
-setDefaultDevice(device);
+await selectDevice(device);
 manualSeed(seed);
-
-function parseBits(s: string): number[] {
-  const m = /^(\d+)-(\d+)$/.exec(s);
-  const list = m ? Array.from({ length: Number(m[2]) - Number(m[1]) + 1 }, (_, i) => Number(m[1]) + i) : s.split(',').map(Number);
-  for (const b of list) if (!Number.isInteger(b) || b < 1 || b > 16) throw new Error(`--bits: ${b} is not an integer in 1..16`);
-  return list;
-}
 
 const phases: Record<string, number> = {};
 async function phase<T>(name: string, fn: () => T): Promise<T> {
@@ -134,7 +123,7 @@ function int8Eval(q: Sequential, bits: number, kind: string, fq: EvalResult) {
   const r = evaluate(q, testLoader(), { forward: (x, s) => im.forward(x, s[0]) });
   let agree = 0;
   for (let i = 0; i < r.predictions.length; i++) if (r.predictions[i] === fq.predictions[i]) agree++;
-  return { accuracy: r.accuracy, agreement: agree / r.count, model: im };
+  return { accuracy: r.accuracy, agreement: agree / r.count, model: im, result: r };
 }
 
 interface Row {
@@ -144,6 +133,9 @@ interface Row {
   int8Bytes: number;
 }
 const rows: Row[] = [];
+/** Confusion matrix and per-class accuracy of every model evaluated, by name. */
+const testLabels = () => test.labels.subarray(0, floatRes.count);
+const perModel: Record<string, ReturnType<typeof classReport>> = { float: classReport(testLabels(), floatRes.predictions) };
 const qatLoaderFor = (bits: number) =>
   new MnistLoader(train, { batchSize: 64, shuffle: true, seed: seed + 1, subset: { size: Math.min(qatImagesFor(bits), train.count), seed } });
 const calibLoader = new MnistLoader(train, { batchSize: 256, subset: { size: Math.min(calibImages, train.count), seed: seed + 2 } });
@@ -161,6 +153,10 @@ for (const bits of bitsList) {
   await phase('qat training', () => qatTrain(qatModel, bits));
   const qat = await phase('qat eval', () => evaluate(qatModel, testLoader(), { device }));
   const qatInt = await phase('int8 convert+eval', () => int8Eval(qatModel, bits, 'qat', qat));
+  perModel[`PTQ ${bits}-bit fake-quant`] = classReport(testLabels(), ptq.predictions);
+  perModel[`PTQ ${bits}-bit integer-only`] = classReport(testLabels(), ptqInt.result.predictions);
+  perModel[`QAT ${bits}-bit fake-quant`] = classReport(testLabels(), qat.predictions);
+  perModel[`QAT ${bits}-bit integer-only`] = classReport(testLabels(), qatInt.result.predictions);
   rows.push({
     bits, ptq: ptq.accuracy, ptqInt: ptqInt.accuracy, ptqAgree: ptqInt.agreement,
     qat: qat.accuracy, qatInt: qatInt.accuracy, qatAgree: qatInt.agreement, int8Bytes: qatInt.model.sizeBytes(),
@@ -180,7 +176,7 @@ for (const bits of bitsList) {
  */
 function qatTrain(model: Sequential, bits: number): void {
   setQuantState(model, { observe: true, fakeQuant: true });
-  const lr0 = (flags.lr as number) || (bits >= 5 ? 5e-3 : bits >= 3 ? 1e-2 : 2e-2);
+  const lr0 = flags.lr ?? (bits >= 5 ? 5e-3 : bits >= 3 ? 1e-2 : 2e-2);
   const opt = new SGD(model.parameters(), { lr: lr0, momentum: 0.9 });
   const qatLoader = qatLoaderFor(bits);
   const total = qatLoader.numBatches;
@@ -210,17 +206,40 @@ for (const r of rows) {
 console.log(`\nfloat: ${pct(floatRes.accuracy)} on ${floatRes.count} test images (${recipe} recipe)\n${lines.join('\n')}`);
 console.log('\nwall time by phase: ' + Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', '));
 
+const mode = quick ? `quick mode (${train.count.toLocaleString('en')} training images)` : 'full mode (all 60,000 training images)';
 const results = {
   float: { accuracy: floatRes.accuracy, recipe, epochs: floatEpochs },
   settings: { quick, seed, device, qatImages: Object.fromEntries(bitsList.map((b) => [b, qatImagesFor(b)])), calibImages, observer: flags.observer, calibration: flags.calibration, testImages: floatRes.count },
-  rows, published: PUBLISHED, phases,
+  rows, published: { source: PUBLISHED_SOURCE, ...PUBLISHED }, phases,
+  /** Per model: accuracy, per-class accuracy (recall of each digit) and the confusion matrix (rows: true digit, columns: predicted). */
+  perModel,
 };
 writeFileAtomic(join(outDir, 'results.json'), JSON.stringify(results, null, 2));
-const series = [
-  { label: 'PTQ (qgrad)', color: '#1f77b4', points: rows.map((r) => ({ x: r.bits, y: r.ptq * 100 })) },
-  { label: 'QAT (qgrad)', color: '#d62728', points: rows.map((r) => ({ x: r.bits, y: r.qat * 100 })) },
-  { label: 'PTQ (published)', color: '#1f77b4', dashed: true, points: bitsList.map((b) => ({ x: b, y: PUBLISHED.ptq[b - 1] })) },
-  { label: 'QAT (published)', color: '#d62728', dashed: true, points: bitsList.map((b) => ({ x: b, y: PUBLISHED.qat[b - 1] })) },
+const byBits = [...rows].sort((a, b) => a.bits - b.bits);
+const published = [...bitsList].sort((a, b) => a - b);
+const series: Series[] = [
+  { label: `float baseline (${pct(floatRes.accuracy)})`, color: '#555', dashed: true, noMarkers: true, points: published.map((b) => ({ x: b, y: floatRes.accuracy * 100 })) },
+  { label: 'PTQ fake-quant (qgrad)', color: '#1f77b4', points: byBits.map((r) => ({ x: r.bits, y: r.ptq * 100 })) },
+  { label: 'PTQ integer-only (qgrad)', color: '#1f77b4', dotted: true, points: byBits.map((r) => ({ x: r.bits, y: r.ptqInt * 100 })) },
+  { label: 'QAT fake-quant (qgrad)', color: '#d62728', points: byBits.map((r) => ({ x: r.bits, y: r.qat * 100 })) },
+  { label: 'QAT integer-only (qgrad)', color: '#d62728', dotted: true, points: byBits.map((r) => ({ x: r.bits, y: r.qatInt * 100 })) },
+  { label: 'PTQ, published tutorial', color: '#9ecae1', dashed: true, points: published.map((b) => ({ x: b, y: PUBLISHED.ptq[b - 1] })) },
+  { label: 'QAT, published tutorial', color: '#f4a6a6', dashed: true, points: published.map((b) => ({ x: b, y: PUBLISHED.qat[b - 1] })) },
 ];
-writeFileAtomic(join(outDir, 'mnist-quant.svg'), lineChartSvg('MNIST CNN: test accuracy vs bit width', 'bits', 'accuracy (%)', series));
+const svg = accuracyChartSvg({
+  title: 'MNIST CNN: test accuracy vs bit width',
+  xLabel: 'bits (weights and hidden activations)',
+  yLabel: 'test accuracy (%)',
+  series,
+  panels: [
+    { yMin: 0, yMax: 100, yStep: 10, note: 'full range' },
+    { yMin: 90, yMax: 100, yStep: 1, note: 'zoom: 90-100% (open markers: below 90%)' },
+  ],
+  caption: [
+    `${floatRes.count.toLocaleString('en')} MNIST test images, ${mode}; float model: ${recipe} recipe, ${floatEpochs} epoch(s), seed ${seed}.`,
+    'Published lines: the MNIST table (everything at b bits, naive min/max) of the',
+    `${PUBLISHED_SOURCE}.`,
+  ],
+});
+writeFileAtomic(join(outDir, 'mnist-quant.svg'), svg);
 console.log(`wrote ${join(outDir, 'results.json')} and ${join(outDir, 'mnist-quant.svg')}`);

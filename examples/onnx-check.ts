@@ -18,15 +18,19 @@ import { fromArray, loadCheckpoint, loadMnist, MnistLoader, mnistCnn, noGrad, ty
 import { Int8Model } from '../src/quant/index.js';
 import { int8SpecFromContainer } from '../src/quant/int8/format.js';
 import { loadContainer } from '../src/io/index.js';
-import { parseFlags } from './lib/progress.js';
+import { runCli } from './lib/cli.js';
 import { writeOnnxModels } from './lib/onnx.js';
 
-const flags = parseFlags(process.argv.slice(2), { dir: 'runs', name: 'mnist-cnn', checkpoint: '', images: 10_000 });
-const dir = flags.dir as string;
-const images = flags.images as number;
-if (!Number.isInteger(images) || images < 1 || images > 10_000) throw new Error(`--images must be an integer in 1..10000, got ${images}`);
+const flags = runCli('npx tsx examples/onnx-check.ts', "The main job's exported ONNX files in onnxruntime-node against qgrad on MNIST test images.", {
+  dir: { kind: 'dir', default: 'runs', help: 'the main job\'s output directory (float-*.qgrd, mnist-cnn-int8.qgrd); the .onnx files are written there' },
+  name: { kind: 'choice', choices: ['mnist-cnn'], default: 'mnist-cnn', help: 'model name of the files' },
+  checkpoint: { kind: 'input', defaultText: 'the newest float-*.qgrd in --dir', help: 'float checkpoint to export' },
+  images: { kind: 'int', min: 1, max: 10_000, default: 10_000, help: 'test images to compare on' },
+});
+const dir = flags.dir;
+const images = flags.images;
 const int8Path = join(dir, 'mnist-cnn-int8.qgrd');
-const checkpoint = (flags.checkpoint as string) || newest(dir, /^float-.*\.qgrd$/);
+const checkpoint = flags.checkpoint ?? newest(dir, /^float-.*\.qgrd$/);
 
 function newest(d: string, pattern: RegExp): string {
   const files = readdirSync(d).filter((f) => pattern.test(f)).map((f) => join(d, f));
@@ -49,7 +53,7 @@ function loadFloat(path: string): Sequential {
 }
 
 const floatModel = loadFloat(checkpoint);
-const files = writeOnnxModels(dir, flags.name as string, floatModel, int8Path);
+const files = writeOnnxModels(dir, flags.name, floatModel, int8Path);
 const spec = int8SpecFromContainer(loadContainer(int8Path), int8Path);
 const int8 = new Int8Model(spec);
 const last = spec.layers[spec.layers.length - 1];

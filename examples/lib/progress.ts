@@ -22,28 +22,3 @@ export class Progress {
     else this.stream.write(line + '\n');
   }
 }
-
-/** Minimal --flag value parser: --epochs 3 --lr=0.01 --quick. */
-export function parseFlags(argv: string[], defaults: Record<string, string | number | boolean>): Record<string, string | number | boolean> {
-  const out: Record<string, string | number | boolean> = { ...defaults };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--')) throw new Error(`unexpected argument '${a}'`);
-    let [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
-    if (!(k in defaults)) throw new Error(`unknown flag --${k}; known: ${Object.keys(defaults).map((x) => '--' + x).join(' ')}`);
-    if (typeof defaults[k] === 'boolean' && v === undefined) {
-      out[k] = true;
-      continue;
-    }
-    if (v === undefined) v = argv[++i];
-    if (v === undefined) throw new Error(`flag --${k} needs a value`);
-    const d = defaults[k];
-    if (typeof d === 'number') {
-      const n = Number(v);
-      if (!Number.isFinite(n)) throw new Error(`flag --${k} needs a number, got '${v}'`);
-      out[k] = n;
-    } else if (typeof d === 'boolean') out[k] = v === 'true' || v === '1';
-    else out[k] = v;
-  }
-  return out;
-}

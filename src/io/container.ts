@@ -178,7 +178,8 @@ export function decodeContainer(bytes: Uint8Array, sourceName = '<bytes>'): Cont
   }
   if (!isPlainObject(header)) fail('header is not a JSON object');
 
-  const { kind, meta, dataByteLength, tensors } = header;
+  const { kind, meta, dataByteLength, tensors, ...unknownFields } = header;
+  for (const key of Object.keys(unknownFields)) fail(`unknown header field '${key}' (allowed: kind, meta, dataByteLength, tensors)`);
   if (typeof kind !== 'string') fail("header field 'kind' must be a string");
   if (!isPlainObject(meta)) fail("header field 'meta' must be an object");
   if (!isByteCount(dataByteLength)) fail("header field 'dataByteLength' must be a non-negative integer");
@@ -204,6 +205,23 @@ export function decodeContainer(bytes: Uint8Array, sourceName = '<bytes>'): Cont
     }
   }
 
+  // The format's padding is zero and no wider than alignment needs: anything else in the bytes
+  // that no tensor covers is a damaged or crafted file (a CRC recomputed over edits), not data.
+  const nonZeroAt = (from: number, to: number): number => {
+    for (let i = from; i < to; i++) if (bytes[i] !== 0) return i;
+    return -1;
+  };
+  const headerPad = nonZeroAt(PREAMBLE_BYTES + headerLength, dataStart);
+  if (headerPad >= 0) fail(`non-zero padding byte at offset ${headerPad} after the header`);
+  let covered = 0;
+  for (const entry of [...byOffset, { name: '', offset: dataByteLength, byteLength: 0 }]) {
+    const gap = entry.offset - covered;
+    if (gap >= ALIGN) fail(`${gap} unused bytes in the data section before offset ${entry.offset} (only alignment padding, < ${ALIGN} bytes, is allowed)`);
+    const at = nonZeroAt(dataStart + covered, dataStart + entry.offset);
+    if (at >= 0) fail(`non-zero padding byte at offset ${at} in the data section`);
+    covered = Math.max(covered, entry.offset + entry.byteLength);
+  }
+
   // Everything is valid: only now build the output.
   const arrays: Record<string, ContainerArray> = {};
   for (const entry of entries) {
@@ -225,9 +243,10 @@ export function loadContainer(path: string): Container {
 
 function validateEntry(raw: unknown, index: number, dataByteLength: number, fail: (problem: string) => never): TensorEntry {
   if (!isPlainObject(raw)) return fail(`tensor table entry ${index} is not an object`);
-  const { name, dtype, shape, offset, byteLength } = raw;
+  const { name, dtype, shape, offset, byteLength, ...unknownFields } = raw;
   if (typeof name !== 'string') return fail(`tensor table entry ${index} has no string 'name'`);
   const what = `tensor '${name}'`;
+  for (const key of Object.keys(unknownFields)) fail(`${what}: unknown field '${key}' (allowed: name, dtype, shape, offset, byteLength)`);
   if (typeof dtype !== 'string' || !Object.hasOwn(ARRAY_CONSTRUCTORS, dtype)) {
     return fail(`${what}: unknown dtype ${JSON.stringify(dtype)}`);
   }

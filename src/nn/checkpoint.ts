@@ -31,8 +31,15 @@ export function loadCheckpoint(path: string, model: Module, opts: { strict?: boo
   const c = loadContainer(path);
   if (c.kind !== CHECKPOINT_KIND) throw new FileFormatError(path, `holds a '${c.kind}', not a ${CHECKPOINT_KIND}`);
   const state = new Map<string, Tensor>();
+  const expected = new Map(model.stateDict());
   for (const [name, a] of Object.entries(c.arrays)) {
     if (a.dtype !== 'float32' && a.dtype !== 'float64' && a.dtype !== 'int32') throw new FileFormatError(path, `array '${name}' has dtype ${a.dtype}, which a float checkpoint cannot hold`);
+    // Type confusion (issue 11): float32 bits labelled int32 would load as integer values, converted
+    // silently into float parameters. The dtype a model holds is part of its state: it must match.
+    const want = expected.get(name);
+    if (want !== undefined && want.dtype !== a.dtype) {
+      throw new FileFormatError(path, `array '${name}' is stored as ${a.dtype} but the model's '${name}' is ${want.dtype}; refusing to reinterpret it`);
+    }
     state.set(name, fromArray(a.data, a.shape, { dtype: a.dtype }));
   }
   try {

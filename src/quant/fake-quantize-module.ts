@@ -25,6 +25,8 @@ const NO_QPARAMS =
   'FakeQuantize: fake quantization is enabled but no quantization parameters exist yet (the observer has not seen data): calibrate with observerEnabled first';
 
 export type ObserverKind = 'minmax' | 'movingAverage' | 'histogram';
+/** Every ObserverKind, for run-time checks (plain JavaScript callers, command lines). */
+export const OBSERVER_KINDS: readonly ObserverKind[] = ['minmax', 'movingAverage', 'histogram'];
 
 export interface FakeQuantConfig {
   bits: number;
@@ -44,6 +46,11 @@ export interface FakeQuantConfig {
 }
 
 export function makeObserver(c: FakeQuantConfig): Observer {
+  // Types vanish at run time: a misspelt kind from JavaScript or JSON would otherwise fall
+  // through the switch and surface later as "cannot read properties of undefined".
+  if (!OBSERVER_KINDS.includes(c.observer)) {
+    throw new Error(`FakeQuantConfig.observer must be one of ${OBSERVER_KINDS.join(', ')}; got ${JSON.stringify(c.observer)}`);
+  }
   const axis = c.channelAxis ?? null;
   if (axis !== null) {
     return c.observer === 'movingAverage' ? new MovingAveragePerChannelMinMaxObserver(axis, c.averagingConstant ?? 0.01) : new PerChannelMinMaxObserver(axis);

@@ -7,10 +7,10 @@ export * from './numerics/index.js';
 export { FakeQuantizeFunction, fakeQuantizeTensor, quantizeTensor, dequantizeTensor, type FakeQuantizeArgs } from './fake-quantize.js';
 export { LearnableFakeQuantizeFunction } from './lsq.js';
 export {
-  Observer, MinMaxObserver, MovingAverageMinMaxObserver, PerChannelMinMaxObserver, MovingAveragePerChannelMinMaxObserver, HistogramObserver,
+  Observer, MinMaxObserver, MovingAverageMinMaxObserver, PerChannelMinMaxObserver, MovingAveragePerChannelMinMaxObserver, HistogramObserver, CALIBRATION_METHODS,
   type CalibrationMethod, type ObservedQParams, type QuantRange, type HistogramObserverOptions,
 } from './observer.js';
-export { FakeQuantize, makeObserver, type FakeQuantConfig, type ObserverKind } from './fake-quantize-module.js';
+export { FakeQuantize, makeObserver, OBSERVER_KINDS, type FakeQuantConfig, type ObserverKind } from './fake-quantize-module.js';
 export { qconfig, type LayerQConfig, type QConfigOptions, type QatConfig } from './qat/config.js';
 export { QuantStub, QConv2d, QLinear, QConvBn2d } from './qat/modules.js';
 export { prepareQAT, fakeQuantizers, setQuantState, freezeBn } from './qat/prepare.js';

@@ -73,13 +73,16 @@ function perTensorMinMax(x: Tensor, who: string): [number, number] {
 export class MinMaxObserver extends Observer {
   protected min = Infinity;
   protected max = -Infinity;
+  /** An explicit flag, not `min <= max`: a NaN range must not read as "no data observed yet". */
+  protected seen = false;
   get initialized(): boolean {
-    return this.min <= this.max;
+    return this.seen;
   }
   observe(x: Tensor): void {
     if (x.size === 0) return;
     const [lo, hi] = perTensorMinMax(x, this.constructor.name);
     this.update(lo, hi);
+    this.seen = true;
   }
   protected update(lo: number, hi: number): void {
     this.min = Math.min(this.min, lo);
@@ -93,15 +96,25 @@ export class MinMaxObserver extends Observer {
   reset(): void {
     this.min = Infinity;
     this.max = -Infinity;
+    this.seen = false;
   }
   range() {
     return { min: [this.min], max: [this.max] };
   }
 }
 
+/**
+ * The moving average x ← x + c·(new − x) (PyTorch's MovingAverageMinMaxObserver) interpolates
+ * only for c in (0, 1]; c > 1 extrapolates past the new value, c <= 0 or NaN never moves.
+ */
+function checkAveragingConstant(c: unknown, who: string): void {
+  if (typeof c !== 'number' || !(c > 0 && c <= 1)) throw new Error(`${who}: averagingConstant must be in (0, 1], got ${String(c)}`);
+}
+
 export class MovingAverageMinMaxObserver extends MinMaxObserver {
   constructor(readonly averagingConstant = 0.01) {
     super();
+    checkAveragingConstant(averagingConstant, 'MovingAverageMinMaxObserver');
   }
   protected override update(lo: number, hi: number): void {
     if (!this.initialized) {
@@ -119,6 +132,7 @@ export class PerChannelMinMaxObserver extends Observer {
   protected maxs: Float64Array | null = null;
   constructor(readonly axis = 0, readonly averagingConstant: number | null = null) {
     super();
+    if (averagingConstant !== null) checkAveragingConstant(averagingConstant, this.constructor.name);
   }
   get initialized(): boolean {
     return this.mins !== null;
@@ -167,6 +181,8 @@ export class MovingAveragePerChannelMinMaxObserver extends PerChannelMinMaxObser
 }
 
 export type CalibrationMethod = 'max' | 'percentile' | 'mse' | 'kl';
+/** Every CalibrationMethod, for run-time checks (plain JavaScript callers, command lines). */
+export const CALIBRATION_METHODS: readonly CalibrationMethod[] = ['max', 'percentile', 'mse', 'kl'];
 
 export interface HistogramObserverOptions {
   method?: CalibrationMethod;
@@ -191,6 +207,9 @@ export class HistogramObserver extends Observer {
   constructor(opts: HistogramObserverOptions = {}) {
     super();
     this.method = opts.method ?? 'mse';
+    if (!CALIBRATION_METHODS.includes(this.method)) {
+      throw new Error(`HistogramObserver: method must be one of ${CALIBRATION_METHODS.join(', ')}; got ${JSON.stringify(this.method)}`);
+    }
     this.bins = opts.bins ?? 2048;
     this.percentile = opts.percentile ?? 99.99;
   }

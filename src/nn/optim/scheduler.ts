@@ -38,6 +38,9 @@ export class StepLR extends LRScheduler {
 export class CosineAnnealingLR extends LRScheduler {
   constructor(opt: Optimizer<{ lr: number }>, readonly tMax: number, readonly etaMin = 0) {
     super(opt);
+    // tMax = 0 would divide by zero (lr NaN from the first step); PyTorch's T_max is a positive count.
+    if (!Number.isSafeInteger(tMax) || tMax < 1) throw new Error(`CosineAnnealingLR: tMax must be a positive integer (steps in the cosine period), got ${String(tMax)}`);
+    if (!Number.isFinite(etaMin) || etaMin < 0) throw new Error(`CosineAnnealingLR: etaMin must be a finite number >= 0, got ${String(etaMin)}`);
   }
   lrAt(t: number, base = this.base): number {
     return this.etaMin + ((base - this.etaMin) * (1 + Math.cos((Math.PI * Math.min(t, this.tMax)) / this.tMax))) / 2;

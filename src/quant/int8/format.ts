@@ -18,6 +18,7 @@
 import type { Container, ContainerArray, JsonObject, JsonValue } from '../../io/container.js';
 import { FileFormatError } from '../../io/format-error.js';
 import type { Int8Layer, Int8ModelSpec } from './model.js';
+import { show } from './validate.js';
 
 export const INT8_MODEL_KIND = 'qgrad.int8-model';
 export const INT8_MODEL_FORMAT_VERSION = 1;
@@ -77,18 +78,19 @@ export function int8SpecFromContainer(container: Container, source: string): Int
   if (container.kind !== INT8_MODEL_KIND) {
     fail(`holds a '${container.kind}', not an int8 model ('${INT8_MODEL_KIND}')`);
   }
-  const { formatVersion, inputShape, layers, meta } = container.meta;
+  const { formatVersion, inputShape, layers, meta, ...unknown } = container.meta;
+  for (const key of Object.keys(unknown)) fail(`unknown field 'meta.${key}' (allowed: formatVersion, inputShape, layers, meta)`);
   if (formatVersion !== INT8_MODEL_FORMAT_VERSION) {
-    fail(`unsupported int8 model format version ${JSON.stringify(formatVersion)} (this qgrad reads ${INT8_MODEL_FORMAT_VERSION})`);
+    fail(`unsupported int8 model format version ${show(formatVersion)} (this qgrad reads ${INT8_MODEL_FORMAT_VERSION})`);
   }
-  if (!Array.isArray(inputShape)) fail(`meta.inputShape must be an array, got ${JSON.stringify(inputShape)}`);
-  if (!Array.isArray(layers)) fail(`meta.layers must be an array, got ${JSON.stringify(layers)}`);
-  if (meta !== undefined && !isObject(meta)) fail(`meta.meta must be an object, got ${JSON.stringify(meta)}`);
+  if (!Array.isArray(inputShape)) fail(`meta.inputShape must be an array, got ${show(inputShape)}`);
+  if (!Array.isArray(layers)) fail(`meta.layers must be an array, got ${show(layers)}`);
+  if (meta !== undefined && !isObject(meta)) fail(`meta.meta must be an object, got ${show(meta)}`);
 
   const used = new Set<string>();
   const specLayers = (layers as readonly JsonValue[]).map((raw, index): Int8Layer => {
     if (!isObject(raw) || typeof raw.kind !== 'string' || !KINDS.has(raw.kind)) {
-      return fail(`layer ${index}: not a layer description (kind must be one of ${[...KINDS].join(', ')}): ${JSON.stringify(raw)}`);
+      return fail(`layer ${index}: not a layer description (kind must be one of ${[...KINDS].join(', ')}): ${show(raw)}`);
     }
     const what = `layer ${index} (${raw.kind})`;
     for (const field of ARRAY_FIELDS) {
@@ -100,9 +102,9 @@ export function int8SpecFromContainer(container: Container, source: string): Int
       const rank = raw.kind === 'conv2d' ? 4 : 2;
       const shape = raw.weightShape;
       if (!Array.isArray(shape) || shape.length !== rank || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 1)) {
-        fail(`${what}: weightShape must be ${rank} positive integers, got ${JSON.stringify(shape)}`);
+        fail(`${what}: weightShape must be ${rank} positive integers, got ${show(shape)}`);
       }
-      if (typeof hasBias !== 'boolean') fail(`${what}: hasBias must be true or false, got ${JSON.stringify(hasBias)}`);
+      if (typeof hasBias !== 'boolean') fail(`${what}: hasBias must be true or false, got ${show(hasBias)}`);
       const weightShape = shape as number[];
       const O = weightShape[0];
       const take = (field: ArrayField, dtypes: readonly string[], expected: readonly number[]): Int8Array | Int32Array => {

@@ -30,6 +30,26 @@ import type {
 } from './model.js';
 import { INT32_MAX, TWO_30 } from '../numerics/int-limits.js';
 
+/**
+ * Bounds on what a model may ask for, checked before anything is allocated or looped over, so
+ * that a few hundred crafted bytes cannot hang a load or exhaust memory (issue 11: a maxpool
+ * model with inputShape [1, 2^40, 1] looped over 2^40 rows; padding [10000, 10000] asked for
+ * gigabytes). Generous for real models: an ImageNet ResNet-50 needs ~2^22 elements per
+ * activation and ~2^32 multiply-adds per image.
+ */
+export const INT8_LIMITS = {
+  /** Elements of any per-example activation (the input, every layer's output). */
+  elements: 2 ** 26,
+  /** Elements of a conv's per-example patch matrix (K·OH·OW, the im2col the kernels build). */
+  patchElements: 2 ** 27,
+  /** Multiply-adds per example over the whole model. */
+  macs: 2 ** 33,
+  /** Layers in the chain. */
+  layers: 10_000,
+  /** Nesting depth of the free-form meta (cloneSpec copies it recursively). */
+  metaDepth: 100,
+} as const;
+
 /** Levels stay within ±2^24, as in src/quant/numerics, so that they are exact in float32. */
 const LEVEL_LIMIT = 2 ** 24;
 const KINDS: readonly Int8LayerKind[] = ['quantize', 'conv2d', 'linear', 'maxpool2d', 'relu', 'flatten', 'dequantize'];
@@ -91,10 +111,13 @@ class Where {
 export function planInt8Model(spec: Int8ModelSpec): LayerPlan[] {
   const top = new Where('spec');
   if (spec === null || typeof spec !== 'object') top.fail(`must be an object, got ${show(spec)}`);
+  checkKeys(spec, SPEC_KEYS, top);
   const inputShape = checkShape(spec.inputShape, new Where('inputShape'));
   if (!Array.isArray(spec.layers)) top.fail(`'layers' must be an array, got ${show(spec.layers)}`);
   const layers: unknown[] = spec.layers;
   if (layers.length < 2) top.fail(`needs at least a quantize and a dequantize layer, got ${layers.length} layer(s)`);
+  if (layers.length > INT8_LIMITS.layers) top.fail(`has ${layers.length} layers; the limit is ${INT8_LIMITS.layers}`);
+  let macs = 0;
 
   const plans: LayerPlan[] = [];
   let shape = inputShape;
@@ -106,6 +129,7 @@ export function planInt8Model(spec: Int8ModelSpec): LayerPlan[] {
     }
     const layer = raw as Int8Layer;
     const where = new Where(`layer ${index} (${layer.kind})`);
+    checkKeys(layer, LAYER_KEYS[layer.kind], where);
     const first = index === 0, last = index === layers.length - 1;
     if (first && layer.kind !== 'quantize') where.fail('the first layer must be quantize (float input -> levels)');
     if (last && layer.kind !== 'dequantize') where.fail('the last layer must be dequantize (levels -> float output)');
@@ -113,6 +137,12 @@ export function planInt8Model(spec: Int8ModelSpec): LayerPlan[] {
     if (!last && layer.kind === 'dequantize') where.fail('dequantize may only be the last layer');
 
     const plan = planLayer(layer, index, where, shape, range, rangeSetBy);
+    checkElements(plan.outShape, 'output', where);
+    if (plan.kind === 'conv2d' || plan.kind === 'linear') {
+      const spatial = plan.kind === 'conv2d' ? plan.geometry.OH * plan.geometry.OW : 1;
+      macs += plan.weighted.O * plan.weighted.K * spatial;
+      if (macs > INT8_LIMITS.macs) where.fail(`the model needs more than ${INT8_LIMITS.macs} (2^33) multiply-adds per example up to here (${macs}); the limit bounds the work a file can ask for`);
+    }
     plans.push(plan);
     shape = plan.outShape;
     // Only these layers choose a zero point; the others pass theirs through.
@@ -157,6 +187,10 @@ function planLayer(
       if (OH < 1 || OW < 1) {
         where.fail(`a ${KH}x${KW} kernel (dilation ${dilation.join('x')}, padding ${padding.join('x')}) does not fit the ${H}x${W} input`);
       }
+      checkElements([O, OH, OW], 'output', where);
+      if (Cg * KH * KW * OH * OW > INT8_LIMITS.patchElements) {
+        where.fail(`the patch matrix (${Cg}·${KH}·${KW} x ${OH}·${OW}) exceeds the limit of ${INT8_LIMITS.patchElements} (2^27) elements per example`);
+      }
       const weighted = checkWeighted(layer, where, O, Cg * KH * KW, range, rangeSetBy);
       const geometry: Conv2dGeometry = { C, H, W, O, KH, KW, OH, OW, stride, padding, dilation, groups };
       return { ...base, kind: 'conv2d', layer, outShape: [O, OH, OW], outRange: outputRange(layer), geometry, weighted };
@@ -179,6 +213,7 @@ function planLayer(
       const OH = convOutSize(H, kernel[0], stride[0], padding[0], dilation[0]);
       const OW = convOutSize(W, kernel[1], stride[1], padding[1], dilation[1]);
       if (OH < 1 || OW < 1) where.fail(`a ${kernel.join('x')} window does not fit the ${H}x${W} input`);
+      checkElements([C, OH, OW], 'output', where);
       // A window made only of padding would have no maximum.
       checkWindowsHitInput(OH, H, kernel[0], stride[0], padding[0], dilation[0], 'rows', where);
       checkWindowsHitInput(OW, W, kernel[1], stride[1], padding[1], dilation[1], 'columns', where);
@@ -276,16 +311,55 @@ function checkWeighted(
   return { O, K, centeredWeight, bias, maxAbsInput, maxAbsWeight, accBound };
 }
 
+/**
+ * Every pooling window must cover at least one input position, in closed form (no loop over the
+ * output rows, which a crafted shape makes 2^40 long). Window o covers a + i·d for i < k, with
+ * a = o·stride - pad. When d <= size, consecutive positions are at most `size` apart, so a window
+ * hits the input exactly when its span [a, a + (k-1)·d] meets [0, size - 1]; a grows with o, so
+ * the first window (span end >= 0) and the last (start <= size - 1) decide for all. When d > size
+ * a window can straddle the input without hitting it; that is refused for k > 1 (no real model
+ * dilates a pooling window past its input).
+ */
 function checkWindowsHitInput(
   outSize: number, size: number, k: number, stride: number, pad: number, dil: number, what: string, where: Where,
 ): void {
-  for (let o = 0; o < outSize; o++) {
-    let hit = false;
-    for (let i = 0; i < k && !hit; i++) {
-      const at = o * stride - pad + i * dil;
-      hit = at >= 0 && at < size;
+  if (k > 1 && dil > size) where.fail(`dilation ${dil} over the ${what} exceeds the input extent ${size}: windows could skip the input entirely`);
+  if (-pad + (k - 1) * dil < 0) where.fail(`pooling window 0 over the ${what} covers only padding (padding too large for the kernel)`);
+  const last = (outSize - 1) * stride - pad;
+  if (last > size - 1) where.fail(`pooling window ${outSize - 1} over the ${what} covers only padding (padding too large for the kernel)`);
+}
+
+/** Fails unless the shape's element count is within INT8_LIMITS.elements (checked as it multiplies). */
+function checkElements(shape: readonly number[], what: string, where: Where): void {
+  let n = 1;
+  for (const d of shape) {
+    n *= d;
+    // n <= 2^26 before each step and d <= 2^53, so an exceeding product is never rounded below the limit.
+    if (n > INT8_LIMITS.elements) {
+      where.fail(`${what} [${shape.join(', ')}] has more than ${INT8_LIMITS.elements} (2^26) elements per example; the limit bounds the memory a model file can ask for`);
     }
-    if (!hit) where.fail(`pooling window ${o} over the ${what} covers only padding (padding too large for the kernel)`);
+  }
+}
+
+/** Keys each layer kind may carry: anything else is a mistake (a misspelt `rounding` would silently mean halfEven). */
+const WEIGHTED_KEYS = [
+  'kind', 'weight', 'weightShape', 'weightQmin', 'weightQmax', 'weightZeroPoint', 'bias', 'inZeroPoint', 'outZeroPoint',
+  'multiplier', 'shift', 'qmin', 'qmax', 'outScale',
+];
+const LAYER_KEYS: Record<Int8LayerKind, readonly string[]> = {
+  quantize: ['kind', 'scale', 'zeroPoint', 'qmin', 'qmax', 'rounding'],
+  conv2d: [...WEIGHTED_KEYS, 'stride', 'padding', 'dilation', 'groups'],
+  linear: WEIGHTED_KEYS,
+  maxpool2d: ['kind', 'kernel', 'stride', 'padding', 'dilation'],
+  relu: ['kind', 'zeroPoint'],
+  flatten: ['kind'],
+  dequantize: ['kind', 'scale', 'zeroPoint'],
+};
+const SPEC_KEYS = ['inputShape', 'layers', 'meta'];
+
+function checkKeys(value: object, allowed: readonly string[], where: Where): void {
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) where.fail(`unknown field '${key}' (allowed: ${allowed.join(', ')})`);
   }
 }
 
@@ -295,6 +369,7 @@ function checkShape(value: unknown, where: Where): number[] {
   if (!Array.isArray(value) || value.length === 0 || !value.every((d) => Number.isSafeInteger(d) && d >= 1)) {
     where.fail(`must be a non-empty array of positive integers, got ${show(value)}`);
   }
+  checkElements(value as number[], 'shape', where);
   return [...(value as number[])];
 }
 
@@ -344,25 +419,44 @@ function typeName(value: unknown): string {
   return typeof value;
 }
 
-function show(value: unknown): string {
+/**
+ * A value as an error message shows it: like JSON, but Infinity, -Infinity and NaN print as
+ * themselves (JSON.stringify would print null, hiding the very problem), long arrays and deep
+ * objects are cut short.
+ */
+export function show(value: unknown, depth = 0): string {
   if (ArrayBuffer.isView(value)) return typeName(value);
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
+  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 200 ? value.slice(0, 200) + '…' : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === null || typeof value !== 'object') return String(value);
+  if (depth >= 3) return Array.isArray(value) ? '[…]' : '{…}';
+  if (Array.isArray(value)) {
+    const items = value.slice(0, 16).map((v) => show(v, depth + 1));
+    return `[${items.join(',')}${value.length > 16 ? `,… (${value.length} items)` : ''}]`;
   }
+  const entries = Object.entries(value);
+  const items = entries.slice(0, 16).map(([k, v]) => `${JSON.stringify(k)}:${show(v, depth + 1)}`);
+  return `{${items.join(',')}${entries.length > 16 ? ',…' : ''}}`;
 }
 
-/** A deep copy of the spec's layers and arrays, so that later changes by the caller cannot reach the model. */
+/**
+ * A deep copy of the spec's layers and arrays, so that later changes by the caller cannot reach
+ * the model. Nesting deeper than INT8_LIMITS.metaDepth is refused (a crafted meta nested 10^5
+ * deep would otherwise overflow the stack here).
+ */
 export function cloneSpec(spec: Int8ModelSpec): Int8ModelSpec {
   if (spec === null || typeof spec !== 'object') return spec;
-  const copy = (value: unknown): unknown => {
+  const copy = (value: unknown, depth: number, path: string): unknown => {
     if (value instanceof Int8Array || value instanceof Int32Array) return value.slice();
-    if (Array.isArray(value)) return value.map(copy);
-    if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, copy(v)]));
+    const isArray = Array.isArray(value);
+    const isPlain = !isArray && value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype;
+    if (!isArray && !isPlain) return value;
+    if (depth >= INT8_LIMITS.metaDepth) {
+      throw new Error(`Int8Model: spec: ${path} is nested more than ${INT8_LIMITS.metaDepth} levels deep`);
     }
-    return value;
+    if (isArray) return (value as unknown[]).map((v, i) => copy(v, depth + 1, depth < 8 ? `${path}[${i}]` : path));
+    return Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, copy(v, depth + 1, depth < 8 ? `${path}.${k}` : path)]));
   };
-  return copy(spec) as Int8ModelSpec;
+  return copy(spec, 0, 'spec') as Int8ModelSpec;
 }

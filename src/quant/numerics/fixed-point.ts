@@ -42,6 +42,10 @@ export interface QuantizedMultiplier {
  *   m = q * 2^shift with q in [0.5, 1) (frexp), multiplier = round(q * 2^31) (ties away from zero);
  *   if that rounds up to 2^31, halve it and add one to shift; if shift < -31 the result would shift
  *   every bit out, so it is flushed to { multiplier: 0, shift: 0 }.
+ * The shift must stay in [-31, 30] (what multiplyByQuantizedMultiplier and the int8 engine
+ * accept): m >= 2^30 (shift > 30) is refused. TFLite saturates such a multiplier to
+ * (2^31 - 1, 30), a silently different scale; a requantization multiplier s_in·s_w/s_out that
+ * large means the scales are wrong, so an error is the useful answer.
  */
 export function quantizeMultiplier(m: number): QuantizedMultiplier {
   if (!Number.isFinite(m) || m < 0) {
@@ -67,6 +71,9 @@ export function quantizeMultiplier(m: number): QuantizedMultiplier {
     shift += 1;
   }
   if (shift < -31) return { multiplier: 0, shift: 0 };
+  if (shift > 30) {
+    throw new Error(`quantizeMultiplier: the real multiplier ${m} needs a shift of ${shift}, above the largest supported, 30 (multipliers must be < 2^30)`);
+  }
   return { multiplier, shift };
 }
 

@@ -5,8 +5,8 @@
  * per tensor, ranges tracked by a moving average. Anything can be overridden per layer, which is
  * how mixed precision is expressed.
  */
-import type { FakeQuantConfig, ObserverKind } from '../fake-quantize-module.js';
-import type { CalibrationMethod } from '../observer.js';
+import { OBSERVER_KINDS, type FakeQuantConfig, type ObserverKind } from '../fake-quantize-module.js';
+import { CALIBRATION_METHODS, type CalibrationMethod } from '../observer.js';
 import type { QScheme, Rounding } from '../numerics/index.js';
 
 export interface LayerQConfig {
@@ -31,7 +31,30 @@ export interface QConfigOptions {
   quantizeBias?: boolean;
 }
 
+const OPTION_CHOICES: Record<keyof QConfigOptions, readonly unknown[] | null> = {
+  bits: null, weightBits: null, activationBits: null, perChannel: null, averagingConstant: null, learnable: null, quantizeBias: null,
+  weightScheme: ['affine', 'symmetric'], activationScheme: ['affine', 'symmetric'],
+  activationObserver: OBSERVER_KINDS, calibration: CALIBRATION_METHODS, rounding: ['halfEven', 'halfAwayFromZero'],
+};
+
+/**
+ * Run-time check of the options (TypeScript's types are gone for JavaScript callers and JSON
+ * configs): an unknown key (a misspelt `rounding` would silently mean halfEven) or a string
+ * option outside its choices is an error naming the option and the allowed values. Numbers are
+ * checked where they are used (qrange for bits, the observers for the averaging constant).
+ */
+function checkOptions(o: QConfigOptions): void {
+  for (const [k, v] of Object.entries(o)) {
+    if (!(k in OPTION_CHOICES)) throw new Error(`qconfig: unknown option '${k}'; known: ${Object.keys(OPTION_CHOICES).join(', ')}`);
+    const choices = OPTION_CHOICES[k as keyof QConfigOptions];
+    if (choices && v !== undefined && !choices.includes(v)) {
+      throw new Error(`qconfig: ${k} must be one of ${choices.join(', ')}; got ${JSON.stringify(v)}`);
+    }
+  }
+}
+
 export function qconfig(o: QConfigOptions = {}): LayerQConfig {
+  checkOptions(o);
   const bits = o.bits ?? 8;
   const rounding = o.rounding ?? 'halfEven';
   return {
