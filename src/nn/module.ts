@@ -10,6 +10,7 @@ import { fromArray } from '../tensor/creation.js';
 import type { Device } from '../tensor/backend.js';
 import { shapeStr } from '../tensor/shape.js';
 import { zeroGrad } from '../autograd/engine.js';
+import { activeTracer } from './graph/context.js';
 
 export type StateDict = Map<string, Tensor>;
 
@@ -21,8 +22,10 @@ export abstract class Module {
 
   abstract forward(...inputs: Tensor[]): Tensor;
 
-  /** Calls forward (the place for hooks, like torch's __call__). */
+  /** Calls forward (the place for hooks, like torch's __call__; trace() records leaf modules here). */
   call(...inputs: Tensor[]): Tensor {
+    const tracer = activeTracer();
+    if (tracer) return tracer.callModule(this, inputs, () => this.forward(...inputs));
     return this.forward(...inputs);
   }
 
