@@ -18,3 +18,6 @@ export { foldBatchNorm, fuseConvBn } from './qat/fold.js';
 export { calibrate } from './qat/calibrate.js';
 export { convert } from './qat/convert.js';
 export * from './int8/index.js';
+export { prepareQATGraph, prepareModuleQAT, quantizerOf, type PrepareOptions } from './qat/graph-prepare.js';
+export { QFunctional, QAvgPool, type QuantizedFunction, type AvgPoolSpec } from './qat/functional-modules.js';
+export { convertGraph, type ConvertGraphOptions } from './qat/graph-convert.js';
