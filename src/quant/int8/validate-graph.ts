@@ -99,16 +99,6 @@ export function planInt8Graph(spec: Int8GraphSpec): NodePlan[] {
   if (typeof spec.output !== 'string' || !byName.has(spec.output)) fail('spec', `'output' must name a node, got ${show(spec.output)}`);
   if (byName.get(spec.output)!.op.kind !== 'dequantize') fail(`node '${spec.output}'`, 'the output node must be a dequantize (levels -> float)');
   const order = topologicalOrder(spec.nodes, byName);
-  // Every node must feed the output.
-  const live = new Set<string>();
-  const stack = [spec.output];
-  while (stack.length) {
-    const name = stack.pop()!;
-    if (live.has(name) || name === GRAPH_INPUT) continue;
-    live.add(name);
-    stack.push(...byName.get(name)!.inputs);
-  }
-  for (const n of spec.nodes) if (!live.has(n.name)) fail(`node '${n.name}' (${n.op.kind})`, 'is not used by the output (dead node)');
   if (!spec.nodes.some((n) => n.op.kind === 'quantize')) fail('spec', 'has no quantize node reading the input');
 
   // ---- nodes, in execution order
@@ -134,6 +124,16 @@ export function planInt8Graph(spec: Int8GraphSpec): NodePlan[] {
     plans.set(n.name, plan);
     out.push(plan);
   });
+  // Every node must feed the output.
+  const live = new Set<string>();
+  const stack = [spec.output];
+  while (stack.length) {
+    const name = stack.pop()!;
+    if (live.has(name) || name === GRAPH_INPUT) continue;
+    live.add(name);
+    stack.push(...byName.get(name)!.inputs);
+  }
+  for (const n of spec.nodes) if (!live.has(n.name)) fail(`node '${n.name}' (${n.op.kind})`, 'is not used by the output (dead node)');
   return out;
 }
 
