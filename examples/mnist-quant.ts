@@ -9,6 +9,7 @@
  *          --device cpu|gpu --seed N --observer minmax|movingAverage|histogram (QAT activations)
  *          (--qat-images default: 12,800 at <= 4 bits, 6,400 above)
  *          --calibration max|percentile|mse|kl (PTQ) --recipe bn|reference --retrain --out DIR
+ *          --model resnet: the residual network's sweep instead (examples/lib/resnet-sweep.ts)
  *
  * Writes DIR/results.json and DIR/mnist-quant.svg (accuracy vs bits, PTQ and QAT, next to the
  * published figures of seed document 004).
@@ -33,6 +34,19 @@ const PUBLISHED = {
   ptq: [10, 47, 83, 96, 98, 98, 98, 98],
   qat: [10, 63, 90, 97, 98, 98, 98, 98],
 };
+
+// --model resnet|cnn: the residual network has its own sweep (examples/lib/resnet-sweep.ts).
+const modelAt = process.argv.findIndex((a) => a === '--model' || a.startsWith('--model='));
+if (modelAt >= 0) {
+  const value = process.argv[modelAt].includes('=') ? process.argv[modelAt].split('=')[1] : process.argv[modelAt + 1];
+  if (value === 'resnet') {
+    const { runResnetSweep } = await import('./lib/resnet-sweep.js');
+    await runResnetSweep(process.argv.slice(2));
+    process.exit(0);
+  }
+  if (value !== 'cnn') throw new Error(`--model: expected resnet or cnn, got '${value}'`);
+  process.argv.splice(modelAt, process.argv[modelAt].includes('=') ? 1 : 2);
+}
 
 const flags = parseFlags(process.argv.slice(2), {
   quick: false, bits: '', epochs: 0, 'qat-images': 0, 'calib-images': 0, lr: 0, device: 'cpu', seed: 1,
