@@ -14,7 +14,7 @@ export { FakeQuantize, makeObserver, type FakeQuantConfig, type ObserverKind } f
 export { qconfig, type LayerQConfig, type QConfigOptions, type QatConfig } from './qat/config.js';
 export { QuantStub, QConv2d, QLinear, QConvBn2d } from './qat/modules.js';
 export { prepareQAT, fakeQuantizers, setQuantState, freezeBn } from './qat/prepare.js';
-export { foldBatchNorm, fuseConvBn } from './qat/fold.js';
+export { foldBatchNorm, fuseConvBn, fuseConvBnGraph } from './qat/fold.js';
 export { calibrate } from './qat/calibrate.js';
 export { convert } from './qat/convert.js';
 export * from './int8/index.js';
