@@ -149,8 +149,9 @@ export function trace(model: Module, example: Tensor, opts: TraceOptions = {}): 
   const leaves = [...DEFAULT_LEAF_MODULES, ...(opts.leafModules ?? [])];
   const modes = [...model.namedModules()].map(([, m]) => [m, m.training] as const);
   model.eval();
+  let gm: GraphModule;
   try {
-    return noGrad(() => {
+    gm = noGrad(() => {
       const graph = traceOnce(model, example, leaves);
       const others = opts.checkInputs ?? [F.neg(example)];
       for (const [k, other] of others.entries()) {
@@ -172,4 +173,6 @@ export function trace(model: Module, example: Tensor, opts: TraceOptions = {}): 
   } finally {
     for (const [m, t] of modes) m.training = t;
   }
+  gm.training = model.training;
+  return gm;
 }

@@ -35,7 +35,8 @@ describe('trace', () => {
   it('does not touch batch-norm statistics or training flags while tracing', () => {
     const model = new MnistResNet({ channels: 4, generator: new Generator(4) });
     const before = model.stateDict().get('stem.1.running_mean')!.toTypedArray().slice();
-    trace(model, input(2, 5));
+    const gm = trace(model, input(2, 5));
+    expect(gm.training).toBe(true);
     expect(Array.from(model.stateDict().get('stem.1.running_mean')!.toTypedArray())).toEqual(Array.from(before));
     expect(model.training).toBe(true);
     expect(model.layer1.bn1.training).toBe(true);
