@@ -4,7 +4,7 @@
  * each converted to an integer-only Int8GraphModel (int8 add for the skips, integer global
  * average pooling) whose predictions are compared with the fake-quant model's on the test set.
  *
- *   flags: --bits 8,4,2  --epochs N (float, default 4)  --qat-images N (default 12,800)
+ *   flags: --bits 8,4,2  --epochs N (float, default 3)  --qat-images N (default 12,800)
  *          --calib-images N (default 2048)  --channels N (default 16)  --seed N  --out DIR
  *          --arith fixedPoint|float (int8 add)  --quick (subsets: 8192 train / 2000 test images)
  *          --retrain (ignore a saved float checkpoint)
@@ -30,7 +30,7 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
     args: argv,
     strict: true,
     options: {
-      model: { type: 'string' }, bits: { type: 'string', default: '8,4,2' }, epochs: { type: 'string', default: '4' },
+      model: { type: 'string' }, bits: { type: 'string', default: '8,4,2' }, epochs: { type: 'string', default: '3' },
       'qat-images': { type: 'string', default: '12800' }, 'calib-images': { type: 'string', default: '2048' },
       channels: { type: 'string', default: '16' }, seed: { type: 'string', default: '1' }, out: { type: 'string', default: 'runs' },
       arith: { type: 'string', default: 'fixedPoint' }, quick: { type: 'boolean', default: false }, retrain: { type: 'boolean', default: false },
