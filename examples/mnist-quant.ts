@@ -5,6 +5,7 @@
  *
  *   npm start                      full sweep, bits 1..8 (float model trained once, then reused from runs/)
  *   npm start -- --quick           about a minute: subsets, bits 8,4,2
+ *   npm start -- --model resnet    the residual network's sweep instead (examples/lib/resnet-sweep.ts)
  *   npm start -- --help            every flag with its meaning and default (examples/lib/flags.ts)
  *
  * Every flag is validated before any work starts (examples/lib/cli.ts): a bad one prints one
@@ -26,7 +27,7 @@ import {
 } from '../src/quant/index.js';
 import { writeFileAtomic } from '../src/io/index.js';
 import { Progress } from './lib/progress.js';
-import { runCli } from './lib/cli.js';
+import { runCli, pickModel } from './lib/cli.js';
 import { MNIST_QUANT_FLAGS } from './lib/flags.js';
 import { selectDevice } from './lib/device.js';
 import { accuracyChartSvg, type Series } from './lib/chart.js';
@@ -40,7 +41,15 @@ const PUBLISHED = {
   qat: [10, 63, 90, 97, 98, 98, 98, 98],
 };
 
-const flags = runCli('npm start --', 'PTQ and QAT of the MNIST CNN over bit widths, with integer-only int8 models.', MNIST_QUANT_FLAGS);
+// --model resnet: the residual network has its own sweep and flags (examples/lib/resnet-sweep.ts).
+const modelFlag = pickModel(process.argv.slice(2));
+if (modelFlag.model === 'resnet') {
+  const { runResnetSweep } = await import('./lib/resnet-sweep.js');
+  await runResnetSweep(modelFlag.rest);
+  process.exit(0);
+}
+
+const flags = runCli('npm start --', 'PTQ and QAT of the MNIST CNN over bit widths, with integer-only int8 models.', MNIST_QUANT_FLAGS, modelFlag.rest);
 const quick = flags.quick;
 const bitsList = flags.bits ?? (quick ? [8, 4, 2] : [1, 2, 3, 4, 5, 6, 7, 8]);
 const floatEpochs = flags.epochs ?? (quick ? 1 : 2);

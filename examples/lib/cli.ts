@@ -283,3 +283,18 @@ export function runCli<S extends Spec>(command: string, summary: string, spec: S
     throw e;
   }
 }
+
+/**
+ * `--model cnn|resnet` chooses which sweep (and so which flag table) the main job runs, so it is
+ * read before the rest: returns the model and the remaining arguments. A bad value is a usage
+ * error (one line, exit 2).
+ */
+export function pickModel(argv: readonly string[]): { model: 'cnn' | 'resnet'; rest: string[] } {
+  const rest = [...argv];
+  const at = rest.findIndex((a) => a === '--model' || a.startsWith('--model='));
+  if (at < 0) return { model: 'cnn', rest };
+  const value = rest[at].includes('=') ? rest[at].slice('--model='.length) : rest[at + 1];
+  if (value !== 'cnn' && value !== 'resnet') exitUsage(`--model must be one of cnn, resnet; got '${value ?? ''}'`);
+  rest.splice(at, rest[at].includes('=') ? 1 : 2);
+  return { model: value, rest };
+}

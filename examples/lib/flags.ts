@@ -50,3 +50,17 @@ export const MLP_TOY_FLAGS = {
   points: { kind: 'int', min: 2, max: 1_000_000, default: 128, help: 'training points on [-pi, pi]' },
   seed: { kind: 'int', min: 0, max: 2 ** 31 - 1, default: 0, help: 'seed of the initialisation' },
 } satisfies Spec;
+
+/** `npm start -- --model resnet` (examples/lib/resnet-sweep.ts). */
+export const RESNET_FLAGS = {
+  quick: { kind: 'boolean', default: false, help: 'subsets: 8,192 training and 2,000 test images' },
+  bits: { kind: 'bits', min: 2, max: 8, default: '8,4,2', help: "bit widths to sweep (2..8: the int8 engine's add needs levels within 8 bits)" },
+  epochs: { kind: 'int', min: 1, max: 1000, default: 3, help: 'epochs of float training' },
+  'qat-images': { kind: 'int', min: 64, default: 12_800, help: 'training images for QAT fine-tuning per bit width' },
+  'calib-images': { kind: 'int', min: 64, default: 2048, help: 'training images for PTQ calibration' },
+  channels: { kind: 'int', min: 1, max: 1024, default: 16, help: 'channels of the residual blocks' },
+  seed: { kind: 'int', min: 0, max: 2 ** 31 - 1, default: 1, help: 'seed of every random choice' },
+  arith: { kind: 'choice', choices: ['fixedPoint', 'float'], default: 'fixedPoint', help: "int8 add/mul: TFLite's fixed point or the seed document's float formula" },
+  retrain: { kind: 'boolean', default: false, help: 'train the float model again even if its checkpoint exists in --out' },
+  out: { kind: 'dir', default: 'runs', help: 'directory for the checkpoint, resnet-results.json and the int8 model' },
+} satisfies Spec;

@@ -12,4 +12,8 @@ export { saveCheckpoint, loadCheckpoint, CHECKPOINT_KIND } from './checkpoint.js
 export { loadSafetensorsState, stateDictToSafetensors } from './safetensors.js';
 export { loadSafetensors, saveSafetensors } from './safetensors-file.js';
 export { mnistCnn, mlp, type MnistCnnOptions } from './models/mnist.js';
-export { trainEpoch, evaluate, type StepInfo, type EvalResult, type TrainEpochOptions } from './train.js';
+export { trainEpoch, evaluate, batchInput, batchSize, type Batch, type StepInfo, type EvalResult, type TrainEpochOptions } from './train.js';
+export { MnistResNet, BasicBlock, mnistResNet, type MnistResNetOptions } from './models/resnet.js';
+export * as qf from './graph/functional.js';
+export { trace, DEFAULT_LEAF_MODULES, type TraceOptions, type ModuleClass } from './graph/trace.js';
+export { GraphModule, ModuleTree, type Graph, type GraphNode, type Attrs } from './graph/graph.js';

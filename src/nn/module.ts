@@ -10,6 +10,7 @@ import { fromArray } from '../tensor/creation.js';
 import type { Device } from '../tensor/backend.js';
 import { shapeStr } from '../tensor/shape.js';
 import { zeroGrad } from '../autograd/engine.js';
+import { activeTracer } from './graph/context.js';
 
 export type StateDict = Map<string, Tensor>;
 
@@ -21,8 +22,10 @@ export abstract class Module {
 
   abstract forward(...inputs: Tensor[]): Tensor;
 
-  /** Calls forward (the place for hooks, like torch's __call__). */
+  /** Calls forward (the place for hooks, like torch's __call__; trace() records leaf modules here). */
   call(...inputs: Tensor[]): Tensor {
+    const tracer = activeTracer();
+    if (tracer) return tracer.callModule(this, inputs, () => this.forward(...inputs));
     return this.forward(...inputs);
   }
 
@@ -96,9 +99,36 @@ export abstract class Module {
     zeroGrad(this.parameters());
   }
 
-  /** Parameters and buffers by dotted name (the tensors themselves, not copies). */
+  /**
+   * State that is neither a parameter nor a buffer but must survive a save and load (PyTorch's
+   * get_extra_state): a quantizer's observed range, qparams and switches, a frozen-BN flag.
+   * Names are relative to this module and fixed for the module's configuration; shapes may vary
+   * with what has been observed, so loading checks them in loadExtraState, not by shape.
+   */
+  protected extraState(): [string, Tensor][] {
+    return [];
+  }
+
+  /**
+   * Checks `state` (this module's extraState names, all present) and returns a function that
+   * applies it. Throws, naming the entry, when a value is invalid; applies nothing by itself, so
+   * loadStateDict can check every module before changing any.
+   */
+  protected loadExtraState(state: Map<string, Tensor>): () => void {
+    if (state.size) throw new Error(`${this.constructor.name} has no extra state, got ${[...state.keys()].join(', ')}`);
+    return () => {};
+  }
+
+  /** Every module's extra state by dotted name. */
+  namedExtraState(): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [path, m] of this.namedModules()) for (const [k, t] of m.extraState()) out.push([path ? `${path}.${k}` : k, t]);
+    return out;
+  }
+
+  /** Parameters, buffers and extra state by dotted name (parameters and buffers are the tensors themselves, not copies). */
   stateDict(): StateDict {
-    return new Map([...this.namedParameters(), ...this.namedBuffers()]);
+    return new Map([...this.namedParameters(), ...this.namedBuffers(), ...this.namedExtraState()]);
   }
 
   /**
@@ -108,9 +138,12 @@ export abstract class Module {
   loadStateDict(state: StateDict | Record<string, Tensor>, opts: { strict?: boolean } = {}): void {
     const strict = opts.strict ?? true;
     const src = state instanceof Map ? state : new Map(Object.entries(state));
-    const own = this.stateDict();
+    const own = new Map([...this.namedParameters(), ...this.namedBuffers()]);
+    const extraKeys = new Set(this.namedExtraState().map(([k]) => k));
+    // Extra state may be absent as a whole (checkpoints from before it existed load as they did),
+    // but a module's extra state is taken all or nothing (checked below).
     const missing = [...own.keys()].filter((k) => !src.has(k));
-    const unexpected = [...src.keys()].filter((k) => !own.has(k));
+    const unexpected = [...src.keys()].filter((k) => !own.has(k) && !extraKeys.has(k));
     if (strict && (missing.length || unexpected.length)) {
       throw new Error(`loadStateDict: ${missing.length ? `missing keys: ${missing.join(', ')}` : ''}${missing.length && unexpected.length ? '; ' : ''}${unexpected.length ? `unexpected keys: ${unexpected.join(', ')}` : ''}`);
     }
@@ -120,15 +153,34 @@ export abstract class Module {
         throw new Error(`loadStateDict: '${k}' has shape ${shapeStr(s.shape)} in the state but ${shapeStr(t.shape)} in the model`);
       }
     }
+    // Extra state: each module checks its entries now and applies them after the tensors.
+    const commits: (() => void)[] = [];
+    for (const [path, m] of this.namedModules()) {
+      const names = m.extraState().map(([k]) => k);
+      if (!names.length) continue;
+      const mine = new Map<string, Tensor>();
+      for (const k of names) {
+        const s = src.get(path ? `${path}.${k}` : k);
+        if (s) mine.set(k, s);
+      }
+      if (mine.size === 0) continue; // absent: the module keeps its own
+      if (mine.size !== names.length) throw new Error(`loadStateDict: '${path}' needs all of ${names.join(', ')}`);
+      try {
+        commits.push(m.loadExtraState(mine));
+      } catch (e) {
+        throw new Error(`loadStateDict: '${path || '<root>'}': ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
     for (const [k, t] of own) {
       const s = src.get(k);
       if (s) t.assign_(fromArray(s.toTypedArray(), t.shape, { dtype: t.dtype, device: t.device }));
     }
+    for (const commit of commits) commit();
   }
 
   /** Moves every parameter and buffer to a device, in place (the tensors keep their identity). */
   to(device: Device): this {
-    for (const [, t] of this.stateDict()) {
+    for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) {
       if (t.device !== device) t.assign_(fromArray(t.toTypedArray(), t.shape, { dtype: t.dtype, device }));
     }
     return this;

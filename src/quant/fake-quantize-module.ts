@@ -11,7 +11,7 @@
  * current qparams so the phase is always visible.
  */
 import { Tensor } from '../tensor/tensor.js';
-import { zeros } from '../tensor/creation.js';
+import { fromArray, zeros } from '../tensor/creation.js';
 import { Module } from '../nn/module.js';
 import { fakeQuantizeTensor } from './fake-quantize.js';
 import { LearnableFakeQuantizeFunction } from './lsq.js';
@@ -134,6 +134,48 @@ export class FakeQuantize extends Module {
    */
   private hasLearnedQParams(): boolean {
     return this.qparams !== null || (this.learnedScale !== null && this.learnedScale.item() > 0);
+  }
+
+  /**
+   * What a resumed QAT run needs besides the LSQ parameters: the switches, the current qparams
+   * and everything the observer has seen (float64, so moving averages resume exactly).
+   */
+  protected override extraState(): [string, Tensor][] {
+    const p = this.qparams;
+    const out: [string, Tensor][] = [
+      ['observer_enabled', fromArray(Int32Array.of(this.observerEnabled ? 1 : 0), [1], { dtype: 'int32' })],
+      ['fake_quant_enabled', fromArray(Int32Array.of(this.fakeQuantEnabled ? 1 : 0), [1], { dtype: 'int32' })],
+      ['qparams.scale', fromArray(p ? p.scale.slice() : new Float32Array(0), [p ? p.scale.length : 0], { dtype: 'float32' })],
+      ['qparams.zero_point', fromArray(p ? p.zeroPoint.slice() : new Int32Array(0), [p ? p.zeroPoint.length : 0], { dtype: 'int32' })],
+    ];
+    for (const [k, a] of Object.entries(this.observer.stateArrays())) out.push([`observer.${k}`, fromArray(a, [a.length], { dtype: 'float64' })]);
+    return out;
+  }
+
+  protected override loadExtraState(state: Map<string, Tensor>): () => void {
+    const flag = (k: string): boolean => {
+      const v = state.get(k)!.toTypedArray();
+      if (v.length !== 1 || (v[0] !== 0 && v[0] !== 1)) throw new Error(`'${k}' must be one 0 or 1`);
+      return v[0] === 1;
+    };
+    const observe = flag('observer_enabled'), fake = flag('fake_quant_enabled');
+    const scale = Float32Array.from(state.get('qparams.scale')!.toTypedArray());
+    const zp = Int32Array.from(state.get('qparams.zero_point')!.toTypedArray());
+    if (scale.length !== zp.length) throw new Error(`'qparams.scale' has ${scale.length} values but 'qparams.zero_point' ${zp.length}`);
+    for (let i = 0; i < scale.length; i++) {
+      if (!(scale[i] > 0) || !Number.isFinite(scale[i])) throw new Error(`'qparams.scale'[${i}] = ${scale[i]} is not a positive finite scale`);
+      if (zp[i] < this.qmin || zp[i] > this.qmax) throw new Error(`'qparams.zero_point'[${i}] = ${zp[i]} is outside [${this.qmin}, ${this.qmax}]`);
+    }
+    const arrays: Record<string, Float64Array> = {};
+    for (const [k, t] of state) if (k.startsWith('observer.')) arrays[k.slice('observer.'.length)] = Float64Array.from(t.toTypedArray());
+    const restoreObserver = this.observer.loadStateArrays(arrays);
+    const axis = this.config.channelAxis ?? null;
+    return () => {
+      this.observerEnabled = observe;
+      this.fakeQuantEnabled = fake;
+      this.qparams = scale.length ? { scale, zeroPoint: zp, axis } : null;
+      restoreObserver();
+    };
   }
 
   enableObserver(on = true): this {

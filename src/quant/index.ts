@@ -14,8 +14,11 @@ export { FakeQuantize, makeObserver, OBSERVER_KINDS, type FakeQuantConfig, type 
 export { qconfig, type LayerQConfig, type QConfigOptions, type QatConfig } from './qat/config.js';
 export { QuantStub, QConv2d, QLinear, QConvBn2d } from './qat/modules.js';
 export { prepareQAT, fakeQuantizers, setQuantState, freezeBn } from './qat/prepare.js';
-export { foldBatchNorm, fuseConvBn } from './qat/fold.js';
+export { foldBatchNorm, fuseConvBn, fuseConvBnGraph } from './qat/fold.js';
 export { calibrate } from './qat/calibrate.js';
 export { convert } from './qat/convert.js';
 export * from './int8/index.js';
 export * from './export/index.js';
+export { prepareQATGraph, prepareModuleQAT, quantizerOf, type PrepareOptions } from './qat/graph-prepare.js';
+export { QFunctional, QAvgPool, type QuantizedFunction, type AvgPoolSpec } from './qat/functional-modules.js';
+export { convertGraph, type ConvertGraphOptions } from './qat/graph-convert.js';

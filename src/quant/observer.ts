@@ -50,6 +50,17 @@ export abstract class Observer {
   abstract reset(): void;
   /** The observed float range(s), for display. */
   abstract range(): { min: ArrayLike<number>; max: ArrayLike<number> };
+  /** Everything observed so far, as named float64 arrays (fixed names per class), for state dicts. */
+  abstract stateArrays(): Record<string, Float64Array>;
+  /** Checks arrays from stateArrays() and returns a function that restores them. */
+  abstract loadStateArrays(s: Record<string, Float64Array>): () => void;
+}
+
+function need(s: Record<string, Float64Array>, key: string, who: string, length?: number): Float64Array {
+  const a = s[key];
+  if (!(a instanceof Float64Array)) throw new Error(`${who}: state '${key}' is missing`);
+  if (length !== undefined && a.length !== length) throw new Error(`${who}: state '${key}' has ${a.length} values, expected ${length}`);
+  return a;
 }
 
 function checkFinite(x: Tensor, who: string): void {
@@ -100,6 +111,20 @@ export class MinMaxObserver extends Observer {
   }
   range() {
     return { min: [this.min], max: [this.max] };
+  }
+  stateArrays(): Record<string, Float64Array> {
+    return { min: Float64Array.of(this.min), max: Float64Array.of(this.max) };
+  }
+  loadStateArrays(s: Record<string, Float64Array>): () => void {
+    const lo = need(s, 'min', this.constructor.name, 1)[0], hi = need(s, 'max', this.constructor.name, 1)[0];
+    if (Number.isNaN(lo) || Number.isNaN(hi) || (lo <= hi) !== (Number.isFinite(lo) && Number.isFinite(hi))) {
+      throw new Error(`${this.constructor.name}: state min ${lo}, max ${hi} is neither an observed range nor the empty one (Infinity, -Infinity)`);
+    }
+    return () => {
+      this.min = lo;
+      this.max = hi;
+      this.seen = lo <= hi; // the empty range (Infinity, -Infinity) means nothing observed yet
+    };
   }
 }
 
@@ -171,6 +196,18 @@ export class PerChannelMinMaxObserver extends Observer {
   }
   range() {
     return { min: this.mins ?? [], max: this.maxs ?? [] };
+  }
+  stateArrays(): Record<string, Float64Array> {
+    return { mins: this.mins ? this.mins.slice() : new Float64Array(0), maxs: this.maxs ? this.maxs.slice() : new Float64Array(0) };
+  }
+  loadStateArrays(s: Record<string, Float64Array>): () => void {
+    const who = this.constructor.name;
+    const lo = need(s, 'mins', who), hi = need(s, 'maxs', who, s.mins?.length);
+    for (let i = 0; i < lo.length; i++) if (!(lo[i] <= hi[i])) throw new Error(`${who}: state channel ${i} has min ${lo[i]} > max ${hi[i]}`);
+    return () => {
+      this.mins = lo.length ? lo.slice() : null;
+      this.maxs = hi.length ? hi.slice() : null;
+    };
   }
 }
 
@@ -281,6 +318,28 @@ export class HistogramObserver extends Observer {
   }
   range() {
     return { min: [this.lo], max: [this.hi] };
+  }
+  stateArrays(): Record<string, Float64Array> {
+    return {
+      lo: Float64Array.of(this.lo), hi: Float64Array.of(this.hi), seen: Float64Array.of(this.seen),
+      hist_range: this.hist ? Float64Array.of(this.hist.min, this.hist.max) : new Float64Array(0),
+      counts: this.hist ? this.hist.counts.slice() : new Float64Array(0),
+      sample: Float64Array.from(this.sample),
+    };
+  }
+  loadStateArrays(s: Record<string, Float64Array>): () => void {
+    const who = 'HistogramObserver';
+    const lo = need(s, 'lo', who, 1)[0], hi = need(s, 'hi', who, 1)[0], seen = need(s, 'seen', who, 1)[0];
+    const range = need(s, 'hist_range', who), counts = need(s, 'counts', who), sample = need(s, 'sample', who);
+    if ((range.length === 0) !== (counts.length === 0) || (range.length !== 0 && range.length !== 2)) throw new Error(`${who}: state hist_range and counts must both be empty or hold a histogram`);
+    if (!Number.isSafeInteger(seen) || seen < 0 || sample.length > 200_000) throw new Error(`${who}: state seen ${seen} / sample of ${sample.length} is not a valid reservoir`);
+    return () => {
+      this.lo = lo;
+      this.hi = hi;
+      this.seen = seen;
+      this.hist = range.length ? { min: range[0], max: range[1], counts: counts.slice() } : null;
+      this.sample = Array.from(sample);
+    };
   }
 }
 

@@ -460,3 +460,17 @@ export function cloneSpec(spec: Int8ModelSpec): Int8ModelSpec {
   };
   return copy(spec, 0, 'spec') as Int8ModelSpec;
 }
+
+/**
+ * One chain-kind layer checked as a node of a graph model (validate-graph.ts): the same checks as
+ * in a chain, with `label` (e.g. "node 'layer1.conv1'") naming it in errors and the input's shape
+ * and level range given by the node it reads.
+ */
+export function planChainLayer(
+  layer: Int8Layer, label: string, index: number, inShape: number[], inRange: LevelRange | null, rangeSetBy: string,
+): LayerPlan {
+  if (layer === null || typeof layer !== 'object' || !KINDS.includes((layer as { kind: Int8LayerKind }).kind)) {
+    new Where(label).fail(`'kind' must be one of ${KINDS.join(', ')}, got ${show((layer as { kind?: unknown } | null)?.kind ?? layer)}`);
+  }
+  return planLayer(layer, index, new Where(`${label} (${layer.kind})`), inShape, inRange, rangeSetBy);
+}

@@ -22,7 +22,7 @@ import { QConv2d, QConvBn2d, QLinear, QuantStub } from './modules.js';
 import { INT32_MAX, INT32_MIN } from '../numerics/int-limits.js';
 
 
-function computeQParamsFor(fq: FakeQuantize, who: string): { scale: number; zeroPoint: number } {
+export function computeQParamsFor(fq: FakeQuantize, who: string): { scale: number; zeroPoint: number } {
   if (!fq.fakeQuantEnabled) throw new Error(`convert: ${who} has fake quantization disabled; calibrate or train with it on first`);
   const p = fq.computeQParams();
   if (p.scale.length !== 1) throw new Error(`convert: ${who} has per-channel activation parameters, which the integer engine does not support`);
@@ -44,13 +44,13 @@ function quantizeBias(b: ArrayLike<number>, scale: Float32Array): Int32Array {
   return out;
 }
 
-interface WeightedParts {
+export interface WeightedParts {
   weight: Tensor;
   bias: Tensor | null;
   layer: QConv2d | QLinear | QConvBn2d;
 }
 
-function weighted(parts: WeightedParts, sIn: number, zIn: number, name: string) {
+export function weighted(parts: WeightedParts, sIn: number, zIn: number, name: string) {
   const { layer } = parts;
   // What the fake-quant forward would use now: observe the current weights if the observer is on.
   noGrad(() => layer.weightFq.call(parts.weight));

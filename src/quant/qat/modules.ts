@@ -17,6 +17,7 @@
  * model uses, so the fake-quant model and the converted model differ only by requantization.
  */
 import { Tensor } from '../../tensor/tensor.js';
+import { fromArray } from '../../tensor/creation.js';
 import * as F from '../../autograd/functional.js';
 import { Module } from '../../nn/module.js';
 import type { BatchNorm2d, Conv2d, Linear } from '../../nn/layers.js';
@@ -97,6 +98,18 @@ export class QConvBn2d extends QLayer {
     super(cfg, inputFq, relu);
     this.module('conv', conv);
     this.module('bn', bn);
+  }
+
+  protected override extraState(): [string, Tensor][] {
+    return [['bn_frozen', fromArray(Int32Array.of(this.bnFrozen ? 1 : 0), [1], { dtype: 'int32' })]];
+  }
+
+  protected override loadExtraState(state: Map<string, Tensor>): () => void {
+    const v = state.get('bn_frozen')!.toTypedArray();
+    if (v.length !== 1 || (v[0] !== 0 && v[0] !== 1)) throw new Error("'bn_frozen' must be one 0 or 1");
+    return () => {
+      this.bnFrozen = v[0] === 1;
+    };
   }
 
   /** γ/σ per output channel, with σ from the running variance (PyTorch's ConvBn2d). */

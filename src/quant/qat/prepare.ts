@@ -14,8 +14,21 @@ import { BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, ReL
 import { FakeQuantize } from '../fake-quantize-module.js';
 import type { QatConfig, LayerQConfig } from './config.js';
 import { QConv2d, QConvBn2d, QLinear, QuantStub } from './modules.js';
+import type { GraphModule } from '../../nn/graph/graph.js';
+import { prepareModuleQAT, type PrepareOptions } from './graph-prepare.js';
 
-export function prepareQAT(model: Sequential, config: QatConfig): Sequential {
+export function prepareQAT(model: Sequential, config: QatConfig): Sequential;
+/** Any Module: traced on opts.exampleInput, then prepared node by node (graph-prepare.ts). */
+export function prepareQAT(model: Module, config: QatConfig, opts: PrepareOptions): GraphModule;
+export function prepareQAT(model: Module, config: QatConfig, opts?: PrepareOptions): Sequential | GraphModule {
+  if (opts) return prepareModuleQAT(model, config, opts);
+  if (!(model instanceof Sequential)) {
+    throw new Error(`prepareQAT: a ${model.constructor.name} is not a Sequential; pass { exampleInput } so it can be traced into a graph`);
+  }
+  return prepareSequential(model, config);
+}
+
+function prepareSequential(model: Sequential, config: QatConfig): Sequential {
   const children = model.namedChildren();
   const cfgFor = (name: string): LayerQConfig => config.layers?.[name] ?? config.default;
   const out: Module[] = [];

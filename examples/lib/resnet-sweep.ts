@@ -1,0 +1,139 @@
+/**
+ * `npm start -- --model resnet`: the residual network (src/nn/models/resnet.ts) through the whole
+ * pipeline on real MNIST: float training, then per bit width PTQ and QAT on the traced graph,
+ * each converted to an integer-only Int8GraphModel (int8 add for the skips, integer global
+ * average pooling) whose predictions are compared with the fake-quant model's on the test set.
+ *
+ *   flags: --bits 8,4,2  --epochs N (float, default 3)  --qat-images N (default 12,800)
+ *          --calib-images N (default 2048)  --channels N (default 16)  --seed N  --out DIR
+ *          --arith fixedPoint|float (int8 add)  --quick (subsets: 8192 train / 2000 test images)
+ *          --retrain (ignore a saved float checkpoint)
+ * Writes DIR/resnet-results.json and DIR/mnist-resnet-int8.qgrd (8 bits).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Generator, manualSeed } from '../../src/index.js';
+import {
+  Adam, CosineAnnealingLR, evaluate, loadCheckpoint, loadMnist, MnistLoader, mnistResNet, saveCheckpoint, SGD, trainEpoch,
+  type EvalResult, type GraphModule, type MnistResNet,
+} from '../../src/nn/index.js';
+import { fromArray } from '../../src/tensor/creation.js';
+import {
+  calibrate, convertGraph, fakeQuantizers, freezeBn, Int8GraphModel, prepareQAT, qconfig, setQuantState, type QatConfig,
+} from '../../src/quant/index.js';
+import { writeFileAtomic } from '../../src/io/index.js';
+import { Progress } from './progress.js';
+import { runCli } from './cli.js';
+import { RESNET_FLAGS } from './flags.js';
+
+export async function runResnetSweep(argv: string[]): Promise<void> {
+  const values = runCli('npm start -- --model resnet', 'PTQ and QAT of the residual MNIST network over bit widths, with integer-only int8 graphs.', RESNET_FLAGS, argv);
+  const bitsList = values.bits;
+  const { epochs, channels, seed, quick } = values;
+  const qatImages = values['qat-images'], calibImages = values['calib-images'];
+  const arith = { mode: values.arith as 'fixedPoint' | 'float' } as const;
+  manualSeed(seed);
+  const t0 = performance.now();
+  const phases: Record<string, number> = {};
+  const phase = <T>(name: string, fn: () => T): T => {
+    const t = performance.now();
+    const r = fn();
+    phases[name] = (phases[name] ?? 0) + (performance.now() - t) / 1000;
+    return r;
+  };
+
+  const train = loadMnist({ split: 'train', limit: quick ? 8192 : undefined });
+  const test = loadMnist({ split: 'test', limit: quick ? 2000 : undefined });
+  const testLoader = () => new MnistLoader(test, { batchSize: 500 });
+  const newModel = () => mnistResNet({ channels, generator: new Generator(seed) });
+
+  // ---- float
+  const floatModel = newModel();
+  const ckpt = join(values.out, `resnet-float-c${channels}-seed${seed}-e${epochs}${quick ? '-quick' : ''}.qgrd`);
+  if (existsSync(ckpt) && !values.retrain) {
+    loadCheckpoint(ckpt, floatModel);
+    console.log(`float resnet: reusing ${ckpt} (pass --retrain to train again)`);
+  } else {
+    phase('float training', () => {
+      const opt = new Adam(floatModel.parameters(), { lr: 2e-3 });
+      const loader = new MnistLoader(train, { batchSize: 64, shuffle: true, seed });
+      const sched = new CosineAnnealingLR(opt, epochs * loader.numBatches);
+      for (let e = 0; e < epochs; e++) {
+        const bar = new Progress(`resnet float epoch ${e + 1}/${epochs}`, loader.numBatches);
+        trainEpoch(floatModel, opt, loader.batches(e), { onStep: (s) => { sched.step(); bar.update(s.step, { loss: s.loss }, s.seen); } });
+      }
+    });
+    saveCheckpoint(ckpt, floatModel, { seed, epochs, channels });
+  }
+  const floatRes = phase('float eval', () => evaluate(floatModel, testLoader()));
+  console.log(`resnet float test accuracy ${pct(floatRes.accuracy)} (${floatRes.count} images)`);
+
+  const example = fromArray(new Float32Array(2 * 28 * 28), [2, 1, 28, 28]);
+  const cloneFloat = (): MnistResNet => {
+    const m = newModel();
+    m.loadStateDict(floatModel.stateDict());
+    return m;
+  };
+  // b bits for weights and hidden activations; input and logits at 8 bits (as the CNN sweep).
+  const configFor = (bits: number, observer: 'histogram' | 'movingAverage'): QatConfig => {
+    const eight = qconfig({ bits: 8, activationObserver: observer });
+    const base = qconfig({ bits, activationObserver: observer });
+    return { default: base, input: eight, layers: { fc: { ...base, activation: eight.activation } } };
+  };
+  const calibLoader = new MnistLoader(train, { batchSize: 256, subset: { size: Math.min(calibImages, train.count), seed: seed + 2 } });
+  const int8Eval = (q: GraphModule, bits: number, kind: string, fq: EvalResult) => {
+    const im = new Int8GraphModel(convertGraph(q, { arith, meta: { model: 'resnet', bits, kind } }));
+    const r = evaluate(q, testLoader(), { forward: (x, s) => im.forward(x, s[0]) });
+    let agree = 0;
+    for (let i = 0; i < r.predictions.length; i++) if (r.predictions[i] === fq.predictions[i]) agree++;
+    return { accuracy: r.accuracy, agreement: agree / r.count, model: im };
+  };
+
+  const rows = [];
+  for (const bits of bitsList) {
+    const ptqModel = prepareQAT(cloneFloat(), configFor(bits, 'histogram'), { exampleInput: example });
+    phase('ptq calibration', () => calibrate(ptqModel, calibLoader));
+    const ptq = phase('ptq eval', () => evaluate(ptqModel, testLoader()));
+    const ptqInt = phase('int8 convert+eval', () => int8Eval(ptqModel, bits, 'ptq', ptq));
+
+    const qatModel = prepareQAT(cloneFloat(), configFor(bits, 'movingAverage'), { exampleInput: example });
+    phase('qat calibration', () => calibrate(qatModel, calibLoader, { maxBatches: 2 }));
+    phase('qat training', () => qatTrain(qatModel, bits));
+    const qat = phase('qat eval', () => evaluate(qatModel, testLoader()));
+    const qatInt = phase('int8 convert+eval', () => int8Eval(qatModel, bits, 'qat', qat));
+    rows.push({ bits, ptq: ptq.accuracy, ptqInt: ptqInt.accuracy, ptqAgree: ptqInt.agreement, qat: qat.accuracy, qatInt: qatInt.accuracy, qatAgree: qatInt.agreement });
+    console.log(`resnet bits ${bits}: PTQ ${pct(ptq.accuracy)} (int ${pct(ptqInt.accuracy)}, agree ${pct(ptqInt.agreement)}) | QAT ${pct(qat.accuracy)} (int ${pct(qatInt.accuracy)}, agree ${pct(qatInt.agreement)})`);
+    if (bits === 8) qatInt.model.save(join(values.out, 'mnist-resnet-int8.qgrd'));
+  }
+
+  function qatTrain(model: GraphModule, bits: number): void {
+    setQuantState(model, { observe: true, fakeQuant: true });
+    const lr0 = bits >= 5 ? 5e-3 : bits >= 3 ? 1e-2 : 2e-2;
+    const opt = new SGD(model.parameters(), { lr: lr0, momentum: 0.9 });
+    const loader = new MnistLoader(train, { batchSize: 64, shuffle: true, seed: seed + 1, subset: { size: Math.min(qatImages, train.count), seed } });
+    const total = loader.numBatches;
+    const bar = new Progress(`resnet QAT ${bits}-bit`, total);
+    trainEpoch(model, opt, loader.batches(0), {
+      onStep: (s) => {
+        opt.lr = (lr0 * (1 + Math.cos((Math.PI * s.step) / total))) / 2;
+        if (s.step === Math.floor(total * 0.6)) freezeBn(model);
+        if (s.step === Math.floor(total * 0.8)) for (const fq of fakeQuantizers(model)) if (!fq.config.signed) fq.observerEnabled = false;
+        bar.update(s.step, { loss: s.loss, lr: opt.lr }, s.seen);
+      },
+    });
+    freezeBn(model);
+    for (const fq of fakeQuantizers(model)) if (!fq.config.signed) fq.observerEnabled = false;
+  }
+
+  const lines = ['| bits | PTQ fake-quant | PTQ int-only | agree | QAT fake-quant | QAT int-only | agree |', '|---|---|---|---|---|---|---|'];
+  for (const r of rows) lines.push(`| ${r.bits} | ${pct(r.ptq)} | ${pct(r.ptqInt)} | ${pct(r.ptqAgree)} | ${pct(r.qat)} | ${pct(r.qatInt)} | ${pct(r.qatAgree)} |`);
+  const wall = (performance.now() - t0) / 1000;
+  console.log(`\nresnet float: ${pct(floatRes.accuracy)} on ${floatRes.count} test images\n${lines.join('\n')}\nwall ${wall.toFixed(0)} s; by phase: ${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`);
+  const out = join(values.out, 'resnet-results.json');
+  writeFileAtomic(out, JSON.stringify({ float: { accuracy: floatRes.accuracy, epochs, channels }, settings: { quick, seed, qatImages, calibImages, arith: arith.mode, testImages: floatRes.count }, rows, phases, wall }, null, 2));
+  console.log(`wrote ${out}`);
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(2)}%`;
+}
