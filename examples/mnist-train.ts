@@ -8,8 +8,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { getDefaultDevice, manualSeed, Generator, setDefaultDevice } from '../src/index.js';
-import { loadMnist, MnistLoader, mnistCnn, SGD, Adam, trainEpoch, evaluate, saveCheckpoint, CosineAnnealingLR } from '../src/nn/index.js';
+import { MnistLoader, mnistCnn, SGD, Adam, trainEpoch, evaluate, CosineAnnealingLR } from '../src/nn/index.js';
 import { Progress, parseFlags } from './lib/progress.js';
+import { loadMnist, saveCheckpoint } from '../src/node.js';
 
 const flags = parseFlags(process.argv.slice(2), {
   recipe: 'reference', epochs: 0, optimizer: '', lr: 0, batch: 64, device: getDefaultDevice(), seed: 1, bn: false, limit: 0, out: 'runs/mnist-cnn.qgrd',

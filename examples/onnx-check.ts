@@ -14,12 +14,13 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { fromArray, loadCheckpoint, loadMnist, MnistLoader, mnistCnn, noGrad, type Sequential } from '../src/index.js';
+import { fromArray, MnistLoader, mnistCnn, noGrad, type Sequential } from '../src/index.js';
 import { Int8Model } from '../src/quant/index.js';
 import { int8SpecFromContainer } from '../src/quant/int8/format.js';
-import { loadContainer } from '../src/io/index.js';
+
 import { parseFlags } from './lib/progress.js';
 import { writeOnnxModels } from './lib/onnx.js';
+import { loadCheckpoint, loadContainer, loadMnist } from '../src/node.js';
 
 const flags = parseFlags(process.argv.slice(2), { dir: 'runs', name: 'mnist-cnn', checkpoint: '', images: 10_000 });
 const dir = flags.dir as string;
