@@ -14,13 +14,15 @@ interface PageState {
   prediction: Prediction | null;
   modelBytes: Uint8Array | null;
   inspection: Inspection | null;
+  sweep: { bits: number; acc: Accuracies }[];
+  loaded: { name: string; accuracy: number } | null;
 }
 declare global {
   interface Window {
     __playground: PageState;
   }
 }
-const state: PageState = { ready: false, busy: false, errors: [], trained: [], quantized: [], prediction: null, modelBytes: null, inspection: null };
+const state: PageState = { ready: false, busy: false, errors: [], trained: [], quantized: [], prediction: null, modelBytes: null, inspection: null, sweep: [], loaded: null };
 window.__playground = state;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -76,7 +78,7 @@ function drawLoss(): void {
   ], { xLabel: 'step', yLabel: 'loss', yMin: 0 });
 }
 
-const sweepPoints: { bits: number; acc: Accuracies }[] = [];
+const sweepPoints = state.sweep;
 function drawBits(): void {
   const pts = (f: (a: Accuracies) => number, src: { bits: number; acc: Accuracies }[]) =>
     [...src].sort((a, b) => a.bits - b.bits).map((p) => [p.bits, 100 * f(p.acc)] as [number, number]);
@@ -230,6 +232,7 @@ worker.onmessage = (e: MessageEvent<Reply>) => {
       break;
     }
     case 'loaded':
+      state.loaded = { name: r.name, accuracy: r.accuracy };
       $('describe').textContent = r.describe;
       status(`loaded ${r.name}: integer-only test accuracy ${(100 * r.accuracy).toFixed(2)}%`);
       break;

@@ -120,9 +120,9 @@ function accuracies(q: Sequential, im: Int8Model): Accuracies {
 /** PTQ (calibrate observers on float activations) or QAT (calibrate, then fine-tune with fake quantization). */
 function quantize(mode: 'ptq' | 'qat', s: QuantSettings, qatSteps: number, report: boolean): { q: Sequential; im: Int8Model } {
   if (!floatModel) throw new Error('train the float model first');
-  const calibLoader = new MnistLoader(train, { batchSize: 128, subset: { size: Math.min(1024, train.count), seed: 3 } });
+  const calibLoader = new MnistLoader(train, { batchSize: 128, subset: { size: Math.min(512, train.count), seed: 3 } });
   const q = prepareQAT(cloneFloat(), configFor(s, mode === 'ptq' && s.observer === 'movingAverage' ? 'histogram' : s.observer));
-  calibrate(q, calibLoader, { device, maxBatches: mode === 'ptq' ? 8 : 2 });
+  calibrate(q, calibLoader, { device, maxBatches: mode === 'ptq' ? 4 : 2 });
   if (mode === 'qat') {
     setQuantState(q, { observe: true, fakeQuant: true });
     const lr0 = s.bits >= 5 ? 5e-3 : s.bits >= 3 ? 1e-2 : 2e-2;
