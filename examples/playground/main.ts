@@ -113,9 +113,14 @@ function drawInspection(d: Inspection): void {
   });
   // the grid: one tick per level (thinned when there are more than the canvas can show)
   const levels = d.qmax - d.qmin + 1, every = Math.ceil(levels / 128);
-  g.strokeStyle = 'rgba(30,100,200,0.6)';
   for (let q = d.qmin; q <= d.qmax; q += every) {
     const x = px(d.scale * (q - d.zeroPoint));
+    g.strokeStyle = 'rgba(30,100,200,0.25)';
+    g.beginPath();
+    g.moveTo(x, 0);
+    g.lineTo(x, H - B);
+    g.stroke();
+    g.strokeStyle = 'rgba(30,100,200,0.9)';
     g.beginPath();
     g.moveTo(x, H - B);
     g.lineTo(x, H - B + 7);
@@ -140,9 +145,14 @@ function drawInspection(d: Inspection): void {
     for (let k = 0; k < cols; k++) {
       mg.fillStyle = d.mask[r * cols + k] ? '#fff' : '#d22';
       mg.fillRect(k * cw, r * ch, Math.ceil(cw), Math.ceil(ch));
+      if (cw >= 6 && ch >= 6) {
+        mg.strokeStyle = '#ccc';
+        mg.strokeRect(k * cw, r * ch, cw, ch);
+      }
     }
   }
   const clipped = d.mask.length - d.mask.reduce((a, b) => a + b, 0);
+  m.setAttribute('aria-label', `straight-through estimator mask, ${rows} x ${cols}: ${clipped} of ${d.mask.length} values clipped`);
   $('inspect-out').textContent = `${d.layer} ${d.what}: ${d.note}. scale s = ${d.scale.toPrecision(4)}, zero point z = ${d.zeroPoint}, levels ${d.qmin}..${d.qmax}, ` +
     `clipping range [${lo.toPrecision(3)}, ${hi.toPrecision(3)}]; ${clipped} of ${d.mask.length} values clipped (zero gradient).`;
 }
