@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '../..');
@@ -71,4 +72,19 @@ describe('the packed package', () => {
     expect(out.fq).toEqual([0.5]);
     expect(out.atomic).toBe('function');
   });
+
+  it("the installed browser entries bundle for the browser from dist/ (esbuild, platform 'browser')", async () => {
+    const project = join(dir, 'project');
+    writeFileSync(join(project, 'page.js'), [
+      "import { tensor } from 'qgrad';",
+      "import { Int8Model } from 'qgrad/quant';",
+      "import { quantize } from 'qgrad/numerics';",
+      'console.log(tensor([1]).shape, typeof Int8Model, typeof quantize);',
+    ].join('\n'));
+    // Any import esbuild cannot resolve for a browser (a Node built-in) fails the build.
+    const r = await build({ entryPoints: [join(project, 'page.js')], absWorkingDir: project, bundle: true, write: false, platform: 'browser', format: 'esm', logLevel: 'silent', metafile: true });
+    const inputs = Object.keys(r.metafile.inputs);
+    expect(inputs.some((f) => f.includes('node_modules/qgrad/dist/index.js'))).toBe(true);
+    expect(inputs.filter((f) => f.includes('node_modules/qgrad/') && !f.includes('node_modules/qgrad/dist/'))).toEqual([]);
+  }, 60_000);
 });
