@@ -18,14 +18,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { manualSeed, Generator } from '../src/index.js';
 import {
-  loadMnist, MnistLoader, mnistCnn, SGD, Adam, CosineAnnealingLR, trainEpoch, evaluate, saveCheckpoint, loadCheckpoint,
+  MnistLoader, mnistCnn, SGD, Adam, CosineAnnealingLR, trainEpoch, evaluate,
   type Sequential, type MnistDataset, type EvalResult,
 } from '../src/nn/index.js';
 import {
   prepareQAT, qconfig, calibrate, convert, Int8Model, setQuantState, freezeBn, fakeQuantizers,
   type QatConfig, type CalibrationMethod, type ObserverKind,
 } from '../src/quant/index.js';
-import { writeFileAtomic } from '../src/io/index.js';
+import { loadCheckpoint, loadMnist, saveCheckpoint, saveInt8Model, writeFileAtomic } from '../src/node.js';
 import { Progress } from './lib/progress.js';
 import { runCli, pickModel } from './lib/cli.js';
 import { MNIST_QUANT_FLAGS } from './lib/flags.js';
@@ -172,7 +172,7 @@ for (const bits of bitsList) {
   });
   console.log(`bits ${bits}: PTQ ${pct(ptq.accuracy)} (int ${pct(ptqInt.accuracy)}, agree ${pct(ptqInt.agreement)}) | QAT ${pct(qat.accuracy)} (int ${pct(qatInt.accuracy)}, agree ${pct(qatInt.agreement)})`);
   if (bits === 8) {
-    qatInt.model.save(join(outDir, 'mnist-cnn-int8.qgrd'));
+    saveInt8Model(qatInt.model, join(outDir, 'mnist-cnn-int8.qgrd'));
     writeOnnxModels(outDir, 'mnist-cnn', floatModel, join(outDir, 'mnist-cnn-int8.qgrd'));
   }
 }

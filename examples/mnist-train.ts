@@ -6,7 +6,8 @@
  *   npx tsx examples/mnist-train.ts --help                # every flag with its meaning and default
  */
 import { manualSeed, Generator } from '../src/index.js';
-import { loadMnist, MnistLoader, mnistCnn, SGD, Adam, trainEpoch, evaluate, saveCheckpoint, CosineAnnealingLR } from '../src/nn/index.js';
+import { MnistLoader, mnistCnn, SGD, Adam, trainEpoch, evaluate, CosineAnnealingLR } from '../src/nn/index.js';
+import { loadMnist, saveCheckpoint } from '../src/node.js';
 import { Progress } from './lib/progress.js';
 import { runCli } from './lib/cli.js';
 import { MNIST_TRAIN_FLAGS } from './lib/flags.js';

@@ -14,12 +14,12 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { fromArray, loadCheckpoint, loadMnist, MnistLoader, mnistCnn, noGrad, type Sequential } from '../src/index.js';
+import { fromArray, MnistLoader, mnistCnn, noGrad, type Sequential } from '../src/index.js';
 import { Int8Model } from '../src/quant/index.js';
 import { int8SpecFromContainer } from '../src/quant/int8/format.js';
-import { loadContainer } from '../src/io/index.js';
 import { runCli } from './lib/cli.js';
 import { writeOnnxModels } from './lib/onnx.js';
+import { loadCheckpoint, loadContainer, loadMnist } from '../src/node.js';
 
 const flags = runCli('npx tsx examples/onnx-check.ts', "The main job's exported ONNX files in onnxruntime-node against qgrad on MNIST test images.", {
   dir: { kind: 'dir', default: 'runs', help: 'the main job\'s output directory (float-*.qgrd, mnist-cnn-int8.qgrd); the .onnx files are written there' },

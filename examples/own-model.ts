@@ -7,7 +7,8 @@
  */
 // README:begin
 import { fromArray, type Tensor } from '../src/index.js';
-import { Adam, BatchNorm2d, Conv2d, evaluate, Linear, loadMnist, MaxPool2d, MnistLoader, Module, qf, ReLU, trainEpoch } from '../src/nn/index.js';
+import { Adam, BatchNorm2d, Conv2d, evaluate, Linear, MaxPool2d, MnistLoader, Module, qf, ReLU, trainEpoch } from '../src/nn/index.js';
+import { loadInt8GraphModel, loadMnist, saveInt8GraphModel } from '../src/node.js';
 import { calibrate, convertGraph, Int8GraphModel, prepareQAT, qconfig } from '../src/quant/index.js';
 
 // 1. Any Module. Between modules, use the qf ops (add, mul, cat, flatten, reshape,
@@ -45,8 +46,8 @@ export function quantizeOwnModel(trainImages: number, file: string) {
   const fakeQuant = evaluate(q, new MnistLoader(test, { batchSize: 500 }));
 
   // 4. Convert to an integer-only model, save it, load it back, predict.
-  new Int8GraphModel(convertGraph(q)).save(file);
-  const int8 = Int8GraphModel.load(file);
+  saveInt8GraphModel(new Int8GraphModel(convertGraph(q)), file);
+  const int8 = loadInt8GraphModel(file);
   const int8Result = evaluate(q, new MnistLoader(test, { batchSize: 500 }), { forward: (x, shape) => int8.forward(x, shape[0]) });
   const first = [...new MnistLoader(test, { batchSize: 8 })][0];
   const predicted = int8.predict(first.x, first.size); // class indices

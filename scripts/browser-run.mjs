@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * Runs examples/browser in headless Chromium: bundles examples/browser/main.ts with esbuild (in
+ * Runs examples/browser (the gpu backend's smoke test; the interactive page is examples/playground,
+ * `npm run demo`) in headless Chromium: bundles examples/browser/main.ts with esbuild (in
  * memory), serves it on 127.0.0.1, opens it with playwright-core, and checks the page's result:
  * the gpu backend ran the requested gpu.js mode, its losses fall and match the cpu backend's.
  *
@@ -28,21 +29,6 @@ const mode = opt('mode', 'webgl2');
 const steps = Number(opt('steps', '10'));
 const chromiumPath = opt('chromium', '/usr/bin/chromium');
 
-// The cpu backend's WebAssembly/threads runtime imports node:os and node:worker_threads; in a
-// page it runs single-threaded, so these stubs stand in for them.
-const nodeStubs = {
-  name: 'node-stubs',
-  setup(build) {
-    build.onResolve({ filter: /^node:(os|worker_threads)$/ }, (a) => ({ path: a.path, namespace: 'node-stub' }));
-    build.onLoad({ filter: /.*/, namespace: 'node-stub' }, (a) => ({
-      contents: a.path === 'node:os'
-        ? 'export const availableParallelism = () => 1; export const cpus = () => [{}]; export default { availableParallelism, cpus };'
-        : 'export const Worker = undefined; export const isMainThread = true; export const parentPort = null; export const workerData = null; export default {};',
-      loader: 'js',
-    }));
-  },
-};
-
 async function bundle() {
   const esbuild = await import('esbuild');
   const t0 = performance.now();
@@ -50,7 +36,7 @@ async function bundle() {
     entryPoints: [join(root, 'examples/browser/main.ts')],
     bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false,
     // No minification: gpu.js compiles kernel functions from their source text.
-    minify: false, sourcemap: 'inline', logLevel: 'warning', plugins: [nodeStubs],
+    minify: false, sourcemap: 'inline', logLevel: 'warning',
   });
   return { js: r.outputFiles[0].text, ms: performance.now() - t0 };
 }

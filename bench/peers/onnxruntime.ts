@@ -10,9 +10,10 @@
  * pair alike instead of skewing one column.
  */
 import { createRequire } from 'node:module';
-import { Generator, loadMnist, MnistLoader, mnistCnn } from '../../src/index.js';
+import { Generator, MnistLoader, mnistCnn } from '../../src/index.js';
 import { calibrate, convert, exportInt8Onnx, Int8Model, prepareQAT, qconfig } from '../../src/quant/index.js';
 import { stats, type Stats } from '../harness.js';
+import { loadMnist } from '../../src/node.js';
 
 export interface OnnxInt8Result {
   name: string;

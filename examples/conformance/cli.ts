@@ -13,7 +13,7 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeFileAtomic } from '../../src/io/index.js';
+
 import {
   checkOutputs,
   decodeVectors,
@@ -27,6 +27,7 @@ import {
   type VectorSet,
 } from '../../src/testing/index.js';
 import { KERNELS } from './kernels.js';
+import { writeFileAtomic } from '../../src/node.js';
 
 /** A bad flag or input file: reported in one line, exit 2. */
 class UsageError extends Error {}

@@ -6,10 +6,11 @@
  * docs/onnx.md shows how to run them with onnxruntime (Node, web, Python).
  */
 import { join } from 'node:path';
-import { loadContainer, writeFileAtomic } from '../../src/io/index.js';
+
 import type { Module } from '../../src/nn/index.js';
 import { exportFloatOnnx, exportInt8Onnx } from '../../src/quant/index.js';
 import { int8SpecFromContainer } from '../../src/quant/int8/format.js';
+import { loadContainer, writeFileAtomic } from '../../src/node.js';
 
 export function writeOnnxModels(dir: string, name: string, floatModel: Module, int8ModelPath: string): { float: string; int8: string } {
   const float = join(dir, `${name}-float.onnx`);

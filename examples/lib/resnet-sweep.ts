@@ -14,14 +14,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Generator, manualSeed } from '../../src/index.js';
 import {
-  Adam, CosineAnnealingLR, evaluate, loadCheckpoint, loadMnist, MnistLoader, mnistResNet, saveCheckpoint, SGD, trainEpoch,
+  Adam, CosineAnnealingLR, evaluate, MnistLoader, mnistResNet, SGD, trainEpoch,
   type EvalResult, type GraphModule, type MnistResNet,
 } from '../../src/nn/index.js';
 import { fromArray } from '../../src/tensor/creation.js';
 import {
   calibrate, convertGraph, fakeQuantizers, freezeBn, Int8GraphModel, prepareQAT, qconfig, setQuantState, type QatConfig,
 } from '../../src/quant/index.js';
-import { writeFileAtomic } from '../../src/io/index.js';
+import { loadCheckpoint, loadMnist, saveCheckpoint, saveInt8GraphModel, writeFileAtomic } from '../../src/node.js';
 import { Progress } from './progress.js';
 import { runCli } from './cli.js';
 import { RESNET_FLAGS } from './flags.js';
@@ -103,7 +103,7 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
     const qatInt = phase('int8 convert+eval', () => int8Eval(qatModel, bits, 'qat', qat));
     rows.push({ bits, ptq: ptq.accuracy, ptqInt: ptqInt.accuracy, ptqAgree: ptqInt.agreement, qat: qat.accuracy, qatInt: qatInt.accuracy, qatAgree: qatInt.agreement });
     console.log(`resnet bits ${bits}: PTQ ${pct(ptq.accuracy)} (int ${pct(ptqInt.accuracy)}, agree ${pct(ptqInt.agreement)}) | QAT ${pct(qat.accuracy)} (int ${pct(qatInt.accuracy)}, agree ${pct(qatInt.agreement)})`);
-    if (bits === 8) qatInt.model.save(join(values.out, 'mnist-resnet-int8.qgrd'));
+    if (bits === 8) saveInt8GraphModel(qatInt.model, join(values.out, 'mnist-resnet-int8.qgrd'));
   }
 
   function qatTrain(model: GraphModule, bits: number): void {

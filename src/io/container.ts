@@ -25,8 +25,6 @@
  * and the output arrays are fresh copies that never alias the input bytes.
  */
 
-import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from './atomic.js';
 import { crc32 } from './crc32.js';
 import { FileFormatError, printableBytes } from './format-error.js';
 
@@ -125,11 +123,6 @@ export function encodeContainer(container: Container): Uint8Array {
   const end = dataStart + dataByteLength;
   view.setUint32(end, crc32(out.subarray(0, end)), true);
   return out;
-}
-
-/** Encode and write atomically: an interrupted save never damages an existing file. */
-export function saveContainer(path: string, container: Container): void {
-  writeFileAtomic(path, encodeContainer(container));
 }
 
 // ---------------------------------------------------------------------------- decode
@@ -234,11 +227,6 @@ export function decodeContainer(bytes: Uint8Array, sourceName = '<bytes>'): Cont
     });
   }
   return { kind, meta: meta as JsonObject, arrays };
-}
-
-/** Read and decode the file at `path`; errors name `path`. */
-export function loadContainer(path: string): Container {
-  return decodeContainer(readFileSync(path), path);
 }
 
 function validateEntry(raw: unknown, index: number, dataByteLength: number, fail: (problem: string) => never): TensorEntry {

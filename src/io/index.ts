@@ -1,13 +1,11 @@
-// Byte-level file plumbing shared by checkpoints, int8 models and datasets.
-export { writeFileAtomic } from './atomic.js';
-export type { AtomicWriteData, WriteFileAtomicOptions } from './atomic.js';
+// Byte-level file plumbing shared by checkpoints, int8 models and datasets. Browser-safe: the
+// functions that touch the file system (writeFileAtomic, loadContainer, saveContainer) are in
+// src/node.ts.
 export {
   CONTAINER_MAGIC,
   CONTAINER_VERSION,
   decodeContainer,
   encodeContainer,
-  loadContainer,
-  saveContainer,
 } from './container.js';
 export type { Container, ContainerArray, ContainerDtype, JsonObject, JsonValue } from './container.js';
 export { crc32 } from './crc32.js';

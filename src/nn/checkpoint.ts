@@ -5,7 +5,8 @@
  * sizes and CRC, then every name and shape against the model before writing anything, so a bad
  * file never leaves a half-loaded model.
  */
-import { loadContainer, saveContainer, type ContainerArray, type JsonObject } from '../io/index.js';
+import { loadContainer, saveContainer } from '../io/container-file.js';
+import type { ContainerArray, JsonObject } from '../io/index.js';
 import { FileFormatError } from '../io/index.js';
 import { fromArray } from '../tensor/creation.js';
 import type { Tensor } from '../tensor/tensor.js';

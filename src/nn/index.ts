@@ -8,9 +8,8 @@ export { mseLoss, CrossEntropyLoss, NLLLoss, MSELoss } from './loss.js';
 export * as init from './init.js';
 export * from './optim/index.js';
 export * from './data/index.js';
-export { saveCheckpoint, loadCheckpoint, CHECKPOINT_KIND } from './checkpoint.js';
 export { loadSafetensorsState, stateDictToSafetensors } from './safetensors.js';
-export { loadSafetensors, saveSafetensors } from './safetensors-file.js';
+// Checkpoint and safetensors files (saveCheckpoint, loadSafetensors, ...) need Node: src/node.ts.
 export { mnistCnn, mlp, type MnistCnnOptions } from './models/mnist.js';
 export { trainEpoch, evaluate, batchInput, batchSize, type Batch, type StepInfo, type EvalResult, type TrainEpochOptions } from './train.js';
 export { MnistResNet, BasicBlock, mnistResNet, type MnistResNetOptions } from './models/resnet.js';

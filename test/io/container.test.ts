@@ -7,13 +7,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   decodeContainer,
   encodeContainer,
-  loadContainer,
-  saveContainer,
   type Container,
   type ContainerArray,
   type ContainerDtype,
 } from '../../src/io/container.js';
 import { FileFormatError } from '../../src/io/format-error.js';
+import { loadContainer, saveContainer } from '../../src/io/container-file.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'qgrad-container-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -19,7 +19,8 @@ import { crc32 } from '../../src/io/crc32.js';
 import { FileFormatError } from '../../src/io/format-error.js';
 import { Int8Model, type Int8Layer, type Int8ModelSpec } from '../../src/quant/int8/index.js';
 import { encodeContainer, decodeContainer } from '../../src/io/container.js';
-import { saveCheckpoint, loadCheckpoint, Linear, Sequential } from '../../src/nn/index.js';
+import { Linear, Sequential } from '../../src/nn/index.js';
+import { saveCheckpoint, loadCheckpoint } from '../../src/node.js';
 import { Generator } from '../../src/index.js';
 
 const SEED = 20261206;
@@ -112,10 +113,7 @@ const spec: Int8ModelSpec = {
   meta: { bits: 8, note: 'fuzz subject' },
 };
 const int8Bytes = (() => {
-  const m = new Int8Model(spec);
-  const p = join(tmp, 'subject.qgrd');
-  m.save(p);
-  return new Uint8Array(readFileSync(p));
+  return new Int8Model(spec).toBytes();
 })();
 
 const makeNet = () => new Sequential(new Linear(4, 3, { generator: new Generator(3) }), new Linear(3, 2, { generator: new Generator(4) }));

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { decodeContainer, encodeContainer, type ContainerArray } from '../../src/io/container.js';
 import { crc32 } from '../../src/io/crc32.js';
 import { FileFormatError } from '../../src/io/format-error.js';
-import { saveCheckpoint, loadCheckpoint, Linear, Sequential } from '../../src/nn/index.js';
+import { Linear, Sequential } from '../../src/nn/index.js';
+import { saveCheckpoint, loadCheckpoint } from '../../src/node.js';
 import { Generator } from '../../src/index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'qgrad-loader-'));

@@ -9,8 +9,9 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fromArray, Generator, loadSafetensors, loadSafetensorsState, mnistCnn, saveSafetensors, stateDictToSafetensors, type Module } from '../../src/index.js';
+import { fromArray, Generator, loadSafetensorsState, mnistCnn, stateDictToSafetensors, type Module } from '../../src/index.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/io/safetensors.js';
+import { loadSafetensors, saveSafetensors } from '../../src/node.js';
 
 /** Header JSON + raw data, exactly as written (no validation). */
 function build(header: Record<string, unknown>, data: Uint8Array, headerLength?: number): Uint8Array {

@@ -9,7 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { fromArray, loadMnist, loadSafetensors, MnistLoader, mnistCnn, noGrad } from '../../src/index.js';
+import { fromArray, MnistLoader, mnistCnn, noGrad } from '../../src/index.js';
+import { loadMnist, loadSafetensors } from '../../src/node.js';
 
 const DIR = new URL('../fixtures/torch-cnn/', import.meta.url);
 

@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromArray, Generator, io, noGrad } from '../../src/index.js';
-import { CHECKPOINT_KIND, loadCheckpoint, mlp, mnistCnn, saveCheckpoint, type Module } from '../../src/nn/index.js';
+import { mlp, mnistCnn, type Module } from '../../src/nn/index.js';
 import { errorOf } from '../helpers/assert.js';
 import { setValues, snapshot, vals, values } from './ref.js';
+import { CHECKPOINT_KIND, loadCheckpoint, loadContainer, saveCheckpoint, saveContainer } from '../../src/node.js';
 
 let dir = '';
 beforeAll(() => {
@@ -48,7 +49,7 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     const path = join(dir, 'layout.qgrd');
     const a = trainedLike(12);
     saveCheckpoint(path, a);
-    const c = io.loadContainer(path);
+    const c = loadContainer(path);
     expect(c.kind).toBe(CHECKPOINT_KIND);
     expect(Object.keys(c.arrays).sort()).toEqual([...a.stateDict().keys()].sort());
     for (const [k, t] of a.stateDict()) {
@@ -130,13 +131,13 @@ describe('saveCheckpoint / loadCheckpoint', () => {
 
     it('a container of another kind', () => {
       const path = join(dir, 'other-kind.qgrd');
-      io.saveContainer(path, { kind: 'qgrad.int8-model', meta: {}, arrays: { w: { dtype: 'int8', shape: [2], data: Int8Array.from([1, -1]) } } });
+      saveContainer(path, { kind: 'qgrad.int8-model', meta: {}, arrays: { w: { dtype: 'int8', shape: [2], data: Int8Array.from([1, -1]) } } });
       expectLoadFails(path, /holds a 'qgrad\.int8-model', not a qgrad\.checkpoint/);
     });
 
     it('a checkpoint with an array of a dtype a float model cannot hold', () => {
       const path = join(dir, 'int8-array.qgrd');
-      io.saveContainer(path, { kind: CHECKPOINT_KIND, meta: {}, arrays: { '0.weight': { dtype: 'uint8', shape: [1], data: Uint8Array.from([1]) } } });
+      saveContainer(path, { kind: CHECKPOINT_KIND, meta: {}, arrays: { '0.weight': { dtype: 'uint8', shape: [1], data: Uint8Array.from([1]) } } });
       expectLoadFails(path, /'0\.weight' has dtype uint8/);
     });
 

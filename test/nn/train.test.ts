@@ -9,9 +9,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fromArray, Generator, noGrad, tidy } from '../../src/index.js';
 import {
-  Adam, evaluate, loadMnist, mlp, mnistCnn, mseLoss, MnistLoader, SGD, trainEpoch, type MnistBatch, type MnistDataset, type Module, type StepInfo,
+  Adam, evaluate, mlp, mnistCnn, mseLoss, MnistLoader, SGD, trainEpoch, type MnistBatch, type MnistDataset, type Module, type StepInfo,
 } from '../../src/nn/index.js';
 import { crossEntropyRow, snapshot, values } from './ref.js';
+import { loadMnist } from '../../src/node.js';
 
 let train: MnistDataset;
 let test: MnistDataset;

@@ -1,7 +1,8 @@
 /**
  * qgrad/testing is importable by the package's name, as an outside project imports it: once through
  * Node's package self-reference (the "exports" field) in this process, and once from a scratch
- * project outside the repository whose node_modules/qgrad links here.
+ * project outside the repository whose node_modules/qgrad links here (run from source with Node's
+ * --conditions=source; the published files in dist/ are tested by test/package/pack.test.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -31,7 +32,7 @@ describe('qgrad/testing as a package entry', () => {
         "console.log(JSON.stringify({ passed: r.passed, suites: r.suites.map((s) => s.suite) }));",
       ].join('\n'));
       const tsx = join(root, 'node_modules', '.bin', 'tsx');
-      const res = spawnSync(tsx, ['check.ts'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+      const res = spawnSync(tsx, ['--conditions=source', 'check.ts'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
       expect(res.stderr).toBe('');
       expect(JSON.parse(res.stdout.trim())).toEqual({ passed: true, suites: ['quantize', 'fakeQuantize'] });
     } finally {

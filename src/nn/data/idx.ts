@@ -18,8 +18,6 @@
  * implies; `parseIdx` does, and names the file in every error.
  */
 
-import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../../io/atomic.js';
 import { FileFormatError, printableBytes } from '../../io/format-error.js';
 
 interface IdxArrayTypes {
@@ -91,11 +89,6 @@ export function parseIdx(bytes: Uint8Array, sourceName = '<bytes>'): IdxArray {
   return { dtype: type.dtype, shape, data: readBigEndian(view, dataStart, count, type) } as IdxArray;
 }
 
-/** Read and parse an IDX file; errors name `path`. */
-export function readIdx(path: string): IdxArray {
-  return parseIdx(readFileSync(path), path);
-}
-
 /** Serialise to IDX bytes (the inverse of `parseIdx`). */
 export function encodeIdx(array: IdxArray): Uint8Array {
   const type = IDX_TYPES.find((t) => t.dtype === array.dtype);
@@ -125,11 +118,6 @@ export function encodeIdx(array: IdxArray): Uint8Array {
   shape.forEach((dim, d) => view.setUint32(4 + 4 * d, dim, false));
   writeBigEndian(view, dataStart, array);
   return out;
-}
-
-/** Write an IDX file atomically. */
-export function writeIdx(path: string, array: IdxArray): void {
-  writeFileAtomic(path, encodeIdx(array));
 }
 
 function readBigEndian(view: DataView, at: number, count: number, type: IdxType): IdxArrayTypes[IdxDtype] {

@@ -13,7 +13,8 @@ import { createRequire } from 'node:module';
 import { statSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { FileFormatError } from '../../io/format-error.js';
-import { readIdx, type IdxArray } from './idx.js';
+import type { IdxArray } from './idx.js';
+import { readIdx } from './idx-file.js';
 
 export type MnistSplit = 'train' | 'test';
 

@@ -17,7 +17,7 @@
  * the definition (option kernels: 'js'). forwardLevels() always runs the reference kernels, every
  * layer on its own, and keeps each output, for debugging and tests.
  */
-import { decodeContainer, encodeContainer, loadContainer, saveContainer, type Container } from '../../io/container.js';
+import { decodeContainer, encodeContainer, type Container } from '../../io/container.js';
 import { FileFormatError } from '../../io/format-error.js';
 import { quantize } from '../numerics/index.js';
 import { FastProgram } from './fast/program.js';
@@ -253,16 +253,6 @@ export class Int8Model {
   /** The model as a 'qgrad.int8-model' container file (docs/formats.md). */
   toBytes(): Uint8Array {
     return encodeContainer(int8SpecToContainer(this.spec));
-  }
-
-  /** Write the model file atomically (an interrupted save leaves any previous file intact). */
-  save(path: string): void {
-    saveContainer(path, int8SpecToContainer(this.spec));
-  }
-
-  /** Read and validate a model file; every error is a FileFormatError naming `path`. */
-  static load(path: string, options: Int8ModelOptions = {}): Int8Model {
-    return fromContainer(() => loadContainer(path), path, options);
   }
 
   /** Like load(), from bytes; `sourceName` names them in errors. */

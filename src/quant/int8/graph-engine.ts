@@ -10,7 +10,7 @@
  *     definition the tests compare against.
  * forwardLevels() and runNode() always use the plain engine (debugging and tests).
  */
-import { decodeContainer, encodeContainer, loadContainer, saveContainer, type Container } from '../../io/container.js';
+import { decodeContainer, encodeContainer, type Container } from '../../io/container.js';
 import { FileFormatError } from '../../io/format-error.js';
 import { int8Add, int8Mul, multiplyByQuantizedMultiplier, quantize } from '../numerics/index.js';
 import { Int8Model, type Int8ModelOptions } from './engine.js';
@@ -261,16 +261,10 @@ export class Int8GraphModel {
     return encodeContainer(graphSpecToContainer(this.spec));
   }
 
-  /** Written atomically (format version 2, docs/formats.md). */
-  save(path: string): void {
-    saveContainer(path, graphSpecToContainer(this.spec));
-  }
-
-  /** Reads version 2 (graph) and version 1 (chain) int8 model files; errors name the file. */
-  static load(path: string, options: Int8ModelOptions = {}): Int8GraphModel {
-    return fromContainer(() => loadContainer(path), path, options);
-  }
-
+  /**
+   * Reads version 2 (graph) and version 1 (chain) int8 model bytes; errors name `sourceName`.
+   * Files: saveInt8GraphModel / loadInt8GraphModel in qgrad/node (file.ts).
+   */
   static fromBytes(bytes: Uint8Array, sourceName = '<bytes>', options: Int8ModelOptions = {}): Int8GraphModel {
     return fromContainer(() => decodeContainer(bytes, sourceName), sourceName, options);
   }

@@ -109,6 +109,11 @@ let nodeThreadsRequested = false;
 function loadNodeThreads(): void {
   if (nodeThreadsRequested) return;
   nodeThreadsRequested = true;
+  // Only Node has these modules: elsewhere (a browser page, a Web Worker) do not even try.
+  if (typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node !== 'string') {
+    nodeThreads = null;
+    return;
+  }
   const wt = 'node:worker_threads', os = 'node:os';
   Promise.all([import(/* @vite-ignore */ wt), import(/* @vite-ignore */ os)]).then(
     ([w, o]: [{ Worker: WorkerConstructor }, { availableParallelism?: () => number; cpus: () => unknown[] }]) => {

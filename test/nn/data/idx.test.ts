@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeIdx, parseIdx, readIdx, writeIdx, type IdxArray } from '../../../src/nn/data/idx.js';
+import { encodeIdx, parseIdx, type IdxArray } from '../../../src/nn/data/idx.js';
+import { readIdx, writeIdx } from '../../../src/nn/data/idx-file.js';
 import { defaultMnistDir } from '../../../src/nn/data/mnist.js';
 import { FileFormatError } from '../../../src/io/format-error.js';
 

@@ -1,6 +1,7 @@
 /** Shared by the ONNX export suites: MNIST test batches and running exported bytes in onnxruntime-node (CPU, 1 thread). */
 import * as ort from 'onnxruntime-node';
-import { loadMnist, MnistLoader } from '../../../src/index.js';
+import { MnistLoader } from '../../../src/index.js';
+import { loadMnist } from '../../../src/node.js';
 
 export function mnistTest(count: number, offset = 0): { x: Float32Array; y: Int32Array } {
   const [batch] = new MnistLoader(loadMnist({ split: 'test', limit: offset + count }), { batchSize: offset + count });

@@ -7,9 +7,10 @@
  */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { AvgPool2d, Conv2d, fromArray, Generator, loadSafetensors, mnistCnn, noGrad, Sequential } from '../../../src/index.js';
+import { AvgPool2d, Conv2d, fromArray, Generator, mnistCnn, noGrad, Sequential } from '../../../src/index.js';
 import { exportFloatOnnx, prepareQAT, qconfig } from '../../../src/quant/index.js';
 import { mnistTest, runOnnx, worstRelative } from './helpers.js';
+import { loadSafetensors } from '../../../src/node.js';
 
 const FIXTURES = new URL('../../fixtures/torch-cnn/', import.meta.url);
 const N = 1000;

@@ -13,9 +13,10 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadMnist, loadSafetensors, MnistLoader, mnistCnn } from '../../../src/index.js';
+import { MnistLoader, mnistCnn } from '../../../src/index.js';
 import { calibrate, convert, decodeModel, exportInt8Onnx, Int8Model, prepareQAT, qconfig, type Int8ModelSpec } from '../../../src/quant/index.js';
 import { mnistTest, runOnnx } from './helpers.js';
+import { loadMnist, loadSafetensors } from '../../../src/node.js';
 
 const FIXTURES = new URL('../../fixtures/torch-cnn/', import.meta.url);
 const N = 500;

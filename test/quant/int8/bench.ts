@@ -12,9 +12,10 @@
  */
 import { cpus, loadavg } from 'node:os';
 import { encodeContainer, type Container } from '../../../src/io/container.js';
-import { loadMnist } from '../../../src/nn/data/index.js';
+
 import { Int8Model, gemmInt32 } from '../../../src/quant/int8/index.js';
 import { buildInt8Model, mnistCnnLayers } from './build.js';
+import { loadMnist } from '../../../src/node.js';
 
 const args = process.argv.slice(2);
 const count = Number(args.find((a) => !a.startsWith('--')) ?? 10000);

@@ -6,7 +6,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeContainer, encodeContainer, loadContainer, saveContainer, type Container, type JsonObject } from '../../../src/io/container.js';
+import { decodeContainer, encodeContainer, type Container, type JsonObject } from '../../../src/io/container.js';
+import { loadContainer, saveContainer } from '../../../src/io/container-file.js';
+import { loadInt8Model, saveInt8Model } from '../../../src/quant/int8/file.js';
 import { FileFormatError } from '../../../src/io/format-error.js';
 import { INT8_MODEL_KIND, Int8Model, type Int8Layer, type Int8ModelSpec } from '../../../src/quant/int8/index.js';
 import { buildInt8Model, mnistCnnLayers, uniform } from './build.js';
@@ -33,7 +35,7 @@ function loadError(bytes: Uint8Array, name: string): string {
   const path = join(tmp, name);
   writeFileSync(path, bytes);
   try {
-    Int8Model.load(path);
+    loadInt8Model(path);
   } catch (error) {
     expect(error).toBeInstanceOf(FileFormatError);
     expect((error as FileFormatError).source).toBe(path);
@@ -47,9 +49,9 @@ describe('int8 model file', () => {
   it('round-trips: identical spec, identical outputs, the size it reports', () => {
     const model = new Int8Model(built.spec);
     const path = join(tmp, 'model.qgrd');
-    model.save(path);
+    saveInt8Model(model, path);
     expect(readdirSync(tmp).filter((f) => f.endsWith('.tmp'))).toEqual([]); // atomic write cleaned up
-    const loaded = Int8Model.load(path);
+    const loaded = loadInt8Model(path);
     expect(Array.from(loaded.forward(input, 20))).toEqual(Array.from(model.forward(input, 20)));
     expect(loaded.toSpec()).toEqual(model.toSpec());
     expect(loaded.describe()).toBe(model.describe());

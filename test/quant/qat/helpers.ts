@@ -5,7 +5,6 @@
  */
 import {
   fromArray,
-  loadMnist,
   MnistLoader,
   noGrad,
   SGD,
@@ -17,6 +16,7 @@ import {
 } from '../../../src/index.js';
 import { convert, Int8Model, type FakeQuantize, type Int8ModelSpec } from '../../../src/quant/index.js';
 import { prng } from '../../helpers/arbitraries.js';
+import { loadMnist } from '../../../src/node.js';
 
 export { prng };
 
