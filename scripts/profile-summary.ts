@@ -35,9 +35,16 @@ const cat = (k: string): string => {
   if (/^(pack_gather|col2im|maxpool2x2|unary_|binary_|sum_f32|wasm-function)/.test(k)) return 'other wasm kernels (packing, col2im, pooling, elementwise)';
   if (/^\(garbage collector\)/.test(k)) return 'garbage collection';
   if (/^\((idle|program)\)/.test(k)) return 'idle / program';
+  // Loading tsx, compiling TypeScript and modules: start-up, not the step.
+  if (/(esm\/|cjs\/|bootstrap\/|lexer\/|^ModuleWrap|^Instance |^Module |^compile|^wrapSafe)/.test(k)) return 'start-up (module loading, not the step)';
   return 'JavaScript (around kernels, reference loops, allocation)';
 };
 const cats = new Map<string, number>();
 for (const [k, t] of rows) cats.set(cat(k), (cats.get(cat(k)) ?? 0) + t);
-console.log('\nby category');
-for (const [k, t] of [...cats].sort((a, b) => b[1] - a[1])) console.log(`${pct(t).padStart(6)}  ${(t / 1000).toFixed(0).padStart(6)} ms  ${k}`);
+const steps = (cats.get('wasm gemm (micro-kernel + driver)') ?? 0) + (cats.get('other wasm kernels (packing, col2im, pooling, elementwise)') ?? 0)
+  + (cats.get('garbage collection') ?? 0) + (cats.get('JavaScript (around kernels, reference loops, allocation)') ?? 0);
+console.log('\nby category (share of the steps: start-up and idle excluded)');
+for (const [k, t] of [...cats].sort((a, b) => b[1] - a[1])) {
+  const share = /^(start-up|idle)/.test(k) ? '' : `${((100 * t) / steps).toFixed(1)}% of steps`;
+  console.log(`${pct(t).padStart(6)}  ${(t / 1000).toFixed(0).padStart(6)} ms  ${k}  ${share}`);
+}
