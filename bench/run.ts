@@ -11,11 +11,12 @@
  *
  * Columns: `js` is the plain TypeScript reference (device 'cpu') and the baseline of
  * every ratio; `wasm` the WebAssembly SIMD kernels on one thread; `wasm+Nt` the same on N
- * threads (QGRAD_THREADS, default min(2, cores)). The qgrad columns and PyTorch (a long-lived
- * Python process, bench/peers/torch.ts) are sampled round-robin, one sample each per round, so
- * that load from other processes hits them alike; the comparison with a peer is the median of
- * the per-round ratios qgrad / peer, with their range (one noisy round cannot move it), computed
- * for qgrad's default configuration (`wasm+Nt`, or `wasm` on one thread). onnxruntime is
+ * threads (QGRAD_THREADS, default min(2, cores)). The qgrad columns are sampled round-robin,
+ * one sample each per round, so that load from other processes hits them alike. Then qgrad's
+ * default configuration (`wasm+Nt`, or `wasm` on one thread) and PyTorch (a long-lived Python
+ * process, bench/peers/torch.ts) are sampled alternately, A B A B (with threads: wasm, torch,
+ * wasm+Nt per round, so both qgrad configurations are paired with PyTorch); the comparison is the
+ * median of the per-pair ratios qgrad / peer, with their range (one noisy pair cannot move it). onnxruntime is
  * interleaved the same way inside its own case; tfjs still runs after the qgrad columns, so
  * its figures are not paired. Every table names the CPU model it was measured on.
  */
@@ -89,13 +90,30 @@ async function benchQgrad(torch: TorchPeer | null): Promise<string[]> {
     meta.set(c.name, c);
     const run = c.setup();
     const variants: Variant[] = columns.map((name) => ({ name, enter: enter[name], run }));
-    const paired = torch?.cases.has(c.name) ? torch : null;
-    if (paired) variants.push({ name: 'torch-1t', run: async () => ({ selfTimedMs: await paired.sample(c.name) }) });
     const s = await measure(variants, { reps, warmup: 2, budgetMs });
     for (const [col, st] of s) record(c.name, col, st);
-    const r = paired ? pairedRatios(s.get(defaultCol)!.samples, s.get('torch-1t')!.samples) : null;
-    if (r) ratios.push({ name: c.name, qgrad: defaultCol, peer: 'torch-1t', ratio: r });
-    process.stderr.write(`  ${c.name}: ${[...s.keys()].map((col) => `${col} ${fmtMs(s.get(col)!.median)} ms`).join(', ')}${r ? `; ${defaultCol}/torch-1t ${r.median.toFixed(2)}x` : ''}\n`);
+    // Against PyTorch: a second round-robin of just qgrad's default column and torch (A B A B),
+    // so that a slow neighbour (the js reference's second-long samples and their garbage) sits
+    // in neither side of a pair.
+    let r: Stats | null = null;
+    if (torch?.cases.has(c.name)) {
+      const peer = torch;
+      // With threads, one thread is paired too (wasm, torch, wasm+Nt per round): on a loaded
+      // machine a 2-thread process also gets a larger share of the CPU than a 1-thread one.
+      const qcols = defaultCol === 'wasm' ? ['wasm'] : ['wasm', defaultCol];
+      const sp = await measure([
+        { name: 'wasm', enter: enter.wasm, run },
+        { name: 'torch-1t', run: async () => ({ selfTimedMs: await peer.sample(c.name) }) },
+        ...qcols.slice(1).map((q) => ({ name: q, enter: enter[q], run })),
+      ], { reps, warmup: 2, budgetMs });
+      record(c.name, 'torch-1t', sp.get('torch-1t')!);
+      for (const q of qcols.reverse()) {
+        const rq = pairedRatios(sp.get(q)!.samples, sp.get('torch-1t')!.samples);
+        if (rq) ratios.push({ name: c.name, qgrad: q, peer: 'torch-1t', ratio: rq });
+        if (q === defaultCol) r = rq;
+      }
+    }
+    process.stderr.write(`  ${c.name}: ${[...s.keys()].map((col) => `${col} ${fmtMs(s.get(col)!.median)} ms`).join(', ')}${r ? `; ${defaultCol}/torch-1t ${r.median.toFixed(2)}x (paired run)` : ''}\n`);
   }
   const counts = threadedCallCounts();
   const split = Object.entries(counts).filter(([k]) => k !== 'workerChunks').map(([k, v]) => `${k} ${v}`).join(', ');
@@ -172,7 +190,7 @@ async function main(): Promise<void> {
     if ('error' in t) notes.push(t.error);
     else {
       torch = t;
-      notes.push(`torch ${t.version}, ${t.threads} thread, sampled in the same rounds as the qgrad columns (its conv backward times the backward pass alone)`);
+      notes.push(`torch ${t.version}, ${t.threads} thread, sampled alternately with qgrad's default column (its conv backward times the backward pass alone)`);
     }
   }
   const columns = await benchQgrad(torch);
