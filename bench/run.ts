@@ -190,7 +190,7 @@ async function main(): Promise<void> {
     if ('error' in t) notes.push(t.error);
     else {
       torch = t;
-      notes.push(`torch ${t.version}, ${t.threads} thread, sampled alternately with qgrad's default column (its conv backward times the backward pass alone)`);
+      notes.push(`torch ${t.version}, ${t.threads} thread, sampled alternately with qgrad's wasm and default columns (its conv backward times the backward pass alone)`);
     }
   }
   const columns = await benchQgrad(torch);
