@@ -3,7 +3,7 @@ scripts/precision-drift.ts): the seed tutorial CNN from the same initial weights
 (runs/drift-init.safetensors, written by `npx tsx scripts/precision-drift.ts --weights ...`),
 20 SGD steps (lr 0.01, momentum 0.5, batch 64) on the first 1280 training images in file order,
 normalised as torchvision does (float32 pixels, as qgrad's loader), once in float64 and once in
-float32; then the logits of the first 256 test images, compared as in test/helpers/drift.py:
+float32; then the logits of the first 256 test images, compared as in test/helpers/drift.ts:
 relative L2 norm of the difference, and max |diff| / max |logit|.
 
     /usr/bin/python3 scripts/torch_drift.py [weights] [steps] [threads]

@@ -20,7 +20,7 @@ export interface DriftOptions {
   seed?: number;
 }
 
-/** The logits of one training run, and the initial weights it started from (float32 values). */
+/** The eval logits after one training run (as float64), and the loss of every step. */
 export interface DriftRun {
   logits: Float64Array;
   losses: number[];
