@@ -44,6 +44,21 @@ export const CONVS = [
   { name: 'conv2', x: [64, 40, 13, 13], w: [40, 40, 3, 3], y: [64, 40, 11, 11] },
 ];
 
+/**
+ * Tensors live on the device that was the default when they were made, so a case that builds a
+ * model or operands must build them once per column's device (the js column is device 'cpu');
+ * this memoises `make` per default device, seeded identically for each.
+ */
+function perDevice<T>(make: () => T): () => T {
+  const made = new Map<string, T>();
+  return () => {
+    const dev = getDefaultDevice();
+    let v = made.get(dev);
+    if (v === undefined) made.set(dev, (v = make()));
+    return v;
+  };
+}
+
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const data = (t: Tensor) => t.toTypedArray() as Float32Array;
 
@@ -55,8 +70,11 @@ export function qgradCases(): BenchCase[] {
       group: 'matmul',
       flops: 2 * n ** 3,
       setup: () => {
-        const a = randn([n, n]), b = randn([n, n]);
-        return () => tidy(() => noGrad(() => void F.matmul(a, b)));
+        const ops = perDevice(() => ({ a: randn([n, n]), b: randn([n, n]) }));
+        return () => {
+          const { a, b } = ops();
+          tidy(() => noGrad(() => void F.matmul(a, b)));
+        };
       },
     });
   }
@@ -107,30 +125,38 @@ export function qgradCases(): BenchCase[] {
     name: `CNN train step (batch ${TRAIN_BATCH})`,
     group: 'cnn',
     setup: () => {
-      manualSeed(0);
-      const model = mnistCnn();
-      const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.5 });
-      const x = randn([TRAIN_BATCH, 1, 28, 28]);
-      const y = Array.from({ length: TRAIN_BATCH }, (_, i) => i % 10);
-      return () => tidy(() => {
-        opt.zeroGrad();
-        const loss = F.crossEntropy(model.call(x), y);
-        loss.backward();
-        opt.step();
-        return loss.item();
+      const state = perDevice(() => {
+        manualSeed(0);
+        const model = mnistCnn();
+        return { model, opt: new SGD(model.parameters(), { lr: 0.01, momentum: 0.5 }), x: randn([TRAIN_BATCH, 1, 28, 28]) };
       });
+      const y = Array.from({ length: TRAIN_BATCH }, (_, i) => i % 10);
+      return () => {
+        const { model, opt, x } = state(); // outside tidy: the model outlives the sample
+        return tidy(() => {
+          opt.zeroGrad();
+          const loss = F.crossEntropy(model.call(x), y);
+          loss.backward();
+          opt.step();
+          return loss.item();
+        });
+      };
     },
   });
   cases.push({
     name: `CNN inference ${INFER_IMAGES} images`,
     group: 'cnn',
     setup: () => {
-      manualSeed(0);
-      const model = mnistCnn();
-      const x = randn([INFER_BATCH, 1, 28, 28]);
-      return () => noGrad(() => {
-        for (let b = 0; b < INFER_IMAGES / INFER_BATCH; b++) tidy(() => void model.call(x).toTypedArray());
+      const state = perDevice(() => {
+        manualSeed(0);
+        return { model: mnistCnn(), x: randn([INFER_BATCH, 1, 28, 28]) };
       });
+      return () => {
+        const { model, x } = state(); // outside noGrad and tidy: made once, kept
+        noGrad(() => {
+          for (let b = 0; b < INFER_IMAGES / INFER_BATCH; b++) tidy(() => void model.call(x).toTypedArray());
+        });
+      };
     },
   });
   return cases;

@@ -11,6 +11,11 @@ export interface Stats {
   n: number;
 }
 
+/** Stats plus the samples, in the order they were taken (round r of measure() is index r). */
+export interface Measured extends Stats {
+  samples: number[];
+}
+
 export function stats(samples: number[]): Stats {
   const s = [...samples].sort((a, b) => a - b);
   const n = s.length;
@@ -23,7 +28,11 @@ export interface Variant {
   name: string;
   /** Called before each sample of this variant (e.g. switching kernels); not timed. */
   enter?: () => void | Promise<void>;
-  /** One sample: the timed work. May be async (peers that read results back). */
+  /**
+   * One sample: the timed work. May be async (peers that read results back). A run that returns
+   * `{ selfTimedMs }` has timed itself (a peer in another process): that figure is the sample,
+   * so the round trip to the other process is not counted.
+   */
   run: () => unknown;
 }
 
@@ -36,17 +45,24 @@ export interface MeasureOptions {
   budgetMs: number;
 }
 
-/** Times every variant, round-robin, and returns its stats (milliseconds per run). */
-export async function measure(variants: Variant[], opts: MeasureOptions): Promise<Map<string, Stats>> {
+function sampleMs(t0: number, result: unknown): number {
+  const self = (result as { selfTimedMs?: unknown } | null)?.selfTimedMs;
+  return typeof self === 'number' ? self : performance.now() - t0;
+}
+
+/**
+ * Times every variant, round-robin (round r takes sample r of every variant still within its
+ * budget, in order), and returns its stats and samples (milliseconds per run).
+ */
+export async function measure(variants: Variant[], opts: MeasureOptions): Promise<Map<string, Measured>> {
   const samples = new Map<string, number[]>(variants.map((v) => [v.name, []]));
   const spent = new Map<string, number>(variants.map((v) => [v.name, 0]));
   for (const v of variants) {
     for (let i = 0; i < opts.warmup; i++) {
       await v.enter?.();
       const t0 = performance.now();
-      await v.run();
       // A warm-up that alone blows the budget counts as the one sample.
-      const dt = performance.now() - t0;
+      const dt = sampleMs(t0, await v.run());
       if (dt > opts.budgetMs) {
         samples.get(v.name)!.push(dt);
         spent.set(v.name, dt);
@@ -61,15 +77,24 @@ export async function measure(variants: Variant[], opts: MeasureOptions): Promis
       if (xs.length > 0 && spent.get(v.name)! >= opts.budgetMs) continue;
       await v.enter?.();
       const t0 = performance.now();
-      await v.run();
-      const dt = performance.now() - t0;
+      const dt = sampleMs(t0, await v.run());
       xs.push(dt);
       spent.set(v.name, spent.get(v.name)! + dt);
       any = true;
     }
     if (!any) break;
   }
-  return new Map([...samples].map(([k, xs]) => [k, stats(xs)]));
+  return new Map([...samples].map(([k, xs]) => [k, { ...stats(xs), samples: xs }]));
+}
+
+/**
+ * Stats of the per-round ratios a[r] / b[r] of two variants sampled in the same measure() call:
+ * each pair was taken back to back, so a change in the machine's speed between rounds cancels.
+ */
+export function pairedRatios(a: readonly number[], b: readonly number[]): Stats | null {
+  const n = Math.min(a.length, b.length);
+  if (n === 0) return null;
+  return stats(Array.from({ length: n }, (_, i) => a[i] / b[i]));
 }
 
 /** Formats a table with a header row; columns are left-aligned strings. */

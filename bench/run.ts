@@ -11,10 +11,15 @@
  *
  * Columns: `js` is the plain TypeScript reference (device 'cpu') and the baseline of
  * every ratio; `wasm` the WebAssembly SIMD kernels on one thread; `wasm+Nt` the same on N
- * threads (QGRAD_THREADS, default min(2, cores)). The qgrad columns are sampled round-robin so
- * that load from other processes hits them alike; peers run after, one at a time.
+ * threads (QGRAD_THREADS, default min(2, cores)). The qgrad columns are sampled round-robin,
+ * one sample each per round, so that load from other processes hits them alike. Then qgrad's
+ * default configuration (`wasm+Nt`, or `wasm` on one thread) and PyTorch (a long-lived Python
+ * process, bench/peers/torch.ts) are sampled alternately, A B A B (with threads: wasm, torch,
+ * wasm+Nt per round, so both qgrad configurations are paired with PyTorch); the comparison is the
+ * median of the per-pair ratios qgrad / peer, with their range (one noisy pair cannot move it). onnxruntime is
+ * interleaved the same way inside its own case; tfjs still runs after the qgrad columns, so
+ * its figures are not paired. Every table names the CPU model it was measured on.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -24,7 +29,8 @@ import { getWasmKernelConfig, readyThreads, setWasmKernelConfig, shutdownThreads
 import type { BenchCase } from './cases.js';
 import { qgradCases } from './cases.js';
 import type { Stats, Variant } from './harness.js';
-import { fmtMs, measure, table } from './harness.js';
+import { fmtMs, measure, pairedRatios, table } from './harness.js';
+import { startTorchPeer, type TorchPeer } from './peers/torch.js';
 import { loadTfjs, tfjsCases, useBackend } from './peers/tfjs.js';
 import { benchOnnxInt8 } from './peers/onnxruntime.js';
 
@@ -46,6 +52,9 @@ const slowPeers = flag('slow-peers');
 const results = new Map<string, Map<string, Stats>>();
 const meta = new Map<string, BenchCase>();
 const notes: string[] = [];
+/** Interleaved comparisons: qgrad column / peer column, per-round ratios. */
+const ratios: { name: string; qgrad: string; peer: string; ratio: Stats }[] = [];
+const cpuModel = `${cpus()[0]?.model?.trim() ?? 'unknown CPU'} x${cpus().length}`;
 
 function record(caseName: string, column: string, s: Stats): void {
   if (!results.has(caseName)) results.set(caseName, new Map());
@@ -58,7 +67,7 @@ async function waitForThreads(n: number): Promise<number> {
   return readyThreads();
 }
 
-async function benchQgrad(): Promise<string[]> {
+async function benchQgrad(torch: TorchPeer | null): Promise<string[]> {
   const envThreads = Number.parseInt(process.env.QGRAD_THREADS ?? '', 10);
   const threads = Number.isFinite(envThreads) && envThreads >= 1 ? envThreads : Math.min(2, availableParallelism());
   const columns = ['js', 'wasm'];
@@ -69,6 +78,7 @@ async function benchQgrad(): Promise<string[]> {
     if (got < threads) notes.push(`only ${got} of ${threads} threads started; ${threadCol} ran with fewer`);
     columns.push(threadCol);
   }
+  const defaultCol = threads > 1 ? threadCol : 'wasm';
   const enter: Record<string, () => void> = {
     // A column is a device: 'js' the cpu reference backend, the others the wasm backend.
     js: () => { setDefaultDevice('cpu'); setWasmKernelConfig({ threads: 1 }); },
@@ -82,7 +92,28 @@ async function benchQgrad(): Promise<string[]> {
     const variants: Variant[] = columns.map((name) => ({ name, enter: enter[name], run }));
     const s = await measure(variants, { reps, warmup: 2, budgetMs });
     for (const [col, st] of s) record(c.name, col, st);
-    process.stderr.write(`  ${c.name}: ${columns.map((col) => `${col} ${fmtMs(s.get(col)!.median)} ms`).join(', ')}\n`);
+    // Against PyTorch: a second round-robin of just qgrad's default column and torch (A B A B),
+    // so that a slow neighbour (the js reference's second-long samples and their garbage) sits
+    // in neither side of a pair.
+    let r: Stats | null = null;
+    if (torch?.cases.has(c.name)) {
+      const peer = torch;
+      // With threads, one thread is paired too (wasm, torch, wasm+Nt per round): on a loaded
+      // machine a 2-thread process also gets a larger share of the CPU than a 1-thread one.
+      const qcols = defaultCol === 'wasm' ? ['wasm'] : ['wasm', defaultCol];
+      const sp = await measure([
+        { name: 'wasm', enter: enter.wasm, run },
+        { name: 'torch-1t', run: async () => ({ selfTimedMs: await peer.sample(c.name) }) },
+        ...qcols.slice(1).map((q) => ({ name: q, enter: enter[q], run })),
+      ], { reps, warmup: 2, budgetMs });
+      record(c.name, 'torch-1t', sp.get('torch-1t')!);
+      for (const q of qcols.reverse()) {
+        const rq = pairedRatios(sp.get(q)!.samples, sp.get('torch-1t')!.samples);
+        if (rq) ratios.push({ name: c.name, qgrad: q, peer: 'torch-1t', ratio: rq });
+        if (q === defaultCol) r = rq;
+      }
+    }
+    process.stderr.write(`  ${c.name}: ${[...s.keys()].map((col) => `${col} ${fmtMs(s.get(col)!.median)} ms`).join(', ')}${r ? `; ${defaultCol}/torch-1t ${r.median.toFixed(2)}x (paired run)` : ''}\n`);
   }
   const counts = threadedCallCounts();
   const split = Object.entries(counts).filter(([k]) => k !== 'workerChunks').map(([k, v]) => `${k} ${v}`).join(', ');
@@ -131,29 +162,6 @@ async function benchTfjs(): Promise<string[]> {
   return columns;
 }
 
-function benchTorch(): string[] {
-  const python = '/usr/bin/python3';
-  try {
-    execFileSync(python, ['-c', 'import torch'], { stdio: 'ignore' });
-  } catch {
-    notes.push('PyTorch not available (/usr/bin/python3 -c "import torch" failed)');
-    return [];
-  }
-  try {
-    const out = execFileSync(python, [join(root, 'bench/peers/torch_bench.py'), '1', String(reps), String(budgetMs)], { encoding: 'utf8', timeout: 600_000 });
-    const parsed = JSON.parse(out) as { torch: string; results: Record<string, Stats> };
-    notes.push(`torch ${parsed.torch}, 1 thread (its conv backward is timed with the forward, whose median is then subtracted)`);
-    for (const [name, s] of Object.entries(parsed.results)) {
-      if (only && meta.get(name) && !only.includes(meta.get(name)!.group)) continue;
-      record(name, 'torch-1t', s);
-    }
-    return ['torch-1t'];
-  } catch (e) {
-    notes.push(`PyTorch benchmark failed: ${(e as Error).message.split('\n')[0]}`);
-    return [];
-  }
-}
-
 /** qgrad's integer engine vs onnxruntime-node on the same exported int8 model (bench/peers/onnxruntime.ts). */
 async function benchOnnxruntime(): Promise<string[]> {
   // One sample is a few ms, so many pairs fit in the budget; the median of 100+ ratios is stable under load.
@@ -164,6 +172,8 @@ async function benchOnnxruntime(): Promise<string[]> {
   }
   record(r.name, 'wasm', r.qgrad);
   record(r.name, 'onnxruntime-1t', r.onnxruntime);
+  // r.ratio is onnxruntime / qgrad per pair; report qgrad / onnxruntime like the other peers.
+  ratios.push({ name: r.name, qgrad: 'wasm', peer: 'onnxruntime-1t', ratio: { median: 1 / r.ratio.median, min: 1 / r.ratio.max, max: 1 / r.ratio.min, n: r.ratio.n } });
   notes.push(...r.notes);
   process.stderr.write(`  ${r.name}: qgrad ${fmtMs(r.qgrad.median)} ms, onnxruntime-1t ${fmtMs(r.onnxruntime.median)} ms\n`);
   return ['onnxruntime-1t'];
@@ -172,13 +182,23 @@ async function benchOnnxruntime(): Promise<string[]> {
 async function main(): Promise<void> {
   const load0 = loadavg();
   const cfg = getWasmKernelConfig();
-  process.stderr.write(`qgrad cpu benchmark: ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, node ${process.version}, wasm ${cfg.wasmAvailable}, relaxed SIMD ${cfg.relaxedSimd}\n`);
+  process.stderr.write(`qgrad cpu benchmark: ${cpuModel}, node ${process.version}, wasm ${cfg.wasmAvailable}, relaxed SIMD ${cfg.relaxedSimd}\n`);
   process.stderr.write(`reps ${reps}, budget ${budgetMs} ms per cell, load average ${load0.map((l) => l.toFixed(2)).join(' ')}\n`);
-  const columns = await benchQgrad();
+  let torch: TorchPeer | null = null;
+  if (peers) {
+    const t = await startTorchPeer(root, 1);
+    if ('error' in t) notes.push(t.error);
+    else {
+      torch = t;
+      notes.push(`torch ${t.version}, ${t.threads} thread, sampled alternately with qgrad's wasm and default columns (its conv backward times the backward pass alone)`);
+    }
+  }
+  const columns = await benchQgrad(torch);
+  torch?.close();
+  if (torch && results.size > 0) columns.push('torch-1t');
   await shutdownThreads();
   if (peers) {
     columns.push(...(await benchTfjs()));
-    columns.push(...benchTorch());
     if (!only || only.includes('int8')) columns.push(...(await benchOnnxruntime()));
   }
   const load1 = loadavg();
@@ -192,15 +212,21 @@ async function main(): Promise<void> {
     return `${fmtMs(s.median)}${ratio}`;
   };
   const names = [...results.keys()];
-  console.log(`\nmedian ms per run (speed-up over qgrad js in parentheses); ${reps} samples max, ${budgetMs} ms budget per cell`);
+  console.log(`\nmedian ms per run on ${cpuModel} (speed-up over qgrad js in parentheses); ${reps} samples max, ${budgetMs} ms budget per cell`);
   console.log(table(['case', ...columns], names.map((n) => [n, ...columns.map((c) => cell(n, c))])));
   const flopsRows = names.filter((n) => meta.get(n)?.flops);
   if (flopsRows.length > 0) {
-    console.log('\nGFLOP/s (from the median; integer operations for gemmInt8)');
+    console.log(`\nGFLOP/s on ${cpuModel} (from the median; integer operations for gemmInt8)`);
     console.log(table(['case', ...columns], flopsRows.map((n) => [n, ...columns.map((c) => {
       const s = results.get(n)?.get(c);
       return s ? (meta.get(n)!.flops! / s.median / 1e6).toFixed(2) : '-';
     })])));
+  }
+  if (ratios.length > 0) {
+    console.log(`\ninterleaved comparisons: median of per-round ratios qgrad / peer (< 1: qgrad faster), range over the pairs`);
+    console.log(table(['case', 'qgrad', 'peer', 'median ratio', 'range', 'pairs', 'cpu'], ratios.map((r) => [
+      r.name, r.qgrad, r.peer, `${r.ratio.median.toFixed(2)}x`, `${r.ratio.min.toFixed(2)}-${r.ratio.max.toFixed(2)}x`, String(r.ratio.n), cpuModel,
+    ])));
   }
   for (const n of notes) console.log(`note: ${n}`);
   console.log(`load average before ${load0.map((l) => l.toFixed(2)).join(' ')}, after ${load1.map((l) => l.toFixed(2)).join(' ')} (on ${cpus().length} cores)`);
@@ -212,6 +238,7 @@ async function main(): Promise<void> {
     options: { reps, budgetMs, quick, only: only ?? null, peers },
     notes,
     columns,
+    ratios,
     cases: Object.fromEntries(names.map((n) => [n, {
       group: meta.get(n)?.group ?? null,
       flops: meta.get(n)?.flops ?? null,

@@ -22,6 +22,7 @@ import { BufferPool } from './buffer-pool.js';
 import { conv2dForwardF32, conv2dGradInputF32, conv2dGradWeightF32 } from './conv.js';
 import { wasmBinary, wasmSum, wasmUnary } from './elementwise.js';
 import { gemmF32 } from './gemm.js';
+import { maxPool2dGradF32 } from './pool-grad.js';
 import { getWasmKernelConfig, maxPool2x2Wasm } from './runtime.js';
 
 const isF32 = (...xs: TypedArray[]): boolean => xs.every((x) => x instanceof Float32Array);
@@ -78,22 +79,26 @@ export class WasmBackend extends CpuBackend {
   }
 
   // ---- matmul, convolution, pooling ---------------------------------------------------------
+  /** Result arrays of the fast kernels come from the buffer pool (recycled: no page faults). */
+  private readonly allocF32 = (n: number) => this.newArray('float32', n) as Float32Array;
+  private readonly allocI32 = (n: number) => this.newArray('int32', n) as Int32Array;
+
   protected override gemm(M: number, N: number, K: number, A: MatOperand, B: MatOperand, C: TypedArray, cOffset: number): void {
     gemmF32(M, N, K, A, B, C, cOffset, false);
   }
   override conv2d(x: DeviceBuffer, xShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], p: Conv2dParams): DeviceBuffer {
     const xd = d(x), wd = d(w);
-    const y = isF32(xd, wd) ? conv2dForwardF32(xd as Float32Array, xShape, wd as Float32Array, wShape, p) : null;
+    const y = isF32(xd, wd) ? conv2dForwardF32(xd as Float32Array, xShape, wd as Float32Array, wShape, p, this.allocF32) : null;
     return y ? this.wrap(y) : super.conv2d(x, xShape, w, wShape, p);
   }
   override conv2dGradInput(gy: DeviceBuffer, gyShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], xShape: readonly number[], p: Conv2dParams): DeviceBuffer {
     const gyd = d(gy), wd = d(w);
-    const gx = isF32(gyd, wd) ? conv2dGradInputF32(gyd as Float32Array, wShape, wd as Float32Array, xShape, p) : null;
+    const gx = isF32(gyd, wd) ? conv2dGradInputF32(gyd as Float32Array, wShape, wd as Float32Array, xShape, p, this.allocF32) : null;
     return gx ? this.wrap(gx) : super.conv2dGradInput(gy, gyShape, w, wShape, xShape, p);
   }
   override conv2dGradWeight(x: DeviceBuffer, xShape: readonly number[], gy: DeviceBuffer, gyShape: readonly number[], wShape: readonly number[], p: Conv2dParams): DeviceBuffer {
     const xd = d(x), gyd = d(gy);
-    const gw = isF32(xd, gyd) ? conv2dGradWeightF32(xd as Float32Array, xShape, gyd as Float32Array, wShape, p) : null;
+    const gw = isF32(xd, gyd) ? conv2dGradWeightF32(xd as Float32Array, xShape, gyd as Float32Array, wShape, p, this.allocF32) : null;
     return gw ? this.wrap(gw) : super.conv2dGradWeight(x, xShape, gy, gyShape, wShape, p);
   }
   override maxPool2d(x: DeviceBuffer, xShape: readonly number[], p: Pool2dParams): { out: DeviceBuffer; indices: DeviceBuffer } {
@@ -103,9 +108,17 @@ export class WasmBackend extends CpuBackend {
     if (is2x2 && xd instanceof Float32Array) {
       // Branch-free in SIMD: on random data the reference loop mispredicts a branch per window.
       const [N, C, OH, OW] = poolOutShape(xShape, p);
-      const r = maxPool2x2Wasm(xd, N * C, xShape[2], xShape[3], OH, OW);
+      const r = maxPool2x2Wasm(xd, N * C, xShape[2], xShape[3], OH, OW, { f32: this.allocF32, i32: this.allocI32 });
       if (r) return { out: this.wrap(r.out), indices: this.wrap(r.indices) };
     }
     return super.maxPool2d(x, xShape, p);
+  }
+  override maxPool2dGrad(gy: DeviceBuffer, indices: DeviceBuffer, gyShape: readonly number[], xShape: readonly number[]): DeviceBuffer {
+    const g = d(gy), idx = d(indices);
+    if (g instanceof Float32Array && idx instanceof Int32Array) {
+      const gx = this.newZeroedArray('float32', xShape[0] * xShape[1] * xShape[2] * xShape[3]) as Float32Array;
+      return this.wrap(maxPool2dGradF32(g, idx, gyShape, xShape, gx));
+    }
+    return super.maxPool2dGrad(gy, indices, gyShape, xShape);
   }
 }

@@ -7,12 +7,18 @@
  * so packing is a gather through two small index tables, in either orientation (cols for the
  * forward pass, cols^T for the weight gradient). Float32 accumulation in the SIMD gemm of
  * ./kernels.ts; each function returns null when the problem does not fit the module's memory, and
- * the backend then runs the reference.
+ * the backend then runs the reference. Results go into arrays from `alloc` (the backend passes its
+ * buffer pool: a recycled array costs no page faults, a fresh 7 MB one about 3 ms); every element
+ * of the result is written, so the array need not be zeroed.
  */
 import type { Conv2dParams } from '../backend.js';
 import { geometry, type Geometry } from '../cpu/conv.js';
 import { MR, NR } from './kernels.js';
 import { col2imWasm, gemmWorkspace, packGatherWasm, packPanelsF32, runWorkspace } from './runtime.js';
+
+/** Where a result array comes from: any Float32Array of exactly n elements (contents ignored). */
+export type AllocF32 = (n: number) => Float32Array;
+const fresh: AllocF32 = (n) => new Float32Array(n);
 
 /**
  * Byte offsets that turn im2col into a gather, cols[k, j] = xPadded[pos[j] + tap[k]] (for group
@@ -90,16 +96,16 @@ function copyPadded(x: Float32Array, g: Geometry, p: Conv2dParams, t: Tables, ds
 }
 
 /** y = conv(x, w) with one gemm per group: W_g[Og, CKK] · cols[CKK, N*L]. Null if it does not fit. */
-export function conv2dForwardF32(x: Float32Array, xShape: readonly number[], w: Float32Array, wShape: readonly number[], p: Conv2dParams): Float32Array | null {
+export function conv2dForwardF32(x: Float32Array, xShape: readonly number[], w: Float32Array, wShape: readonly number[], p: Conv2dParams, alloc: AllocF32 = fresh): Float32Array | null {
   const g = geometry(xShape, wShape, p);
   const NL = g.N * g.L;
-  const y = new Float32Array(g.N * g.O * g.L);
-  if (NL === 0 || g.Og === 0) return y;
+  if (NL === 0 || g.Og === 0) return new Float32Array(g.N * g.O * g.L);
   const t = tables(g, p);
   const planeWords = t.Hp * t.Wp;
   const sizes = [g.N * g.C * planeWords, NL, g.CKK];
   const ws = gemmWorkspace('f32', g.Og, NL, g.CKK, regions(0, sizes).words);
   if (!ws) return null;
+  const y = alloc(g.N * g.O * g.L);
   const [xw, posw, tapw] = regions(ws.extra, sizes).at;
   copyPadded(x, g, p, t, ws.f32, xw);
   ws.i32.set(t.pos, posw);
@@ -121,16 +127,16 @@ export function conv2dForwardF32(x: Float32Array, xShape: readonly number[], w: 
 }
 
 /** gW_g[Og, CKK] = gy_g[Og, N*L] · cols^T[N*L, CKK], the whole batch in one product. */
-export function conv2dGradWeightF32(x: Float32Array, xShape: readonly number[], gy: Float32Array, wShape: readonly number[], p: Conv2dParams): Float32Array | null {
+export function conv2dGradWeightF32(x: Float32Array, xShape: readonly number[], gy: Float32Array, wShape: readonly number[], p: Conv2dParams, alloc: AllocF32 = fresh): Float32Array | null {
   const g = geometry(xShape, wShape, p);
   const NL = g.N * g.L;
-  const gw = new Float32Array(g.O * g.CKK);
-  if (NL === 0 || g.CKK === 0) return gw;
+  if (NL === 0 || g.CKK === 0) return new Float32Array(g.O * g.CKK);
   const t = tables(g, p);
   const planeWords = t.Hp * t.Wp;
   const sizes = [g.N * g.C * planeWords, gy.length, NL, g.CKK, NL, g.Og];
   const ws = gemmWorkspace('f32', g.Og, g.CKK, NL, regions(0, sizes).words);
   if (!ws) return null;
+  const gw = alloc(g.O * g.CKK);
   const [xw, gyw, posw, tapw, posYw, rowsYw] = regions(ws.extra, sizes).at;
   copyPadded(x, g, p, t, ws.f32, xw);
   ws.f32.set(gy, gyw);
@@ -151,17 +157,17 @@ export function conv2dGradWeightF32(x: Float32Array, xShape: readonly number[], 
 }
 
 /** gx = col2im(W_g^T[CKK, Og] · gy_g[Og, N*L]), the whole batch in one product per group. */
-export function conv2dGradInputF32(gy: Float32Array, wShape: readonly number[], w: Float32Array, xShape: readonly number[], p: Conv2dParams): Float32Array | null {
+export function conv2dGradInputF32(gy: Float32Array, wShape: readonly number[], w: Float32Array, xShape: readonly number[], p: Conv2dParams, alloc: AllocF32 = fresh): Float32Array | null {
   const g = geometry(xShape, wShape, p);
   const NL = g.N * g.L;
   const { H, W } = g, [ph, pw] = p.padding;
-  const gx = new Float32Array(g.N * g.C * H * W);
-  if (NL === 0 || g.Og === 0 || g.CKK === 0) return gx;
+  if (NL === 0 || g.Og === 0 || g.CKK === 0) return new Float32Array(g.N * g.C * H * W);
   const t = tables(g, p);
   const planeWords = t.Hp * t.Wp;
   const sizes = [gy.length, NL, g.Og, NL, g.CKK, g.N * g.C * planeWords];
   const ws = gemmWorkspace('f32', g.CKK, NL, g.Og, regions(0, sizes).words);
   if (!ws) return null;
+  const gx = alloc(g.N * g.C * H * W);
   const [gyw, posYw, rowsYw, posw, tapw, gxw] = regions(ws.extra, sizes).at;
   ws.f32.set(gy, gyw);
   ws.i32.set(t.posY, posYw);

@@ -17,7 +17,11 @@
  *
  * Float32 multiply and add are separate roundings unless relaxed SIMD is available (it is not in
  * Node 20 without a flag), in which case f32x4.relaxed_madd may fuse them. Either way each C entry
- * is a float32 sum accumulated in k order within each kc block.
+ * is a blocked float32 sum: within a kc block the products are accumulated in k order from zero,
+ * and the block sums are added to C in block order. A single running accumulator over a long K
+ * (the conv weight gradient sums N·OH·OW = 43,264 products per entry in the tutorial CNN) loses
+ * precision ~K·u; blocks of kc keep it near (kc + K/kc)·u, which costs one load and add of the C
+ * tile per kc block (1/kc of the work). The order is fixed by K and kc alone, never by threads.
  */
 import type { Code } from './emit.js';
 import { buildModule, call, defineFunction, doWhile, f32, f32x4, forLoop, i32, i32x4, ifElse, local, v128, whileLoop } from './emit.js';
@@ -33,8 +37,9 @@ type Kind = 'f32' | 'i16';
 
 /**
  * kernel(k, a, b, c, ldc, load): C[MR x NR] (+)= A_panel[k x MR]^T B_panel[k x NR].
- * a, b, c are byte addresses; ldc is C's row pitch in bytes; with load = 0 the tile starts from
- * zero instead of from C (the first kc block), so C never needs clearing.
+ * a, b, c are byte addresses; ldc is C's row pitch in bytes; with load = 0 (the first kc block)
+ * C is overwritten, so it never needs clearing. The float32 kernel sums the block from zero and
+ * then adds it to C (blocked summation); the integer one starts from C (exact either way).
  */
 function microKernel(kind: Kind, relaxed: boolean) {
   const NV = NR / 4;
@@ -50,14 +55,16 @@ function microKernel(kind: Kind, relaxed: boolean) {
       const acc = (r: number, v: number) => p[`acc${r}_${v}` as keyof typeof p];
       const bv = (v: number) => p[`b${v}` as keyof typeof p];
       const rowAddr = (r: number): Code => (r === 0 ? local.get(p.c) : i32.add(local.get(p.c), i32.mul(local.get(p.ldc), i32.const(r))));
-      const loads: Code[] = [], zeros: Code[] = [], stores: Code[] = [];
+      const loads: Code[] = [], zeros: Code[] = [], stores: Code[] = [], addStores: Code[] = [];
       for (let r = 0; r < MR; r++) {
         loads.push(local.set(p.crow, rowAddr(r)));
         stores.push(local.set(p.crow, rowAddr(r)));
+        addStores.push(local.set(p.crow, rowAddr(r)));
         for (let v = 0; v < NV; v++) {
           loads.push(local.set(acc(r, v), v128.load(local.get(p.crow), 16 * v)));
           zeros.push(local.set(acc(r, v), v128.zero()));
           stores.push(v128.store(local.get(p.crow), local.get(acc(r, v)), 16 * v));
+          addStores.push(v128.store(local.get(p.crow), f32x4.add(v128.load(local.get(p.crow), 16 * v), local.get(acc(r, v))), 16 * v));
         }
       }
       const step: Code[] = [];
@@ -78,11 +85,14 @@ function microKernel(kind: Kind, relaxed: boolean) {
         local.set(p.b, i32.add(local.get(p.b), i32.const(4 * NR))),
         local.set(p.k, i32.sub(local.get(p.k), i32.const(1))),
       );
-      return [
-        ifElse(local.get(p.load), loads, zeros),
-        doWhile(step, local.get(p.k)),
-        ...stores,
-      ];
+      if (kind === 'i16') {
+        // Integer sums are exact (modulo 2^32) in any order: keep one running accumulator.
+        return [ifElse(local.get(p.load), loads, zeros), doWhile(step, local.get(p.k)), ...stores];
+      }
+      // Float32: every kc block is summed from zero in registers and its sum then added to C, so
+      // C holds a blocked sum (Higham, "Accuracy and Stability of Numerical Algorithms", 2nd ed.,
+      // sec. 4.2): error bound (kc + K/kc)·u·Σ|a·b| instead of K·u·Σ|a·b| for one running sum.
+      return [...zeros, doWhile(step, local.get(p.k)), ifElse(local.get(p.load), addStores, stores)];
     },
   );
 }

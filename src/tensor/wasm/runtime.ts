@@ -320,7 +320,10 @@ export function col2imWasm(ws: Workspace, pos: number, tap: number, K: number, i
  * values and, per output, the flat index h * W + w of the winner in its plane. Null where wasm SIMD
  * is missing or OW < 4 (the caller's loop handles those).
  */
-export function maxPool2x2Wasm(x: Float32Array, planes: number, H: number, W: number, OH: number, OW: number): { out: Float32Array; indices: Int32Array } | null {
+export function maxPool2x2Wasm(
+  x: Float32Array, planes: number, H: number, W: number, OH: number, OW: number,
+  alloc: { f32: (n: number) => Float32Array; i32: (n: number) => Int32Array } = { f32: (n) => new Float32Array(n), i32: (n) => new Int32Array(n) },
+): { out: Float32Array; indices: Int32Array } | null {
   const w = instance();
   if (!w || OW < 4) return null;
   const n = planes * OH * OW;
@@ -330,7 +333,11 @@ export function maxPool2x2Wasm(x: Float32Array, planes: number, H: number, W: nu
   v.f32.set(x, xw);
   const rows = planes * OH;
   dispatch('maxpool2x2', n * 4, rows, [xw * 4, ow * 4, iw * 4, H, W, OH, OW, 0, 0], 7, 8);
-  return { out: v.f32.slice(ow, ow + n), indices: v.i32.slice(iw, iw + n) };
+  // Into arrays from `alloc` (the backend's buffer pool: no page faults on a recycled array).
+  const out = alloc.f32(n), indices = alloc.i32(n);
+  out.set(v.f32.subarray(ow, ow + n));
+  indices.set(v.i32.subarray(iw, iw + n));
+  return { out, indices };
 }
 
 // ---- packing --------------------------------------------------------------------------------
