@@ -11,7 +11,8 @@
  */
 import { F, fromArray, Generator, getDefaultDevice, noGrad, setDefaultDevice, tidy } from '../../src/index.js';
 import type { Tensor } from '../../src/index.js';
-import { loadMnist, MnistLoader, mnistCnn, SGD } from '../../src/nn/index.js';
+import { MnistLoader, mnistCnn, SGD } from '../../src/nn/index.js';
+import { loadMnist } from '../../src/node.js';
 
 export interface DriftOptions {
   steps: number;
