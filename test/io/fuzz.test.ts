@@ -22,6 +22,7 @@ import { encodeContainer, decodeContainer } from '../../src/io/container.js';
 import { Linear, Sequential } from '../../src/nn/index.js';
 import { saveCheckpoint, loadCheckpoint } from '../../src/node.js';
 import { Generator } from '../../src/index.js';
+import { mulberry32 } from '../helpers/rng.js';
 
 const SEED = 20261206;
 const TIME_BOUND_MS = 1000;
@@ -30,16 +31,6 @@ const DEEP = 5000; // per variant; the slowest real one takes a few ms
 const tmp = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'qgrad-fuzz-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ------------------------------------------------------------------ the independent oracle
 

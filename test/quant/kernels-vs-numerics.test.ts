@@ -8,18 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { dequantize, fakeQuantize, quantize } from '../../src/quant/numerics/index.js';
 import { getBackend, type QuantKernelParams, type Rounding } from '../../src/tensor/index.js';
 import type { TypedArray } from '../../src/tensor/dtype.js';
+import { mulberry32 } from '../helpers/rng.js';
 
-/** mulberry32, seeded. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const bits = (a: ArrayLike<number>) => Array.from(new Uint32Array(Float32Array.from(a).buffer));
 

@@ -9,18 +9,9 @@ import { maxPool2d as maxPool2dReference, poolOutShape } from '../../../src/tens
 import { readyThreads, setWasmKernelConfig } from '../../../src/tensor/wasm/index.js';
 import { conv2dForwardF32, conv2dGradInputF32, conv2dGradWeightF32 } from '../../../src/tensor/wasm/conv.js';
 import { maxPool2x2Wasm } from '../../../src/tensor/wasm/runtime.js';
+import { mulberry32 } from '../../helpers/rng.js';
 
-/** mulberry32: a small seeded generator, so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 export function randomF32(n: number, rand: () => number): Float32Array {
   const a = new Float32Array(n);
