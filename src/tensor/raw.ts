@@ -94,8 +94,17 @@ export function slice(t: Tensor, axis: number, spec: SliceSpec): Tensor {
   return viewOf(t, shape, strides, t.offset + spec.start * t.strides[a]);
 }
 
+/**
+ * A tensor whose strides are the row-major ones of its shape, offset 0, owning its whole buffer.
+ * A view that is already laid out so in memory is returned as is, or as a view with the canonical
+ * strides when a size-1 dim carries another stride (any stride is valid there; code that trusts
+ * `strides` of a contiguous tensor then sees the canonical ones).
+ */
 export function contiguous(t: Tensor): Tensor {
-  if (t.isContiguous && t.offset === 0 && t.buffer.size === t.size) return t;
+  if (t.isContiguous && t.offset === 0 && t.buffer.size === t.size) {
+    const canon = contiguousStrides(t.shape);
+    return canon.every((s, i) => s === t.strides[i]) ? t : viewOf(t, t.shape, canon, 0);
+  }
   return fromBuffer(t.backend, t.backend.contiguous(t), t.shape);
 }
 
@@ -184,7 +193,7 @@ export function reduce(op: ReduceOp, t: Tensor, axes?: number | readonly number[
   const outer = numel(keep.map((i) => t.shape[i]));
   if (inner === 0 && op !== 'sum') throw new Error(`${op}: cannot reduce over an empty dimension (shape ${shapeStr(t.shape)})`);
   const buf = t.backend.reduce(op, src.buffer, outer, inner);
-  if (src !== moved) src.dispose(); // a temporary copy, not shared with anyone
+  if (src.storage !== moved.storage) src.dispose(); // a temporary copy, not shared with anyone
   return fromBuffer(t.backend, buf, reducedShape(t.shape, ax, keepdim));
 }
 
@@ -208,12 +217,18 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const B = numel(batch);
   const flat3 = (t: Tensor, r: number, c: number): View => {
     const e = expand(t, [...batch, r, c]);
-    // Collapse batch dims into one: contiguous batch dims collapse exactly; otherwise copy.
     const nb = batch.length;
+    // Collapse the batch dims into one of stride bs. A size-1 dim adds nothing to any address, and
+    // a view may carry any stride there (permuting [1, 2, 1, 37] gives strides [37, 74, 37, 1]), so
+    // only the dims of size > 1 decide: they collapse exactly when each one's stride is the next
+    // one's times its size; otherwise copy. (Taking the stride of a size-1 dim as the batch stride
+    // read out of bounds: issue 11, item 12.)
+    const big: number[] = [];
+    for (let i = 0; i < nb; i++) if (batch[i] !== 1) big.push(i);
     let ok = true;
-    for (let i = 0; i < nb - 1; i++) if (e.strides[i] !== e.strides[i + 1] * batch[i + 1]) ok = false;
+    for (let j = 0; j + 1 < big.length; j++) if (e.strides[big[j]] !== e.strides[big[j + 1]] * batch[big[j + 1]]) ok = false;
     const src = ok ? e : contiguous(e);
-    const bs = nb === 0 ? 0 : src.strides[nb - 1];
+    const bs = big.length === 0 ? 0 : ok ? e.strides[big[big.length - 1]] : r * c;
     return { buffer: src.buffer, shape: [B, r, c], strides: [bs, src.strides[nb], src.strides[nb + 1]], offset: src.offset };
   };
   const buf = a.backend.matmul(flat3(a2, M, K), flat3(b2, K, N));

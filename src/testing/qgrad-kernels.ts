@@ -7,7 +7,7 @@
  */
 import { backward, fromArray, tidy, type Device } from '../index.js';
 import { multiplyByQuantizedMultiplierFast } from '../quant/int8/kernels.js';
-import { dequantizeTensor, fakeQuantize as fakeQuantizeTensor, quantizeTensor, type FakeQuantizeArgs } from '../quant/fake-quantize.js';
+import { dequantizeTensor, fakeQuantizeTensor, quantizeTensor, type FakeQuantizeArgs } from '../quant/fake-quantize.js';
 import {
   dequantize,
   fakeQuantize,
