@@ -124,9 +124,15 @@ export function cast(t: Tensor, dtype: DType): Tensor {
   return unary('identity', t, dtype);
 }
 
-function binaryDtype(op: BinaryOp, a: DType, b: DType): DType {
+/**
+ * The result dtype of every binary op, matmul and where included: the operands promote by
+ * `promote` (dtype.ts: any float wins over int32, float64 over float32), then comparisons give
+ * float32 0/1 and div/pow a float (int32 / int32 is float32, as PyTorch's true division).
+ * A number operand counts as int32 when it is an integer, else float32 (withScalar).
+ */
+export function binaryDtype(op: BinaryOp | 'matmul', a: DType, b: DType): DType {
   const p = promote(a, b);
-  if (COMPARE.has(op)) return 'float32';
+  if (op !== 'matmul' && COMPARE.has(op)) return 'float32';
   if (op === 'div' || op === 'pow') return isFloat(p) ? p : 'float32';
   return p;
 }
@@ -203,8 +209,12 @@ export function reduce(op: ReduceOp, t: Tensor, axes?: number | readonly number[
 export function matmul(a: Tensor, b: Tensor): Tensor {
   sameDevice('matmul', a, b);
   if (a.ndim === 0 || b.ndim === 0) throw new Error(`matmul: both arguments need at least 1 dim, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
-  const a2 = a.ndim === 1 ? viewOf(a, [1, a.shape[0]], [0, a.strides[0]], a.offset) : a;
-  const b2 = b.ndim === 1 ? viewOf(b, [b.shape[0], 1], [b.strides[0], 0], b.offset) : b;
+  // One promotion rule for every binary op (binaryDtype): int32 @ float32 is float32, never
+  // truncated to the first operand's dtype. The backend then sees operands of one dtype.
+  const dtype = binaryDtype('matmul', a.dtype, b.dtype);
+  const ac = cast(a, dtype), bc = cast(b, dtype);
+  const a2 = ac.ndim === 1 ? viewOf(ac, [1, ac.shape[0]], [0, ac.strides[0]], ac.offset) : ac;
+  const b2 = bc.ndim === 1 ? viewOf(bc, [bc.shape[0], 1], [bc.strides[0], 0], bc.offset) : bc;
   const M = a2.shape[a2.ndim - 2], K = a2.shape[a2.ndim - 1];
   const K2 = b2.shape[b2.ndim - 2], N = b2.shape[b2.ndim - 1];
   if (K !== K2) throw new Error(`matmul: inner dimensions differ: ${shapeStr(a.shape)} @ ${shapeStr(b.shape)} (${K} vs ${K2})`);
