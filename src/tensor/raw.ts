@@ -6,6 +6,7 @@
 import type { BinaryOp, Conv2dParams, ScalarOrder, Pool2dParams, QuantKernelParams, ReduceOp, UnaryOp, View } from './backend.js';
 import { isFloat, promote, type DType } from './dtype.js';
 import { broadcastShapes, contiguousStrides, convOutSize, isContiguous, normAxes, normAxis, numel, sameShape, shapeStr } from './shape.js';
+import { checkQuantKernelParams } from './quant-check.js';
 import { fromBuffer, Tensor, viewOf } from './tensor.js';
 
 function sameDevice(op: string, ...ts: Tensor[]): void {
@@ -327,15 +328,18 @@ export function quantKernelParams(
   if (scale.length !== channels || zeroPoint.length !== channels) {
     throw new Error(`quantize: expected ${channels} scales and zero points${axis === null ? '' : ` (shape ${shapeStr(shape)}, axis ${axis})`}, got ${scale.length} and ${zeroPoint.length}`);
   }
-  return {
-    scale: Float32Array.from(scale),
-    zeroPoint: Int32Array.from(zeroPoint),
+  // Checked before the typed arrays are made: Int32Array.from would turn a NaN zero point into 0.
+  const q = {
+    scale: Array.from(scale) as unknown as Float32Array,
+    zeroPoint: Array.from(zeroPoint) as unknown as Int32Array,
     qmin, qmax,
     outer: axis === null ? 1 : numel(shape.slice(0, axis)),
     channels,
     inner: axis === null ? numel(shape) : numel(shape.slice(axis + 1)),
     rounding,
   };
+  checkQuantKernelParams(q, 'quantize');
+  return { ...q, scale: Float32Array.from(scale), zeroPoint: Int32Array.from(zeroPoint) };
 }
 
 export { isContiguous };
