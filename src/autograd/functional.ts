@@ -100,6 +100,7 @@ export function contiguous(a: Tensor): Tensor {
 }
 export function flatten(a: Tensor, startDim = 0, endDim = -1): Tensor {
   const s = normAxis(startDim, a.ndim), e = normAxis(endDim, a.ndim);
+  if (s > e) throw new Error(`flatten: start dim ${startDim} comes after end dim ${endDim} (shape ${shapeStr(a.shape)})`);
   const shape = [...a.shape.slice(0, s), a.shape.slice(s, e + 1).reduce((x, y) => x * y, 1), ...a.shape.slice(e + 1)];
   return Reshape.apply(a, shape);
 }

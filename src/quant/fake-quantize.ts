@@ -3,13 +3,15 @@
  * fake_quantize_per_tensor_affine / per_channel_affine, seed documents 001 and 004):
  *
  *   forward:  level = zp + round(x · (1/s)),  y = (clamp(level, qmin, qmax) − zp) · s
- *   backward: dx = dy where qmin ≤ level ≤ qmax, 0 elsewhere   (the straight-through estimator)
+ *   backward: dx = dy where qmin ≤ level ≤ qmax, 0 elsewhere   (the straight-through estimator;
+ *             selected, so an infinite dy outside the range is 0, not inf · 0 = NaN)
  *
  * The mask is PyTorch's: it tests the rounded, unclamped level with both ends inclusive (not the
  * float input against the range, as TensorFlow does). The backend kernel computes y and the mask
  * together; both agree bit for bit with src/quant/numerics (fakeQuantize), which the tests check.
  */
 import type { Rounding } from '../tensor/backend.js';
+import { full } from '../tensor/creation.js';
 import * as raw from '../tensor/raw.js';
 import { normAxis, shapeStr } from '../tensor/shape.js';
 import { fromBuffer, Tensor } from '../tensor/tensor.js';
@@ -74,7 +76,11 @@ export class FakeQuantizeFunction extends Function {
   }
   static override backward(ctx: Context, g: Tensor) {
     const [mask] = ctx.savedTensors;
-    return [raw.binary('mul', g, mask), null];
+    // Select, not g * mask: an infinite or NaN upstream gradient is 0 where the mask is 0, as for
+    // relu and clamp. A departure from PyTorch 1.13 on purpose: its fake_quantize backward is
+    // grad * mask (measured: an infinite grad outside the range gives NaN there), which would let
+    // one NaN reach the weights through a clamped element that has no influence on the output.
+    return [raw.where(mask, g, full([], 0, { dtype: g.dtype, device: g.device })), null];
   }
 }
 
