@@ -76,6 +76,9 @@ export interface GpuBackendOptions {
   strict?: boolean;
 }
 
+/** Live buffers at which the gpu backend first warns that they keep growing. */
+export const GPU_LIVE_WARNING = 8192;
+
 export class GpuBackend implements Backend {
   readonly name: string;
   readonly dtypes: readonly DType[] = ['float32', 'int32'];
@@ -138,8 +141,16 @@ export class GpuBackend implements Backend {
 
   private wrap(data: DeviceData, size: number, dtype: DType): GpuBuffer {
     this.live++;
+    if (this.live >= this.liveBufferWarning) {
+      // Textures are not garbage collected: a loop that creates tensors outside tidy() keeps every
+      // one until a finalizer runs between tasks (never, inside a synchronous loop).
+      console.warn(`qgrad gpu backend '${this.name}': ${this.live} live buffers and growing; tensors created outside tidy() keep device memory until disposed. Wrap each training step in tidy() or dispose() what you no longer need.`);
+      this.liveBufferWarning *= 2;
+    }
     return new GpuBuffer(size, dtype, data);
   }
+  /** The live-buffer count at which the next warning is printed (doubles after each warning). */
+  liveBufferWarning = GPU_LIVE_WARNING;
 
   private checkDtype(dtype: DType): void {
     if (dtype === 'float64') {
