@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { encodeIdx, parseIdx, readIdx, writeIdx, type IdxArray } from '../../../src/nn/data/idx.js';
 import { defaultMnistDir } from '../../../src/nn/data/mnist.js';
 import { FileFormatError } from '../../../src/io/format-error.js';
+import { runs } from '../../helpers/assert.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qgrad-idx-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -125,7 +126,7 @@ describe('writeIdx / readIdx round trip', () => {
         expect(back.shape).toEqual(shape);
         expect(back.data).toEqual(array.data);
       }),
-      { numRuns: 60 },
+      runs(60),
     );
   });
 
