@@ -4,7 +4,7 @@
  */
 import type { Conv2dParams, Pool2dParams } from '../tensor/backend.js';
 import * as raw from '../tensor/raw.js';
-import { normAxis, shapeStr } from '../tensor/shape.js';
+import { contiguousStrides, normAxis, shapeStr } from '../tensor/shape.js';
 import { Tensor, viewOf } from '../tensor/tensor.js';
 import { Abs, Add, Clamp, Div, Exp, Log, Maximum, Minimum, Mul, Neg, Pow, PowScalar, Relu, ScalarBinary, Sigmoid, Sqrt, Sub, Tanh, Where, lift } from './ops/elementwise.js';
 import { Max, Mean, Sum } from './ops/reduce.js';
@@ -89,9 +89,18 @@ export function transpose(a: Tensor, d0 = -2, d1 = -1): Tensor {
   return Permute.apply(a, dims);
 }
 export const expand = (a: Tensor, shape: readonly number[]): Tensor => Expand.apply(a, shape);
-export const contiguous = (a: Tensor): Tensor => (a.isContiguous ? a : Contiguous.apply(a));
+/**
+ * A row-major tensor: `a` itself when its strides are already the canonical ones, a view with the
+ * canonical strides when only size-1 dims carry other strides (no copy), else a copy.
+ */
+export function contiguous(a: Tensor): Tensor {
+  if (!a.isContiguous) return Contiguous.apply(a);
+  const canon = contiguousStrides(a.shape);
+  return canon.every((s, i) => s === a.strides[i]) ? a : Reshape.apply(a, a.shape);
+}
 export function flatten(a: Tensor, startDim = 0, endDim = -1): Tensor {
   const s = normAxis(startDim, a.ndim), e = normAxis(endDim, a.ndim);
+  if (s > e) throw new Error(`flatten: start dim ${startDim} comes after end dim ${endDim} (shape ${shapeStr(a.shape)})`);
   const shape = [...a.shape.slice(0, s), a.shape.slice(s, e + 1).reduce((x, y) => x * y, 1), ...a.shape.slice(e + 1)];
   return Reshape.apply(a, shape);
 }

@@ -3,18 +3,21 @@
  * fake_quantize_per_tensor_affine / per_channel_affine, seed documents 001 and 004):
  *
  *   forward:  level = zp + round(x · (1/s)),  y = (clamp(level, qmin, qmax) − zp) · s
- *   backward: dx = dy where qmin ≤ level ≤ qmax, 0 elsewhere   (the straight-through estimator)
+ *   backward: dx = dy where qmin ≤ level ≤ qmax, 0 elsewhere   (the straight-through estimator;
+ *             selected, so an infinite dy outside the range is 0, not inf · 0 = NaN)
  *
  * The mask is PyTorch's: it tests the rounded, unclamped level with both ends inclusive (not the
  * float input against the range, as TensorFlow does). The backend kernel computes y and the mask
  * together; both agree bit for bit with src/quant/numerics (fakeQuantize), which the tests check.
  */
 import type { Rounding } from '../tensor/backend.js';
+import { full } from '../tensor/creation.js';
 import * as raw from '../tensor/raw.js';
 import { normAxis, shapeStr } from '../tensor/shape.js';
 import { fromBuffer, Tensor } from '../tensor/tensor.js';
 import { Context, Function } from '../autograd/function.js';
-import { checkScaleZeroPoint } from './numerics/qparams.js';
+import { INT32_MAX, INT32_MIN } from './numerics/int-limits.js';
+import { checkRange, checkScaleZeroPoint } from './numerics/qparams.js';
 
 export interface FakeQuantizeArgs {
   scale: ArrayLike<number>;
@@ -27,14 +30,27 @@ export interface FakeQuantizeArgs {
 }
 
 /**
- * Validates the range and every (scale, zero point) as the reference numerics do: the kernels use
+ * qmin < qmax, integers. The reference numerics (checkRange) allow [-2^24, 2^24]; the tensor ops
+ * also take the int32 range, which QAT's simulated int32 biases need (qat/modules.ts), and refuse
+ * anything wider (a qmax of 2^40 has no int32 level). See src/tensor/quant-check.ts.
+ */
+function checkTensorRange(qmin: number, qmax: number, who: string): void {
+  if (Number.isInteger(qmin) && Number.isInteger(qmax) && qmin >= INT32_MIN && qmax <= INT32_MAX && qmin < qmax) return;
+  // Not in the int32 range: word the error as the reference does where it applies.
+  if (Number.isInteger(qmin) && Number.isInteger(qmax) && qmin < qmax) {
+    throw new Error(`${who}: qmin and qmax must lie in the int32 range [-2^31, 2^31 - 1] (levels are int32; the reference numerics allow [-2^24, 2^24]), got ${qmin}..${qmax}`);
+  }
+  checkRange(qmin, qmax, who);
+}
+
+/**
+ * Validates the range (checkTensorRange) and every (scale, zero point) as the reference numerics
+ * do (checkScaleZeroPoint): the kernels use
  * float32(scale) and float32(1/scale), so a scale that is positive in float64 but 0, subnormal
  * with an overflowing reciprocal, or infinite in float32 would silently produce NaN.
  */
 function checkQParams(a: FakeQuantizeArgs, ndim: number, who: string): { axis: number | null } {
-  if (!Number.isInteger(a.qmin) || !Number.isInteger(a.qmax) || a.qmin >= a.qmax) {
-    throw new Error(`${who}: need integers qmin < qmax, got [${a.qmin}, ${a.qmax}]`);
-  }
+  checkTensorRange(a.qmin, a.qmax, who);
   const axis = a.axis === undefined || a.axis === null ? null : normAxis(a.axis, ndim);
   for (let i = 0; i < a.scale.length; i++) {
     checkScaleZeroPoint(a.scale[i], a.zeroPoint[i], a.qmin, a.qmax, a.scale.length > 1 ? `${who} (channel ${i})` : who);
@@ -60,7 +76,11 @@ export class FakeQuantizeFunction extends Function {
   }
   static override backward(ctx: Context, g: Tensor) {
     const [mask] = ctx.savedTensors;
-    return [raw.binary('mul', g, mask), null];
+    // Select, not g * mask: an infinite or NaN upstream gradient is 0 where the mask is 0, as for
+    // relu and clamp. A departure from PyTorch 1.13 on purpose: its fake_quantize backward is
+    // grad * mask (measured: an infinite grad outside the range gives NaN there), which would let
+    // one NaN reach the weights through a clamped element that has no influence on the output.
+    return [raw.where(mask, g, full([], 0, { dtype: g.dtype, device: g.device })), null];
   }
 }
 

@@ -112,7 +112,19 @@ export interface Backend {
   /** Copies a (possibly strided) view back to the host as a contiguous array of the buffer's dtype. */
   read(view: View): TypedArray;
   dispose(buffer: DeviceBuffer): void;
-  /** Buffers allocated and not yet disposed (or collected): what a leak test watches. */
+  /**
+   * Optional: for a backend whose buffers are plain host memory that the garbage collector can
+   * free by itself (cpu, wasm). Returns the bookkeeping to run once no tensor references the
+   * buffer; it must not reference the buffer or its memory. Storage registers that callback with
+   * its FinalizationRegistry instead of the buffer, so nothing but tensors keeps the memory alive.
+   * Backends without it (gpu: textures need an explicit delete) get `dispose` from the registry.
+   */
+  collectable?(buffer: DeviceBuffer): () => void;
+  /**
+   * Buffers allocated and not yet disposed or collected: what a leak test watches. For buffers
+   * left to the garbage collector the count drops when the finalizer runs (after the current
+   * task), so it is exact for tidy()-owned and disposed memory and an upper bound otherwise.
+   */
   liveBuffers(): number;
 
   // ---- elementwise ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 import type { BinaryOp, Conv2dParams, ScalarOrder, Pool2dParams, QuantKernelParams, ReduceOp, UnaryOp, View } from './backend.js';
 import { isFloat, promote, type DType } from './dtype.js';
 import { broadcastShapes, contiguousStrides, convOutSize, isContiguous, normAxes, normAxis, numel, sameShape, shapeStr } from './shape.js';
+import { checkQuantKernelParams } from './quant-check.js';
 import { fromBuffer, Tensor, viewOf } from './tensor.js';
 
 function sameDevice(op: string, ...ts: Tensor[]): void {
@@ -94,8 +95,17 @@ export function slice(t: Tensor, axis: number, spec: SliceSpec): Tensor {
   return viewOf(t, shape, strides, t.offset + spec.start * t.strides[a]);
 }
 
+/**
+ * A tensor whose strides are the row-major ones of its shape, offset 0, owning its whole buffer.
+ * A view that is already laid out so in memory is returned as is, or as a view with the canonical
+ * strides when a size-1 dim carries another stride (any stride is valid there; code that trusts
+ * `strides` of a contiguous tensor then sees the canonical ones).
+ */
 export function contiguous(t: Tensor): Tensor {
-  if (t.isContiguous && t.offset === 0 && t.buffer.size === t.size) return t;
+  if (t.isContiguous && t.offset === 0 && t.buffer.size === t.size) {
+    const canon = contiguousStrides(t.shape);
+    return canon.every((s, i) => s === t.strides[i]) ? t : viewOf(t, t.shape, canon, 0);
+  }
   return fromBuffer(t.backend, t.backend.contiguous(t), t.shape);
 }
 
@@ -115,9 +125,15 @@ export function cast(t: Tensor, dtype: DType): Tensor {
   return unary('identity', t, dtype);
 }
 
-function binaryDtype(op: BinaryOp, a: DType, b: DType): DType {
+/**
+ * The result dtype of every binary op, matmul and where included: the operands promote by
+ * `promote` (dtype.ts: any float wins over int32, float64 over float32), then comparisons give
+ * float32 0/1 and div/pow a float (int32 / int32 is float32, as PyTorch's true division).
+ * A number operand counts as int32 when it is an integer, else float32 (withScalar).
+ */
+export function binaryDtype(op: BinaryOp | 'matmul', a: DType, b: DType): DType {
   const p = promote(a, b);
-  if (COMPARE.has(op)) return 'float32';
+  if (op !== 'matmul' && COMPARE.has(op)) return 'float32';
   if (op === 'div' || op === 'pow') return isFloat(p) ? p : 'float32';
   return p;
 }
@@ -184,7 +200,7 @@ export function reduce(op: ReduceOp, t: Tensor, axes?: number | readonly number[
   const outer = numel(keep.map((i) => t.shape[i]));
   if (inner === 0 && op !== 'sum') throw new Error(`${op}: cannot reduce over an empty dimension (shape ${shapeStr(t.shape)})`);
   const buf = t.backend.reduce(op, src.buffer, outer, inner);
-  if (src !== moved) src.dispose(); // a temporary copy, not shared with anyone
+  if (src.storage !== moved.storage) src.dispose(); // a temporary copy, not shared with anyone
   return fromBuffer(t.backend, buf, reducedShape(t.shape, ax, keepdim));
 }
 
@@ -194,8 +210,12 @@ export function reduce(op: ReduceOp, t: Tensor, axes?: number | readonly number[
 export function matmul(a: Tensor, b: Tensor): Tensor {
   sameDevice('matmul', a, b);
   if (a.ndim === 0 || b.ndim === 0) throw new Error(`matmul: both arguments need at least 1 dim, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
-  const a2 = a.ndim === 1 ? viewOf(a, [1, a.shape[0]], [0, a.strides[0]], a.offset) : a;
-  const b2 = b.ndim === 1 ? viewOf(b, [b.shape[0], 1], [b.strides[0], 0], b.offset) : b;
+  // One promotion rule for every binary op (binaryDtype): int32 @ float32 is float32, never
+  // truncated to the first operand's dtype. The backend then sees operands of one dtype.
+  const dtype = binaryDtype('matmul', a.dtype, b.dtype);
+  const ac = cast(a, dtype), bc = cast(b, dtype);
+  const a2 = ac.ndim === 1 ? viewOf(ac, [1, ac.shape[0]], [0, ac.strides[0]], ac.offset) : ac;
+  const b2 = bc.ndim === 1 ? viewOf(bc, [bc.shape[0], 1], [bc.strides[0], 0], bc.offset) : bc;
   const M = a2.shape[a2.ndim - 2], K = a2.shape[a2.ndim - 1];
   const K2 = b2.shape[b2.ndim - 2], N = b2.shape[b2.ndim - 1];
   if (K !== K2) throw new Error(`matmul: inner dimensions differ: ${shapeStr(a.shape)} @ ${shapeStr(b.shape)} (${K} vs ${K2})`);
@@ -208,12 +228,18 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const B = numel(batch);
   const flat3 = (t: Tensor, r: number, c: number): View => {
     const e = expand(t, [...batch, r, c]);
-    // Collapse batch dims into one: contiguous batch dims collapse exactly; otherwise copy.
     const nb = batch.length;
+    // Collapse the batch dims into one of stride bs. A size-1 dim adds nothing to any address, and
+    // a view may carry any stride there (permuting [1, 2, 1, 37] gives strides [37, 74, 37, 1]), so
+    // only the dims of size > 1 decide: they collapse exactly when each one's stride is the next
+    // one's times its size; otherwise copy. (Taking the stride of a size-1 dim as the batch stride
+    // read out of bounds: issue 11, item 12.)
+    const big: number[] = [];
+    for (let i = 0; i < nb; i++) if (batch[i] !== 1) big.push(i);
     let ok = true;
-    for (let i = 0; i < nb - 1; i++) if (e.strides[i] !== e.strides[i + 1] * batch[i + 1]) ok = false;
+    for (let j = 0; j + 1 < big.length; j++) if (e.strides[big[j]] !== e.strides[big[j + 1]] * batch[big[j + 1]]) ok = false;
     const src = ok ? e : contiguous(e);
-    const bs = nb === 0 ? 0 : src.strides[nb - 1];
+    const bs = big.length === 0 ? 0 : ok ? e.strides[big[big.length - 1]] : r * c;
     return { buffer: src.buffer, shape: [B, r, c], strides: [bs, src.strides[nb], src.strides[nb + 1]], offset: src.offset };
   };
   const buf = a.backend.matmul(flat3(a2, M, K), flat3(b2, K, N));
@@ -302,15 +328,18 @@ export function quantKernelParams(
   if (scale.length !== channels || zeroPoint.length !== channels) {
     throw new Error(`quantize: expected ${channels} scales and zero points${axis === null ? '' : ` (shape ${shapeStr(shape)}, axis ${axis})`}, got ${scale.length} and ${zeroPoint.length}`);
   }
-  return {
-    scale: Float32Array.from(scale),
-    zeroPoint: Int32Array.from(zeroPoint),
+  // Checked before the typed arrays are made: Int32Array.from would turn a NaN zero point into 0.
+  const q = {
+    scale: Array.from(scale) as unknown as Float32Array,
+    zeroPoint: Array.from(zeroPoint) as unknown as Int32Array,
     qmin, qmax,
     outer: axis === null ? 1 : numel(shape.slice(0, axis)),
     channels,
     inner: axis === null ? numel(shape) : numel(shape.slice(axis + 1)),
     rounding,
   };
+  checkQuantKernelParams(q, 'quantize');
+  return { ...q, scale: Float32Array.from(scale), zeroPoint: Int32Array.from(zeroPoint) };
 }
 
 export { isContiguous };

@@ -3,13 +3,25 @@
  * (reshape, permute, slice, expand create views, not copies). It is released by exactly one of:
  * - `dispose()` (explicit, what tidy() and zeroGrad() call),
  * - the end of a `tidy` scope that created it, unless something returned from the scope uses it,
- * - garbage collection of the last view (a FinalizationRegistry), as a safety net.
+ * - garbage collection of the last view.
  * The backend's liveBuffers() count is what the leak tests watch.
+ *
+ * Garbage collection: on the cpu and wasm backends a buffer is a plain typed array that only its
+ * Storage references, so the collector frees it as soon as no tensor reaches it, even inside a
+ * synchronous training loop that never yields; a user who forgets tidy() pays what plain
+ * JavaScript would. The FinalizationRegistry then holds only the backend's bookkeeping callback
+ * (Backend.collectable), never the array: a registry's held values stay alive until their
+ * callbacks run, and those run only between tasks, so holding the buffer there kept every
+ * array of a 2000-step loop alive (issue 11, item 7). On the gpu backend the registry holds the
+ * buffer and disposes it (a texture needs an explicit delete); that backend warns when live
+ * textures keep growing.
  */
 import type { Backend, DeviceBuffer } from './backend.js';
 
-const finalizer = new FinalizationRegistry<{ backend: Backend; buffer: DeviceBuffer }>((held) => {
-  held.backend.dispose(held.buffer);
+type Held = (() => void) | { backend: Backend; buffer: DeviceBuffer };
+const finalizer = new FinalizationRegistry<Held>((held) => {
+  if (typeof held === 'function') held();
+  else held.backend.dispose(held.buffer);
 });
 
 interface Scope {
@@ -25,7 +37,7 @@ export class Storage {
   constructor(backend: Backend, buffer: DeviceBuffer) {
     this.backend = backend;
     this.buf = buffer;
-    finalizer.register(this, { backend, buffer }, this.token);
+    finalizer.register(this, backend.collectable ? backend.collectable(buffer) : { backend, buffer }, this.token);
     const top = scopes[scopes.length - 1];
     if (top) top.created.add(this);
   }

@@ -125,7 +125,13 @@ export type ViewStep =
   | { op: 'select'; axis: number; index: number; baseSize: number }
   | { op: 'expand'; shape: number[] };
 
-export type LayoutKind = 'contiguous' | 'permute' | 'slice' | 'offset' | 'expand';
+/**
+ * 'unit': a size-1 dim of the logical shape sits elsewhere in the base, so the view carries a
+ * stride there that is not the row-major one (any stride is valid on a size-1 dim). The view is
+ * still laid out contiguously in memory: the case that once sent matmul's batch indexing out of
+ * bounds (issue 11, item 12).
+ */
+export type LayoutKind = 'contiguous' | 'permute' | 'slice' | 'offset' | 'expand' | 'unit';
 
 export interface TensorCaseOptions {
   dtype?: DType;
@@ -273,6 +279,21 @@ function drawStep(kind: LayoutKind, shape: number[], rnd: () => number): ViewSte
         ? { op: 'slice', axis, start: start - baseSize, end: end >= baseSize ? baseSize + 5 : end - baseSize, step, baseSize }
         : { op: 'slice', axis, start, end, step, baseSize };
     }
+    case 'unit': {
+      // Move one size-1 dim of the view to another place in the base: a permute step.
+      const ones = shape.flatMap((d, i) => (d === 1 ? [i] : []));
+      if (ones.length === 0 || shape.length < 2) return null;
+      const u = ones[pick(ones.length)];
+      let p = pick(shape.length - 1);
+      if (p >= u) p++;
+      // base order: the view's dims without u, with u inserted at position p.
+      const order = shape.map((_, i) => i).filter((i) => i !== u);
+      order.splice(p, 0, u);
+      // view = base.permute(dims): view dim k is base dim dims[k], i.e. dims = inverse of order.
+      const dims = new Array<number>(shape.length);
+      order.forEach((viewDim, baseDim) => (dims[viewDim] = baseDim));
+      return { op: 'permute', dims };
+    }
     case 'offset': {
       // A new leading dim, selected: the view starts part-way into the buffer. (Leading, and
       // applied first on the base, because selecting inside an already strided view may copy.)
@@ -293,7 +314,7 @@ function drawStep(kind: LayoutKind, shape: number[], rnd: () => number): ViewSte
 export function tensorCaseArb(shape: readonly number[], opts: TensorCaseOptions = {}): fc.Arbitrary<TensorCase> {
   const dtype = opts.dtype ?? 'float64';
   const spec = opts.values ?? DEFAULT_VALUES;
-  const allowed = (opts.layouts ?? ['contiguous', 'permute', 'slice', 'offset', 'expand']).filter(
+  const allowed = (opts.layouts ?? ['contiguous', 'permute', 'slice', 'offset', 'expand', 'unit']).filter(
     (k) => !(k === 'expand' && spec.kind === 'distinct'),
   );
   const inner = allowed.filter((k) => k !== 'expand' && k !== 'contiguous');

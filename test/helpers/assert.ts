@@ -3,6 +3,7 @@
  * NaN == NaN and exact infinities, as torch.testing.assert_close(equal_nan=True)), and gradient
  * checks that report the worst element when they fail.
  */
+import fc from 'fast-check';
 import { expect } from 'vitest';
 import { gradCheck, Tensor, type GradCheckOptions } from '../../src/index.js';
 import type { NDArray } from './reference.js';
@@ -69,10 +70,29 @@ export function errorOf(fn: () => unknown): string {
 }
 
 /**
- * fast-check parameters for a property: numRuns scaled by QGRAD_FC_SCALE (default 1), so a slow
- * backend's suite can run fewer cases and a soak run many more, without editing the tests.
+ * fast-check parameters for a property: a fixed seed (so a run is reproducible and CI cannot fail
+ * on a correct change by drawing new cases) and numRuns scaled by QGRAD_FC_SCALE (default 1), so
+ * a slow backend's suite can run fewer cases and a soak run many more, without editing the tests.
+ * QGRAD_FC_SEED replaces the seed (explore new cases on purpose). On failure fast-check's message
+ * names the seed and the counterexample path; `reporter` adds the seed in one line to stderr.
  */
-export function runs(numRuns: number): { numRuns: number } {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function runs(numRuns: number, seed = DEFAULT_SEED): { numRuns: number; seed: number; reporter: (d: fc.RunDetails<any>) => void } {
   const scale = Number(process.env.QGRAD_FC_SCALE ?? '1');
-  return { numRuns: Math.max(1, Math.round(numRuns * (Number.isFinite(scale) && scale > 0 ? scale : 1))) };
+  const envSeed = Number(process.env.QGRAD_FC_SEED);
+  const s = Number.isInteger(envSeed) && process.env.QGRAD_FC_SEED !== undefined && process.env.QGRAD_FC_SEED !== '' ? envSeed : seed;
+  return {
+    numRuns: Math.max(1, Math.round(numRuns * (Number.isFinite(scale) && scale > 0 ? scale : 1))),
+    seed: s,
+    reporter: (d) => {
+      if (d.failed) {
+        process.stderr.write(`fast-check property failed with seed ${d.seed} (path ${d.counterexamplePath}); rerun with QGRAD_FC_SEED=${d.seed}\n`);
+        const cause = d.errorInstance instanceof Error ? `\n${d.errorInstance.message}` : '';
+        throw new Error(`${fc.defaultReportMessage(d) ?? `property failed (seed ${d.seed})`}${cause}`);
+      }
+    },
+  };
 }
+
+/** The seed of every property that does not name its own. */
+export const DEFAULT_SEED = 20261206;

@@ -13,6 +13,7 @@ import {
 } from '../../src/io/container.js';
 import { FileFormatError } from '../../src/io/format-error.js';
 import { loadContainer, saveContainer } from '../../src/io/container-file.js';
+import { runs } from '../helpers/assert.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'qgrad-container-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -168,7 +169,7 @@ describe('round trip', () => {
           expect(rawBytes(got.data)).toEqual(rawBytes(array.data));
         }
       }),
-      { numRuns: 150 },
+      runs(150),
     );
   });
 
@@ -237,7 +238,7 @@ describe('decodeContainer rejects damaged and foreign files with clear errors', 
         expect(error.message.startsWith('model.qgrd: ')).toBe(true);
         expect(error.source).toBe('model.qgrd');
       }),
-      { numRuns: 200 },
+      runs(200),
     );
     expect(errorOf(() => decodeContainer(good.subarray(0, good.length - 1), 'model.qgrd')).message).toBe(
       'model.qgrd: checksum mismatch (file corrupt or truncated)',
@@ -252,7 +253,7 @@ describe('decodeContainer rejects damaged and foreign files with clear errors', 
         const error = errorOf(() => decodeContainer(bad, 'model.qgrd'));
         expect(error.message.startsWith('model.qgrd: ')).toBe(true);
       }),
-      { numRuns: 300 },
+      runs(300),
     );
     const bad = good.slice();
     bad[good.length - 10]! ^= 1; // in the data section

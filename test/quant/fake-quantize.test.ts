@@ -23,9 +23,10 @@ import {
 } from '../../src/quant/index.js';
 import { arbInput, arbLevel, arbQParams, arbRange, arbRounding, arbScale, tieInput } from './numerics/helpers.js';
 import { expectSameBits } from './helpers.js';
+import { runs } from '../helpers/assert.js';
 
 const fround = Math.fround;
-const RUNS = { numRuns: 200 };
+const RUNS = runs(200);
 
 /** The tensor-level argument object for reference per-tensor qparams. */
 function tensorArgs(p: QParams): FakeQuantizeArgs {

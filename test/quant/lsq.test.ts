@@ -19,6 +19,7 @@ import { fromArray, type Tensor } from '../../src/index.js';
 import { fakeQuantize, LearnableFakeQuantizeFunction, roundWith, type Rounding } from '../../src/quant/index.js';
 import { arbInput, arbQParams } from './numerics/helpers.js';
 import { expectSameBits, prng } from './helpers.js';
+import { runs } from '../helpers/assert.js';
 
 const fround = Math.fround;
 
@@ -50,7 +51,7 @@ describe('LSQ forward equals the reference fakeQuantize with the rounded, clampe
         const scale = Math.max(fround(p.scale), fround(1e-8));
         expectSameBits(y.toTypedArray(), fakeQuantize(xf, { ...p, scale, zeroPoint: zp }).y, `scale ${p.scale}, z ${zLearned32} -> ${zp}`);
       }),
-      { numRuns: 200 },
+      runs(200),
     );
   });
 

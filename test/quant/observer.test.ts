@@ -22,6 +22,7 @@ import {
   type QuantRange,
 } from '../../src/quant/index.js';
 import { gaussian, prng } from './helpers.js';
+import { runs } from '../helpers/assert.js';
 
 const U8: QuantRange = { qmin: 0, qmax: 255, scheme: 'affine' };
 const U4: QuantRange = { qmin: 0, qmax: 15, scheme: 'affine' };
@@ -63,7 +64,7 @@ describe('MinMaxObserver', () => {
           expect([p.scale[0], p.zeroPoint[0]]).toEqual([want.scale, want.zeroPoint]);
         }
       }),
-      { numRuns: 100 },
+      runs(100),
     );
   });
 
@@ -94,7 +95,7 @@ describe('MovingAverageMinMaxObserver', () => {
         const p = o.computeQParams(U8);
         expect([p.scale[0], p.zeroPoint[0]]).toEqual([want.scale, want.zeroPoint]);
       }),
-      { numRuns: 100 },
+      runs(100),
     );
   });
 
@@ -160,7 +161,7 @@ describe('per-channel observers equal the per-tensor observer applied to each ch
           }
         }
       }),
-      { numRuns: 60 },
+      runs(60),
     );
   });
 

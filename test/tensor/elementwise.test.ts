@@ -137,7 +137,7 @@ describe('binary ops (broadcasting)', () => {
           fc.property(pairArb(op.a, op.b, 3, 3), ({ a, b }) => {
             expectGradOk((x, y) => op.f(a.view(x), b.view(y)), [a.makeBase({ requiresGrad: left }), b.makeBase({ requiresGrad: !left })], { label: `${op.name} ${left ? 'left' : 'right'} only` });
           }),
-          { numRuns: 3 },
+          runs(3),
         ),
       ),
       runs(14),

@@ -10,7 +10,7 @@ import {
   anyTensorCaseArb, broadcastShapesArb, shapeArb, tensorCaseArb, valuesFromSeed, type ValueSpec,
 } from '../helpers/arbitraries.js';
 import * as R from '../helpers/reference.js';
-import { expectClose } from '../helpers/assert.js';
+import { expectClose, runs } from '../helpers/assert.js';
 
 describe('reference implementation (hand-computed values)', () => {
   it('broadcasts, zips and reduces', () => {
@@ -88,7 +88,7 @@ describe('generators', () => {
           s.forEach((d, k) => expect(d === 1 || d === out[out.length - s.length + k]).toBe(true));
         }
       }),
-      { numRuns: 100 },
+      runs(100),
     );
   });
 
@@ -98,7 +98,7 @@ describe('generators', () => {
         expect(s.length).toBeGreaterThanOrEqual(1);
         expect(s.length).toBeLessThanOrEqual(3);
         for (const d of s) expect(d >= 2 && d <= 4).toBe(true);
-      }),
+      }), runs(100),
     );
   });
 
@@ -117,7 +117,7 @@ describe('generators', () => {
         const ints = valuesFromSeed(seed, n, { kind: 'int', min: -3, max: 3 }, 'int32');
         for (const v of ints) expect(Number.isInteger(v) && v >= -3 && v <= 3).toBe(true);
         expect(valuesFromSeed(seed, n)).toEqual(valuesFromSeed(seed, n));
-      }),
+      }), runs(100),
     );
   });
 
@@ -130,7 +130,7 @@ describe('generators', () => {
         // the base holds NaN outside the view, so the values above were not read from padding
         expect(c.values.some(Number.isNaN)).toBe(false);
       }),
-      { numRuns: 150 },
+      runs(150),
     );
   });
 
@@ -158,7 +158,7 @@ describe('generators', () => {
           seen.add('select');
         }
       }),
-      { numRuns: 200 },
+      runs(200),
     );
     expect([...seen].sort()).toEqual(['expand', 'permute', 'select', 'slice']);
   });
@@ -178,7 +178,7 @@ describe('generators', () => {
         const t = c.make();
         expect(t.isContiguous).toBe(true);
         expect(c.baseShape).toEqual(c.shape);
-      }),
+      }), runs(100),
     );
   });
 
@@ -193,7 +193,7 @@ describe('generators', () => {
         }
         if (ref === null) expect(() => broadcastShapes(a, b)).toThrow(/cannot be broadcast/);
         else expect(broadcastShapes(a, b)).toEqual(ref);
-      }),
+      }), runs(100),
     );
   });
 });

@@ -3,6 +3,11 @@
  * binary ops broadcast (NumPy rules) and their backward sums gradients over broadcast dims.
  * Derivatives are the textbook ones; where a function is not differentiable at a point we pick
  * PyTorch's convention (relu'(0) = 0, abs'(0) = 0, max ties split... see each op).
+ *
+ * Masked gradients select, they do not multiply: where a mask is 0 the gradient is 0 even when
+ * the upstream gradient is infinite or NaN (`where(mask, g, 0)`, not `g * mask`, which gives
+ * inf * 0 = NaN). That is what PyTorch computes, and what keeps `sqrt(clamp(x, 0))` or
+ * `sqrt(relu(x))` from sending a NaN into the weights (issue 11, item 13).
  */
 import * as raw from '../../tensor/raw.js';
 import { Tensor } from '../../tensor/tensor.js';
@@ -67,18 +72,20 @@ export class Pow extends Function {
   }
   static override backward(ctx: Context, g: Tensor) {
     const [a, b, out] = ctx.savedTensors;
-    // d(a^b)/da = b a^(b-1), taken as 0 where b == 0 (else 0 * 0^-1 = NaN at a == 0), as PyTorch;
-    // d(a^b)/db = a^b ln a (taken as 0 where a == 0, as PyTorch does)
+    // PyTorch's pow_backward_self / pow_backward_exponent (tools/autograd/templates, FunctionsManual.cpp):
+    // d(a^b)/da = b a^(b-1), selected to 0 where b == 0 (else 0 * 0^-1 = NaN at a == 0);
+    // d(a^b)/db = a^b ln a, selected to 0 only where a == 0 and b >= 0: at a == 0, b < 0 it is
+    // inf * -inf = -inf, as PyTorch. The selection comes after the product with g.
     let ga: Tensor | null = null;
     if (ctx.needsInputGrad[0]) {
-      const local = raw.binary('mul', b, raw.binary('pow', a, raw.binaryScalar('sub', b, 1)));
-      const safe = raw.where(raw.binaryScalar('eq', b, 0), full([], 0, { dtype: local.dtype, device: local.device }), local);
-      ga = unbroadcast(raw.binary('mul', g, safe), a.shape);
+      const local = raw.binary('mul', g, raw.binary('mul', b, raw.binary('pow', a, raw.binaryScalar('sub', b, 1))));
+      ga = unbroadcast(raw.where(raw.binaryScalar('eq', b, 0), zeroLike(local), local), a.shape);
     }
     let gb: Tensor | null = null;
     if (ctx.needsInputGrad[1]) {
-      const lnA = raw.where(raw.binaryScalar('eq', a, 0), raw.binaryScalar('mul', a, 0), raw.unary('log', a));
-      gb = unbroadcast(raw.binary('mul', g, raw.binary('mul', out, lnA)), b.shape);
+      const local = raw.binary('mul', g, raw.binary('mul', out, raw.unary('log', a)));
+      const zeroBase = raw.binary('mul', raw.binaryScalar('eq', a, 0), raw.binaryScalar('ge', b, 0));
+      gb = unbroadcast(raw.where(zeroBase, zeroLike(local), local), b.shape);
     }
     return [ga, gb];
   }
@@ -161,7 +168,8 @@ export class Relu extends Function {
     return out;
   }
   static override backward(ctx: Context, g: Tensor) {
-    return [raw.binary('mul', g, raw.unary('step', ctx.savedTensors[0], g.dtype))];
+    // PyTorch's threshold_backward: 0 where out <= 0, else g. A NaN input (out NaN) passes g.
+    return [raw.where(raw.binaryScalar('le', ctx.savedTensors[0], 0), zeroLike(g), g)];
   }
 }
 
@@ -192,16 +200,22 @@ export class Tanh extends Function {
 }
 
 /**
- * Elementwise maximum and minimum. Where a == b the gradient is split evenly between both inputs
- * (PyTorch's convention for torch.maximum); otherwise it goes to the input that won (`wins`: 'gt'
- * for maximum, 'lt' for minimum).
+ * Elementwise maximum and minimum, PyTorch's backward (FunctionsManual.cpp, max/min of two
+ * tensors): where a == b each input gets g / 2; otherwise an input gets g unless it lost (for
+ * maximum: a gets 0 where a < b, b gets 0 where a > b). A NaN compares false both ways, so where
+ * either input is NaN both get g, as in PyTorch. `loses` is 'lt' for maximum, 'gt' for minimum.
  */
-function extremumBackward(ctx: Context, g: Tensor, wins: 'gt' | 'lt'): (Tensor | null)[] {
+function extremumBackward(ctx: Context, g: Tensor, loses: 'gt' | 'lt'): (Tensor | null)[] {
   const [a, b] = ctx.savedTensors;
-  const tie = raw.binaryScalar('mul', raw.binary('eq', a, b), 0.5);
-  const wa = raw.binary('add', raw.binary(wins, a, b), tie);
-  const wb = raw.scalarBinary('sub', 1, wa);
-  return [unbroadcast(raw.binary('mul', g, wa), a.shape), unbroadcast(raw.binary('mul', g, wb), b.shape)];
+  const wins = loses === 'lt' ? 'gt' : 'lt';
+  const gb0 = g; // already of the broadcast shape
+  const tie = raw.binary('eq', a, b), half = raw.binaryScalar('mul', gb0, 0.5), zero = zeroLike(g);
+  const ga = raw.where(tie, half, raw.where(raw.binary(loses, a, b), zero, gb0));
+  const gb = raw.where(tie, half, raw.where(raw.binary(wins, a, b), zero, gb0));
+  return [
+    ctx.needsInputGrad[0] ? unbroadcast(ga, a.shape) : null,
+    ctx.needsInputGrad[1] ? unbroadcast(gb, b.shape) : null,
+  ];
 }
 
 export class Maximum extends Function {
@@ -210,7 +224,7 @@ export class Maximum extends Function {
     return raw.binary('maximum', a, b);
   }
   static override backward(ctx: Context, g: Tensor) {
-    return extremumBackward(ctx, g, 'gt');
+    return extremumBackward(ctx, g, 'lt');
   }
 }
 
@@ -220,7 +234,7 @@ export class Minimum extends Function {
     return raw.binary('minimum', a, b);
   }
   static override backward(ctx: Context, g: Tensor) {
-    return extremumBackward(ctx, g, 'lt');
+    return extremumBackward(ctx, g, 'gt');
   }
 }
 
@@ -234,8 +248,9 @@ export class Clamp extends Function {
   }
   static override backward(ctx: Context<{ lo: number; hi: number }>, g: Tensor) {
     const [a] = ctx.savedTensors;
+    // A NaN input is not inside: its gradient is 0, as PyTorch's clamp_backward.
     const inside = raw.binary('mul', raw.binaryScalar('ge', a, ctx.attrs.lo), raw.binaryScalar('le', a, ctx.attrs.hi));
-    return [raw.binary('mul', g, inside), null, null];
+    return [raw.where(inside, g, zeroLike(g)), null, null];
   }
 }
 
@@ -247,13 +262,18 @@ export class Where extends Function {
   }
   static override backward(ctx: Context, g: Tensor) {
     const [cond, a, b] = ctx.savedTensors;
-    const zero = raw.binaryScalar('mul', g, 0);
+    const zero = zeroLike(g); // not g * 0, which is NaN where g is infinite
     return [
       null,
       ctx.needsInputGrad[1] ? unbroadcast(raw.where(cond, g, zero), a.shape) : null,
       ctx.needsInputGrad[2] ? unbroadcast(raw.where(cond, zero, g), b.shape) : null,
     ];
   }
+}
+
+/** A 0-d zero of g's dtype and device, for where(mask, g, 0). */
+export function zeroLike(g: Tensor): Tensor {
+  return full([], 0, { dtype: g.dtype, device: g.device });
 }
 
 /** Turns a number into a 0-d tensor on a's device with a compatible dtype. */

@@ -8,22 +8,26 @@ import { normAxis, shapeStr } from '../../tensor/shape.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { fromArray } from '../../tensor/creation.js';
 import { Context, Function } from '../function.js';
-import { Mul } from './elementwise.js';
+import { full } from '../../tensor/creation.js';
+import { Where } from './elementwise.js';
 import { Mean, Sum } from './reduce.js';
 import { ScalarBinary } from './elementwise.js';
 
 export class LogSoftmax extends Function {
   static override forward(ctx: Context<{ axis: number }>, x: Tensor, axis: number): Tensor {
     const ax = normAxis(axis, x.ndim);
+    ctx.attrs = { axis: ax };
+    // Over a zero-length axis there is nothing to normalise: the empty result, as PyTorch.
+    if (x.ndim > 0 && x.shape[ax] === 0) return raw.unary('identity', x);
     const m = raw.reduce('max', x, ax, true);
     const shifted = raw.binary('sub', x, m);
     const lse = raw.unary('log', raw.reduce('sum', raw.unary('exp', shifted), ax, true));
     const out = raw.binary('sub', shifted, lse);
     ctx.saveForBackward(out);
-    ctx.attrs = { axis: ax };
     return out;
   }
   static override backward(ctx: Context<{ axis: number }>, g: Tensor) {
+    if (g.size === 0) return [g, null];
     const [out] = ctx.savedTensors;
     const sm = raw.unary('exp', out);
     const gsum = raw.reduce('sum', g, ctx.attrs.axis, true);
@@ -39,14 +43,16 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
 export class Softmax extends Function {
   static override forward(ctx: Context<{ axis: number }>, x: Tensor, axis: number): Tensor {
     const ax = normAxis(axis, x.ndim);
+    ctx.attrs = { axis: ax };
+    if (x.ndim > 0 && x.shape[ax] === 0) return raw.unary('identity', x); // empty, as PyTorch
     const m = raw.reduce('max', x, ax, true);
     const e = raw.unary('exp', raw.binary('sub', x, m));
     const out = raw.binary('div', e, raw.reduce('sum', e, ax, true));
     ctx.saveForBackward(out);
-    ctx.attrs = { axis: ax };
     return out;
   }
   static override backward(ctx: Context<{ axis: number }>, g: Tensor) {
+    if (g.size === 0) return [g, null];
     const [s] = ctx.savedTensors;
     // dx = s * (g - Σ g s)
     const dot = raw.reduce('sum', raw.binary('mul', g, s), ctx.attrs.axis, true);
@@ -86,7 +92,13 @@ export function nllLoss(logProbs: Tensor, labels: Tensor | ArrayLike<number>, re
   if (logProbs.ndim !== 2) throw new Error(`nllLoss: input must be [N, C], got ${shapeStr(logProbs.shape)}`);
   const [n, c] = logProbs.shape;
   const y = labelsToHost(labels, n, c, 'nllLoss');
-  const picked = Sum.apply(Mul.apply(logProbs, oneHot(y, c, logProbs)), 1, false);
+  // Gather the target's log-probability by selection: where(oneHot, logProbs, 0) summed over the
+  // row is exactly logProbs[i, y_i] (adding zeros is exact), and a -inf at a non-target class
+  // stays out of it. The product logProbs * oneHot would give -inf * 0 = NaN there (issue 11,
+  // item 13: crossEntropy([-inf, 0, 1], [2]) was NaN; PyTorch 0.3133). The backward of Where
+  // routes the gradient to the target entry only.
+  const zero = full([], 0, { dtype: logProbs.dtype, device: logProbs.device });
+  const picked = Sum.apply(Where.apply(oneHot(y, c, logProbs), logProbs, zero), 1, false);
   const neg = ScalarBinary.apply(picked, 'mul', -1, 'a op s');
   if (reduction === 'none') return neg;
   return reduction === 'sum' ? Sum.apply(neg, undefined, false) : Mean.apply(neg, undefined, false);

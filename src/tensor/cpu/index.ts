@@ -126,6 +126,20 @@ export class CpuBackend implements Backend {
   liveBuffers(): number {
     return this.live;
   }
+  /**
+   * Buffers are plain typed arrays: once no tensor references one, the garbage collector frees
+   * it. This callback (held by Storage's FinalizationRegistry, holding no array) only keeps the
+   * count, later, when the finalizer runs.
+   */
+  collectable(buffer: DeviceBuffer): () => void {
+    const bytes = (buffer as CpuBuffer).data.byteLength;
+    return () => {
+      this.live--;
+      this.collected(bytes);
+    };
+  }
+  /** Called when the collector took an array of this many bytes (never disposed). */
+  protected collected(_bytes: number): void {}
 
   contiguous(a: View): DeviceBuffer {
     return this.wrap(this.read(a));

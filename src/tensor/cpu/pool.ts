@@ -44,8 +44,9 @@ export function maxPool2d(x: TypedArray, xShape: readonly number[], p: Pool2dPar
             const iw = ow * sw - pw + j * dw;
             if (iw < 0 || iw >= W) continue;
             const v = x[plane + ih * W + iw];
-            // The first element seeds the max; a larger one replaces it; NaN wins and sticks (PyTorch).
-            if (bestIdx < 0 || v > best || (v !== v && best === best)) {
+            // The first element seeds the max; a larger one replaces it, and so does every NaN: the
+            // last NaN of the window wins, as PyTorch's CPU kernel (`val > maxval || isnan(val)`).
+            if (bestIdx < 0 || v > best || v !== v) {
               best = v;
               bestIdx = ih * W + iw;
             }
@@ -61,8 +62,8 @@ export function maxPool2d(x: TypedArray, xShape: readonly number[], p: Pool2dPar
 
 /**
  * The common MaxPool2d(2): 2 x 2 windows, stride 2, no padding, so no bounds checks. Same window
- * order, tie and NaN rules as the general loop above (a later element wins only if strictly
- * larger, or if it is NaN and the best so far is not).
+ * order, tie and NaN rules as the general loop above (a later element wins if strictly larger,
+ * or if it is NaN: the last NaN wins).
  */
 function maxPool2x2(x: TypedArray, planes: number, H: number, W: number, OH: number, OW: number, out: TypedArray, indices: Int32Array): void {
   let o = 0;
@@ -74,9 +75,9 @@ function maxPool2x2(x: TypedArray, planes: number, H: number, W: number, OH: num
         const i0 = rel0 + 2 * ow, i2 = i0 + W;
         const a = x[plane + i0], b = x[plane + i0 + 1], c = x[plane + i2], d = x[plane + i2 + 1];
         let best = a, bi = i0;
-        if (b > best || (b !== b && best === best)) { best = b; bi = i0 + 1; }
-        if (c > best || (c !== c && best === best)) { best = c; bi = i2; }
-        if (d > best || (d !== d && best === best)) { best = d; bi = i2 + 1; }
+        if (b > best || b !== b) { best = b; bi = i0 + 1; }
+        if (c > best || c !== c) { best = c; bi = i2; }
+        if (d > best || d !== d) { best = d; bi = i2 + 1; }
         out[o] = best;
         indices[o] = bi;
       }

@@ -5,15 +5,19 @@
  * Tested, not generated: src/quant/numerics/affine.ts holds the one definition of the formula
  * (quantize, dequantize, fakeQuantize), and test/quant/kernels-vs-numerics.test.ts checks these
  * kernels against it bit for bit on every backend (ties, both roundings, per channel). The tie
- * rules are the shared ones of ../rounding.ts.
+ * rules are the shared ones of ../rounding.ts. Parameters and NaN input are refused as the
+ * reference refuses them (../quant-check.ts).
  */
 import type { QuantKernelParams } from '../backend.js';
 import { rounderFor } from '../rounding.js';
 import type { TypedArray } from '../dtype.js';
+import { checkNoNaN, checkQuantKernelParams } from '../quant-check.js';
 
 const fround = Math.fround;
 
 export function fakeQuantizeKernel(x: TypedArray, q: QuantKernelParams): { y: Float32Array; mask: Float32Array } {
+  checkQuantKernelParams(q, 'fakeQuantize');
+  checkNoNaN(x, 'fakeQuantize');
   const y = new Float32Array(x.length);
   const mask = new Float32Array(x.length);
   const round = rounderFor(q.rounding);
@@ -35,6 +39,8 @@ export function fakeQuantizeKernel(x: TypedArray, q: QuantKernelParams): { y: Fl
 }
 
 export function quantizeKernel(x: TypedArray, q: QuantKernelParams): Int32Array {
+  checkQuantKernelParams(q, 'quantize');
+  checkNoNaN(x, 'quantize');
   const out = new Int32Array(x.length);
   const round = rounderFor(q.rounding);
   const { outer, channels, inner, qmin, qmax } = q;
@@ -53,6 +59,7 @@ export function quantizeKernel(x: TypedArray, q: QuantKernelParams): Int32Array 
 }
 
 export function dequantizeKernel(levels: TypedArray, q: QuantKernelParams): Float32Array {
+  checkQuantKernelParams(q, 'dequantize');
   const out = new Float32Array(levels.length);
   const { outer, channels, inner } = q;
   let i = 0;

@@ -22,6 +22,7 @@ import { BINARY_EXPR, coalesce, mapScalarArgs, mapSource, UNARY_EXPR, WHERE_EXPR
 import { conv2dGradInputKernel, conv2dGradWeightKernel, conv2dKernel, matmulKernel } from './kernels/linalg.js';
 import { CONCAT_MAX_PARTS, concatSource, padSource } from './kernels/movement.js';
 import { avgPoolGradKernel, avgPoolKernel, maxPoolGradKernel, maxPoolIndexKernel, maxPoolValueKernel } from './kernels/pool.js';
+import { checkQuantKernelParams, nanInputError } from '../quant-check.js';
 import { dequantizeKernel, fakeQuantMaskKernel, fakeQuantValueKernel, quantizeKernel, quantLevelKernel } from './kernels/quant.js';
 import { reduceSource, TWO_PASS_MIN } from './kernels/reduce.js';
 import type { GpuMode, KernelMode } from './modes.js';
@@ -74,6 +75,9 @@ export interface GpuBackendOptions {
   /** Throw when gpu.js silently falls back to another backend (default true). */
   strict?: boolean;
 }
+
+/** Live buffers at which the gpu backend first warns that they keep growing. */
+export const GPU_LIVE_WARNING = 8192;
 
 export class GpuBackend implements Backend {
   readonly name: string;
@@ -137,8 +141,16 @@ export class GpuBackend implements Backend {
 
   private wrap(data: DeviceData, size: number, dtype: DType): GpuBuffer {
     this.live++;
+    if (this.live >= this.liveBufferWarning) {
+      // Textures are not garbage collected: a loop that creates tensors outside tidy() keeps every
+      // one until a finalizer runs between tasks (never, inside a synchronous loop).
+      console.warn(`qgrad gpu backend '${this.name}': ${this.live} live buffers and growing; tensors created outside tidy() keep device memory until disposed. Wrap each training step in tidy() or dispose() what you no longer need.`);
+      this.liveBufferWarning *= 2;
+    }
     return new GpuBuffer(size, dtype, data);
   }
+  /** The live-buffer count at which the next warning is printed (doubles after each warning). */
+  liveBufferWarning = GPU_LIVE_WARNING;
 
   private checkDtype(dtype: DType): void {
     if (dtype === 'float64') {
@@ -396,7 +408,30 @@ export class GpuBackend implements Backend {
     return { scale: q.scale, inv, zp: Float32Array.from(q.zeroPoint), layout: [q.channels, q.inner] };
   }
 
+  /**
+   * Refuses NaN input as the reference does (src/tensor/quant-check.ts): a 0/1 flag per element,
+   * its max, and one number read back. Where the platform has no NaNs (some GLSL drivers fold
+   * x != x to false) nothing is found, as elsewhere on this backend (docs/gpu.md).
+   */
+  private checkNoNaN(x: DeviceBuffer, who: string): void {
+    const n = x.size;
+    if (n === 0) return;
+    const flags = this.map('isNaN', ['x'], '(x !== x ? 1 : 0)', [{ buffer: x, shape: [n], strides: [1], offset: 0 }], [n], 'float32');
+    const count = this.reduce('sum', flags, 1, n);
+    const found = this.read({ buffer: count, shape: [1], strides: [1], offset: 0 })[0];
+    this.dispose(flags);
+    this.dispose(count);
+    if (found > 0) {
+      const all = this.read({ buffer: x, shape: [n], strides: [1], offset: 0 });
+      let first = 0;
+      while (first < n && all[first] === all[first]) first++;
+      throw nanInputError(who, found, first);
+    }
+  }
+
   fakeQuantize(x: DeviceBuffer, q: QuantKernelParams): { y: DeviceBuffer; mask: DeviceBuffer } {
+    checkQuantKernelParams(q, 'fakeQuantize');
+    this.checkNoNaN(x, 'fakeQuantize');
     const n = x.size;
     const { scale, inv, zp, layout } = this.quantParams(q);
     const levels = this.kernel('quantLevel', src(quantLevelKernel), n, 'float32', [buf(x).data, inv, zp, ...layout, q.rounding === 'halfEven' ? 1 : 0]);
@@ -406,11 +441,14 @@ export class GpuBackend implements Backend {
     return { y, mask };
   }
   quantize(x: DeviceBuffer, q: QuantKernelParams): DeviceBuffer {
+    checkQuantKernelParams(q, 'quantize');
+    this.checkNoNaN(x, 'quantize');
     const { inv, zp, layout } = this.quantParams(q);
     return this.kernel('quantize', src(quantizeKernel), x.size, 'int32',
       [buf(x).data, inv, zp, ...layout, q.rounding === 'halfEven' ? 1 : 0, q.qmin, q.qmax]);
   }
   dequantize(levels: DeviceBuffer, q: QuantKernelParams): DeviceBuffer {
+    checkQuantKernelParams(q, 'dequantize');
     const { scale, zp, layout } = this.quantParams(q);
     return this.kernel('dequantize', src(dequantizeKernel), levels.size, 'float32', [buf(levels).data, scale, zp, ...layout]);
   }

@@ -52,6 +52,10 @@ export class WasmBackend extends CpuBackend {
   protected override freed(array: TypedArray): void {
     this.bufferPool.give(array);
   }
+  /** An array the garbage collector took: no longer live, and never pooled (the pool pins nothing). */
+  protected override collected(bytes: number): void {
+    this.bufferPool.forget(bytes);
+  }
 
   // ---- elementwise and sums ---------------------------------------------------------------------
   // Each tries the SIMD kernel, which declines (false) where it does not apply or would not pay.

@@ -8,8 +8,9 @@
  * one step are exactly the ones the next step asks for.
  *
  * Safety: an array enters the pool only from WasmBackend.dispose (through CpuBackend.freed), which Storage calls once per
- * buffer (explicitly, at the end of a tidy scope, or from the FinalizationRegistry once no view
- * of the storage is reachable); the backend first detaches the array from its buffer, so a
+ * buffer (explicitly, or at the end of a tidy scope); an array whose tensors simply become
+ * unreachable is freed by the garbage collector and never enters the pool (CpuBackend.collectable);
+ * the backend first detaches the array from its buffer, so a
  * stale reference to the buffer throws instead of reading recycled memory, and an array that is
  * already in the pool is never added twice. An array taken from the pool belongs to the taker.
  *
@@ -88,6 +89,16 @@ export class BufferPool {
   track(a: TypedArray): void {
     this.live += a.byteLength;
     if (this.live > this.peakLive) this.peakLive = this.live;
+  }
+
+  /**
+   * A tracked array was freed by the garbage collector (its tensors became unreachable without a
+   * dispose): it is no longer live, and the pool never saw it. The pool holds only disposed
+   * arrays, so it keeps nothing alive that a tensor could still reach or that the collector
+   * could free.
+   */
+  forget(bytes: number): void {
+    this.live -= bytes;
   }
 
   /** Takes back a tracked array that nothing references any more (see the file comment). */

@@ -220,7 +220,7 @@ function col2im() {
  * [r0, r1) of all planes (row r is row r % OH of plane r / OH), 4 outputs per step: the two input
  * rows are loaded as 8 floats each and split into the window's four corners a b / c d, then a
  * running best is updated branch-free, in window order, by the rule of pool.ts: a later corner
- * wins if it is greater, or if it is NaN and the best is not. idx receives h * W + w in the
+ * wins if it is greater, or if it is NaN (the last NaN wins, as PyTorch). idx receives h * W + w in the
  * plane. A row whose OW is not a multiple of 4 ends with an overlapping step. Requires OW >= 4.
  */
 function maxPool2x2() {
@@ -237,7 +237,7 @@ function maxPool2x2() {
       /** Folds corner `val` with indices `iv` into the running best. */
       const fold = (val: Code, iv: Code): Code[] => [
         set(l.v, val),
-        set(l.take, v128.or(f32x4.gt(g(l.v), g(l.best)), v128.and(f32x4.ne(g(l.v), g(l.v)), f32x4.eq(g(l.best), g(l.best))))),
+        set(l.take, v128.or(f32x4.gt(g(l.v), g(l.best)), f32x4.ne(g(l.v), g(l.v)))),
         set(l.best, v128.bitselect(g(l.v), g(l.best), g(l.take))),
         set(l.bi, v128.bitselect(iv, g(l.bi), g(l.take))),
       ];

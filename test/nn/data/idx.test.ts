@@ -7,6 +7,7 @@ import { encodeIdx, parseIdx, type IdxArray } from '../../../src/nn/data/idx.js'
 import { readIdx, writeIdx } from '../../../src/nn/data/idx-file.js';
 import { defaultMnistDir } from '../../../src/nn/data/mnist.js';
 import { FileFormatError } from '../../../src/io/format-error.js';
+import { runs } from '../../helpers/assert.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qgrad-idx-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -126,7 +127,7 @@ describe('writeIdx / readIdx round trip', () => {
         expect(back.shape).toEqual(shape);
         expect(back.data).toEqual(array.data);
       }),
-      { numRuns: 60 },
+      runs(60),
     );
   });
 

@@ -15,9 +15,10 @@ import {
   type QParamsPerChannel,
 } from '../../../src/quant/numerics/index.js';
 import { arbInput, arbLevel, arbQParams, arbRange, arbRounding, arbScale, tieInput } from './helpers.js';
+import { runs } from '../../helpers/assert.js';
 
 const fround = Math.fround;
-const RUNS = { numRuns: 300 };
+const RUNS = runs(300);
 
 /** qparams plus a batch of inputs for them. */
 const arbCase = arbQParams.chain((p) => fc.record({ p: fc.constant(p), xs: fc.array(arbInput(p), { minLength: 1, maxLength: 40 }) }));
@@ -49,7 +50,7 @@ describe('quantize', () => {
         const back = quantize(dequantize(levels, p), p);
         return levels.every((q, i) => back[i] === q);
       }),
-      { numRuns: 200 },
+      runs(200),
     );
   });
 
@@ -245,7 +246,7 @@ describe('per channel', () => {
         }
         return true;
       }),
-      { numRuns: 200 },
+      runs(200),
     );
   });
 });

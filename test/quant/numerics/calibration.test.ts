@@ -16,6 +16,7 @@ import {
   type QScheme,
 } from '../../../src/quant/numerics/index.js';
 import { fromBits, loadFixture } from './helpers.js';
+import { runs } from '../../helpers/assert.js';
 
 interface CalibrationFixture {
   data: number[];
@@ -65,7 +66,7 @@ describe('minMaxRange and percentileRange', () => {
     fc.assert(fc.property(arbData, (d) => {
       const r = minMaxRange(d);
       return r.min === Math.min(...d) && r.max === Math.max(...d);
-    }));
+    }), runs(100));
   });
 
   it('percentileRange matches numpy.percentile (linear) on the fixture data', () => {
@@ -85,7 +86,7 @@ describe('minMaxRange and percentileRange', () => {
       const all = percentileRange(d, 100);
       const med = percentileRange(d, 50);
       return b.min <= a.min && a.max <= b.max && all.min === full.min && all.max === full.max && med.min === med.max;
-    }));
+    }), runs(100));
     expect(() => percentileRange([1], 40)).toThrow(/pct must be a number in \[50, 100\], got 40/);
   });
 });
@@ -115,7 +116,7 @@ describe('histograms', () => {
       const total = h.counts.reduce((a, b) => a + b, 0);
       const moved = h.counts.reduce((acc, c, i) => acc + Math.abs(c - expected[i]), 0);
       return total === d.length && moved <= 2 * nearEdge;
-    }));
+    }), runs(100));
   });
 
   it('clamp values outside a fixed range into the edge bins', () => {
@@ -130,7 +131,7 @@ describe('histograms', () => {
       const merged = mergeHistograms(buildHistogram(a, bins, min, max), buildHistogram(b, bins, min, max));
       const direct = buildHistogram(all, bins, min, max);
       return merged.min === direct.min && merged.max === direct.max && merged.counts.every((c, i) => c === direct.counts[i]);
-    }));
+    }), runs(100));
   });
 
   it('re-bin different grids onto the union range, preserving the total, commutatively', () => {
@@ -146,7 +147,7 @@ describe('histograms', () => {
         m1.counts.length === Math.max(n1, n2) &&
         m1.counts.every((c, i) => Math.abs(c - m2.counts[i]) < 1e-9 * (a.length + b.length))
       );
-    }));
+    }), runs(100));
   });
 
   it('re-binning a histogram onto a grid twice as fine halves each count', () => {
@@ -172,7 +173,7 @@ describe('mseRange', () => {
       const { errors, ranges } = mseErrors(d, -8, 7, scheme, { steps: 20 });
       const best = mseRange(d, -8, 7, scheme, { steps: 20 });
       return best.error <= errors[errors.length - 1] && (scheme === 'affine' || ranges.every((r) => r.min === -r.max));
-    }), { numRuns: 100 });
+    }), runs(100));
   });
 
   it('clips a lone outlier, and keeps the full range for uniform data', () => {

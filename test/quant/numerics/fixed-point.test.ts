@@ -15,6 +15,7 @@ import {
   saturatingRoundingDoublingHighMulBigInt,
 } from '../../../src/quant/numerics/index.js';
 import { loadFixture } from './helpers.js';
+import { runs } from '../../helpers/assert.js';
 
 interface FixedPointFixture {
   quantizeMultiplier: { m: number; multiplier: number; shift: number }[];
@@ -76,7 +77,7 @@ describe('saturatingRoundingDoublingHighMul', () => {
   it('fast (16-bit split) = BigInt transcription for all int32 pairs', () => {
     fc.assert(
       fc.property(arbInt32, arbInt32, (a, b) => saturatingRoundingDoublingHighMul(a, b) === saturatingRoundingDoublingHighMulBigInt(a, b)),
-      { numRuns: 5000 },
+      runs(5000),
     );
   });
 
@@ -87,7 +88,7 @@ describe('saturatingRoundingDoublingHighMul', () => {
         if (a === INT32_MIN && b === INT32_MIN) return r === INT32_MAX;
         return BigInt(r) === floorDiv(BigInt(a) * BigInt(b) + (1n << 30n), 1n << 31n);
       }),
-      { numRuns: 5000 },
+      runs(5000),
     );
   });
 });
@@ -99,7 +100,7 @@ describe('roundingDivideByPOT', () => {
         const r = roundingDivideByPOT(x, e);
         return r === roundingDivideByPOTBigInt(x, e) && BigInt(r) === roundHalfAwayPow2(BigInt(x), e);
       }),
-      { numRuns: 5000 },
+      runs(5000),
     );
   });
 
@@ -116,7 +117,7 @@ describe('multiplyByQuantizedMultiplier', () => {
   it('fast = BigInt transcription, including left shifts that wrap like int32', () => {
     fc.assert(
       fc.property(arbInt32, arbMultiplier, arbShift, (x, m, s) => multiplyByQuantizedMultiplier(x, m, s) === multiplyByQuantizedMultiplierBigInt(x, m, s)),
-      { numRuns: 5000 },
+      runs(5000),
     );
   });
 
@@ -135,7 +136,7 @@ describe('multiplyByQuantizedMultiplier', () => {
         const bound = (1n << BigInt(30 + r)) + (r > 0 ? 1n << 30n : 0n);
         return (err < 0n ? -err : err) <= bound;
       }),
-      { numRuns: 5000 },
+      runs(5000),
     );
   });
 
@@ -158,7 +159,7 @@ describe('quantizeMultiplier', () => {
         const approx = multiplier * 2 ** (shift - 31);
         return multiplier >= 2 ** 30 && multiplier < 2 ** 31 && Math.abs(approx - m) <= 2 ** (shift - 32);
       }),
-      { numRuns: 3000 },
+      runs(3000),
     );
   });
 
@@ -180,7 +181,7 @@ describe('quantizeMultiplier', () => {
         const { multiplier, shift } = quantizeMultiplier(m);
         return Math.abs(multiplyByQuantizedMultiplier(x, multiplier, shift) - x * m) <= 1 + Math.abs(x * m) * 2 ** -30;
       }),
-      { numRuns: 3000 },
+      runs(3000),
     );
   });
 });

@@ -14,6 +14,7 @@ import {
   type QParams,
 } from '../../../src/quant/numerics/index.js';
 import { f32FromBits, loadFixture } from './helpers.js';
+import { runs } from '../../helpers/assert.js';
 
 const fround = Math.fround;
 
@@ -164,7 +165,7 @@ describe.each(['add', 'mul'] as const)('int8 %s properties', (op) => {
           return Math.abs(z[i] - clampedR) <= tol;
         });
       }),
-      { numRuns: 400 },
+      runs(400),
     );
   });
 
@@ -179,7 +180,7 @@ describe.each(['add', 'mul'] as const)('int8 %s properties', (op) => {
           return mode === 'fixedPoint';
         }
       }),
-      { numRuns: 300 },
+      runs(300),
     );
   });
 
@@ -195,7 +196,7 @@ describe.each(['add', 'mul'] as const)('int8 %s properties', (op) => {
         const float = f(qa, pa, qb, pb, pOut, { mode: 'float' });
         return fixed.every((v, i) => Math.abs(v - float[i]) <= 1);
       }),
-      { numRuns: 400 },
+      runs(400),
     );
   });
 });
@@ -219,7 +220,7 @@ describe('int8Add specifics', () => {
           return floatOk && fixedOk;
         });
       }),
-      { numRuns: 400 },
+      runs(400),
     );
   });
 

@@ -7,6 +7,7 @@ import {
   roundHalfEven,
   roundWith,
 } from '../../../src/quant/numerics/index.js';
+import { runs } from '../../helpers/assert.js';
 
 describe('qrange', () => {
   it('gives the signed, unsigned and narrow ranges for every width 1..16', () => {
@@ -48,12 +49,12 @@ describe('rounding', () => {
   );
 
   it('halfEven is nearest-integer with ties to even (std::nearbyint)', () => {
-    fc.assert(fc.property(arbX, (x) => roundHalfEven(x) === nearest(x, 'even')), { numRuns: 2000 });
+    fc.assert(fc.property(arbX, (x) => roundHalfEven(x) === nearest(x, 'even')), runs(2000));
     expect([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49999999999999994].map(roundHalfEven)).toEqual([0, 2, 2, 0, -2, -2, 0]);
   });
 
   it('halfAwayFromZero is nearest-integer with ties away from zero (std::round)', () => {
-    fc.assert(fc.property(arbX, (x) => roundHalfAwayFromZero(x) === nearest(x, 'away')), { numRuns: 2000 });
+    fc.assert(fc.property(arbX, (x) => roundHalfAwayFromZero(x) === nearest(x, 'away')), runs(2000));
     expect([0.5, 1.5, 2.5, -0.5, -1.5, -2.5].map(roundHalfAwayFromZero)).toEqual([1, 2, 3, -1, -2, -3]);
   });
 
@@ -116,7 +117,7 @@ describe('computeQParams', () => {
           return zeroPoint >= qmin && zeroPoint <= qmax && lo <= Math.min(min, 0) + tol && hi >= Math.max(max, 0) - tol;
         },
       ),
-      { numRuns: 500 },
+      runs(500),
     );
   });
 });

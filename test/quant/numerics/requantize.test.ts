@@ -6,6 +6,7 @@ import {
   qrange,
   requantize,
 } from '../../../src/quant/numerics/index.js';
+import { runs } from '../../helpers/assert.js';
 
 const arbMultiplier = fc
   .double({ min: Math.log(1e-6), max: Math.log(4), noNaN: true })
@@ -34,7 +35,7 @@ describe('requantize', () => {
           });
         },
       ),
-      { numRuns: 500 },
+      runs(500),
     );
   });
 
@@ -63,7 +64,7 @@ describe('requantize', () => {
           return true;
         },
       ),
-      { numRuns: 200 },
+      runs(200),
     );
   });
 

@@ -113,7 +113,7 @@ describe('conv2d fast path (float32, wasm)', () => {
 describe('maxPool2d 2x2 fast path', () => {
   const fast: Pool2dParams = { kernel: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1] };
 
-  /** The textbook definition: first maximum in window order wins; NaN wins and sticks. */
+  /** The textbook definition with PyTorch's NaN rule: first maximum in window order wins; every NaN wins, so the last NaN does. */
   function naivePool(x: Float32Array, N: number, C: number, H: number, W: number) {
     const OH = Math.floor(H / 2), OW = Math.floor(W / 2);
     const out: number[] = [], idx: number[] = [];
@@ -121,7 +121,7 @@ describe('maxPool2d 2x2 fast path', () => {
       let best = NaN, bi = -1;
       for (const [i, j] of [[0, 0], [0, 1], [1, 0], [1, 1]]) {
         const h = 2 * oh + i, w = 2 * ow + j, v = x[nc * H * W + h * W + w];
-        if (bi < 0 || v > best || (Number.isNaN(v) && !Number.isNaN(best))) { best = v; bi = h * W + w; }
+        if (bi < 0 || v > best || Number.isNaN(v)) { best = v; bi = h * W + w; }
       }
       out.push(best); idx.push(bi);
     }

@@ -18,6 +18,7 @@ import { wasmBinary, wasmSum, wasmUnary, WASM_MIN_ELEMENTS } from '../../../src/
 import { WASM_BINARY, WASM_UNARY } from '../../../src/tensor/wasm/elementwise-kernels.js';
 import { setWasmKernelConfig } from '../../../src/tensor/wasm/index.js';
 import { rng } from './util.js';
+import { runs } from '../../helpers/assert.js';
 
 afterAll(() => setWasmKernelConfig());
 
@@ -192,7 +193,6 @@ const caseArb = (operands: number, shapes = shapeArb) => shapes.chain((shape) =>
   fc.record({ shape: fc.constant(shape), layouts: fc.array(layoutArb(shape.length), { minLength: operands, maxLength: operands }), seed: fc.integer() }),
 );
 
-const runs = (n: number) => ({ numRuns: n });
 
 function withKernels<T>(kernels: 'wasm' | 'js', f: () => T): T {
   useWasm = kernels === 'wasm';
@@ -246,22 +246,7 @@ describe('float32 elementwise: wasm kernels and JavaScript loops against the ora
   const unaryOps = Object.keys(UNARY) as UnaryOp[];
   const binaryOps = Object.keys(BINARY) as BinaryOp[];
   const op32 = (x: Strided) => ({ data: x.data as Float32Array, strides: x.strides, offset: x.offset });
-  /** Cases (of those with a wasm kernel for the op) that the wasm path took: it must be many. */
-  const coverage = (label: string) => {
-    const c = { cases: 0, wasm: 0 };
-    return {
-      count(tookWasm: boolean) {
-        c.cases++;
-        if (tookWasm) c.wasm++;
-      },
-      check() {
-        expect(c.wasm, `${label}: ${c.wasm} of ${c.cases} cases took the wasm path`).toBeGreaterThan(c.cases / 5);
-      },
-    };
-  };
-
   it('unary ops on any layout', () => {
-    const cov = coverage('unary');
     fc.assert(fc.property(fc.oneof(caseArb(1), caseArb(1, largeShapeArb)), fc.constantFrom(...unaryOps), ({ shape, layouts, seed }, op) => {
       const x = makeOperand(shape, layouts[0], 'float32', seed);
       const want = naive(shape, 'float32', [x], UNARY[op]);
@@ -274,14 +259,11 @@ describe('float32 elementwise: wasm kernels and JavaScript loops against the ora
         const direct = new Float32Array(want.length);
         const took = withKernels('wasm', () => wasmUnary(op, direct, shape, op32(x)));
         if (took) expectSame(direct, want, `${op} (wasm kernel) shape [${shape}] strides [${x.strides}]`);
-        cov.count(took);
       }
     }), runs(300));
-    cov.check();
   });
 
   it('binary ops on any pair of layouts, broadcast included', () => {
-    const cov = coverage('binary');
     fc.assert(fc.property(fc.oneof(caseArb(2), caseArb(2, largeShapeArb)), fc.constantFrom(...binaryOps), ({ shape, layouts, seed }, op) => {
       const [a, b] = layouts.map((l, k) => makeOperand(shape, l, 'float32', seed + k));
       const want = naive(shape, 'float32', [a, b], BINARY[op]);
@@ -294,10 +276,8 @@ describe('float32 elementwise: wasm kernels and JavaScript loops against the ora
         const direct = new Float32Array(want.length);
         const took = withKernels('wasm', () => wasmBinary(op, direct, shape, op32(a), op32(b)));
         if (took) expectSame(direct, want, `${op} (wasm kernel) shape [${shape}] strides [${a.strides}] [${b.strides}]`);
-        cov.count(took);
       }
     }), runs(300));
-    cov.check();
   });
 
   it('ops with a scalar, either side, float32-exact or not', () => {
@@ -326,6 +306,20 @@ describe('float32 elementwise: wasm kernels and JavaScript loops against the ora
       const got = new Float32Array(n);
       expect(wasmBinary(op, got, shape, op32(x), op32(bias)), op).toBe(true);
       expectSame(got, naive(shape, 'float32', [x, bias], BINARY[op]), op);
+    }
+    // Chosen strided layouts with long unit-stride runs take it too (these replace a coverage
+    // threshold on a share of random cases, which made the suite flaky: issue 11, item 11).
+    const permuted = makeOperand(shape, { order: [1, 0, 2], step: [1, 1, 1], start: [0, 0, 0], broadcast: [false, false, false] }, 'float32', 3);
+    const sliced = makeOperand(shape, { order: [0, 1, 2], step: [2, 1, 1], start: [1, 0, 0], broadcast: [false, false, false] }, 'float32', 4);
+    for (const op of Object.keys(WASM_BINARY) as BinaryOp[]) {
+      const got = new Float32Array(n);
+      expect(wasmBinary(op, got, shape, op32(permuted), op32(sliced)), `${op} permuted/sliced`).toBe(true);
+      expectSame(got, naive(shape, 'float32', [permuted, sliced], BINARY[op]), `${op} permuted/sliced`);
+    }
+    for (const op of Object.keys(WASM_UNARY) as UnaryOp[]) {
+      const got = new Float32Array(n);
+      expect(wasmUnary(op, got, shape, op32(permuted)), `${op} permuted`).toBe(true);
+      expectSame(got, naive(shape, 'float32', [permuted], UNARY[op]), `${op} permuted`);
     }
     // Short strided runs, and ops without an exact SIMD form, are left to JavaScript.
     const transposed = { data: x.data as Float32Array, strides: [512, 1, 8], offset: 0 };

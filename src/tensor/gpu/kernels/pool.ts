@@ -33,7 +33,8 @@ export function maxPoolIndexKernel(
         const iw = ow * sw - pw + j * dw;
         if (iw >= 0 && iw < W) {
           const v = x[plane + ih * W + iw];
-          if (at < 0 || v > best) {
+          // The last NaN wins, as PyTorch (where the platform has NaNs).
+          if (at < 0 || v > best || v !== v) {
             best = v;
             at = ih * W + iw;
           }
