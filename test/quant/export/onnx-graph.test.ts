@@ -72,7 +72,7 @@ async function runOnnx(bytes: Uint8Array, x: Float32Array, n: number): Promise<F
 describe('exportInt8GraphOnnx -> onnxruntime-node vs Int8GraphModel', () => {
   const { x } = mnistTest(N);
   for (const kind of ['resnet', 'mixed'] as const) {
-    it(`${kind}: predictions and logits (within one output level) agree on >= 99% of ${N} test images`, async () => {
+    it(`${kind}: predictions agree on >= 99% of ${N} test images, logits within the stated level bounds`, async () => {
       const spec = calibratedSpec(kind);
       const kinds = new Set(spec.nodes.map((n) => n.op.kind));
       // The graph kinds this model is here to cover.
@@ -93,10 +93,10 @@ describe('exportInt8GraphOnnx -> onnxruntime-node vs Int8GraphModel', () => {
       console.log(`${kind}: same prediction ${samePrediction}/${N}, logits within one level ${withinOneLevel}/${N}, identical ${exact}/${N}, largest difference ${worstAll.toFixed(2)} levels`);
       expect(samePrediction / N).toBeGreaterThanOrEqual(0.99);
       // The ResNet is eight requantizing layers deep, and a layer whose gain (s_in·Σ|w|/s_out) exceeds
-      // one turns a one-level difference in its input into several in its output: node by node both
-      // runtimes agree within one level, but the logits drift apart by up to 4 levels on a minority
-      // of images (measured: 251/300 within one level, largest 4). The shallow model must hold the
-      // one-level bound on nearly every image.
+      // one turns a one-level difference in its input into several in its output: the first layers
+      // differ by one level on a small fraction of values, but the logits drift apart by up to 4
+      // levels on a minority of images (measured: 251/300 within one level, largest 4; docs/onnx.md).
+      // The shallow model must hold the one-level bound on nearly every image.
       const tol = kind === 'resnet' ? { oneLevel: 0.8, maxLevels: 6 } : { oneLevel: 0.99, maxLevels: 2 };
       expect(withinOneLevel / N).toBeGreaterThanOrEqual(tol.oneLevel);
       expect(worstAll).toBeLessThanOrEqual(tol.maxLevels + 1e-3);
