@@ -8,7 +8,7 @@
  *          --calib-images N (default 2048)  --channels N (default 16)  --seed N  --out DIR
  *          --arith fixedPoint|float (int8 add)  --quick (subsets: 8192 train / 2000 test images)
  *          --retrain (ignore a saved float checkpoint)
- * Writes DIR/resnet-results.json and DIR/mnist-resnet-int8.qgrd (8 bits).
+ * Writes DIR/resnet-results.json, DIR/mnist-resnet-int8.qgrd and DIR/mnist-resnet-int8.onnx (8 bits, QDQ form).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import {
 } from '../../src/nn/index.js';
 import { fromArray } from '../../src/tensor/creation.js';
 import {
-  calibrate, convertGraph, fakeQuantizers, freezeBn, Int8GraphModel, prepareQAT, qconfig, setQuantState, type QatConfig,
+  calibrate, convertGraph, exportInt8GraphOnnx, fakeQuantizers, freezeBn, Int8GraphModel, prepareQAT, qconfig, setQuantState, type QatConfig,
 } from '../../src/quant/index.js';
 import { loadCheckpoint, loadMnist, saveCheckpoint, saveInt8GraphModel, writeFileAtomic } from '../../src/node.js';
 import { Progress } from './progress.js';
@@ -103,7 +103,10 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
     const qatInt = phase('int8 convert+eval', () => int8Eval(qatModel, bits, 'qat', qat));
     rows.push({ bits, ptq: ptq.accuracy, ptqInt: ptqInt.accuracy, ptqAgree: ptqInt.agreement, qat: qat.accuracy, qatInt: qatInt.accuracy, qatAgree: qatInt.agreement });
     console.log(`resnet bits ${bits}: PTQ ${pct(ptq.accuracy)} (int ${pct(ptqInt.accuracy)}, agree ${pct(ptqInt.agreement)}) | QAT ${pct(qat.accuracy)} (int ${pct(qatInt.accuracy)}, agree ${pct(qatInt.agreement)})`);
-    if (bits === 8) saveInt8GraphModel(qatInt.model, join(values.out, 'mnist-resnet-int8.qgrd'));
+    if (bits === 8) {
+      saveInt8GraphModel(qatInt.model, join(values.out, 'mnist-resnet-int8.qgrd'));
+      writeFileAtomic(join(values.out, 'mnist-resnet-int8.onnx'), exportInt8GraphOnnx(qatInt.model.toSpec(), { name: 'mnist-resnet-int8' }));
+    }
   }
 
   function qatTrain(model: GraphModule, bits: number): void {
