@@ -14,6 +14,11 @@ export interface LayerQConfig {
   activation: FakeQuantConfig;
   /** Simulate int32 bias quantization (scale s_in·s_w, zero point 0) so fake-quant matches the integer model. */
   quantizeBias: boolean;
+  /**
+   * In evaluation, round each layer's output with the integer engine's fixed-point multiplier
+   * (requant-sim.ts) instead of float; default true. Training always uses the float path.
+   */
+  simulateRequant?: boolean;
 }
 
 export interface QConfigOptions {
@@ -29,10 +34,11 @@ export interface QConfigOptions {
   rounding?: Rounding;
   learnable?: boolean;
   quantizeBias?: boolean;
+  simulateRequant?: boolean;
 }
 
 const OPTION_CHOICES: Record<keyof QConfigOptions, readonly unknown[] | null> = {
-  bits: null, weightBits: null, activationBits: null, perChannel: null, averagingConstant: null, learnable: null, quantizeBias: null,
+  bits: null, weightBits: null, activationBits: null, perChannel: null, averagingConstant: null, learnable: null, quantizeBias: null, simulateRequant: null,
   weightScheme: ['affine', 'symmetric'], activationScheme: ['affine', 'symmetric'],
   activationObserver: OBSERVER_KINDS, calibration: CALIBRATION_METHODS, rounding: ['halfEven', 'halfAwayFromZero'],
 };
@@ -80,6 +86,7 @@ export function qconfig(o: QConfigOptions = {}): LayerQConfig {
       learnable: o.learnable,
     },
     quantizeBias: o.quantizeBias ?? true,
+    simulateRequant: o.simulateRequant ?? true,
   };
 }
 
