@@ -71,8 +71,10 @@ abstract class QLayer extends Module {
    * predicts exactly what the converted model will; training keeps the float path (STE).
    */
   protected finish(y: Tensor, hasBias = false): Tensor {
-    const out = this.activationFq.call(this.relu ? F.relu(y) : y);
-    if (!this.training && this.simulatesIntegerRequant(hasBias)) {
+    const simulate = !this.training && this.simulatesIntegerRequant(hasBias);
+    // the float path still runs when the observer must see the output (its range may change)
+    const out = !simulate || this.activationFq.observerEnabled ? this.activationFq.call(this.relu ? F.relu(y) : y) : null;
+    if (simulate) {
       const a = this.activationFq.computeQParams();
       if (a.scale.length === 1) {
         const zOut = a.zeroPoint[0];
@@ -82,7 +84,7 @@ abstract class QLayer extends Module {
         });
       }
     }
-    return out;
+    return out ?? this.activationFq.call(this.relu ? F.relu(y) : y);
   }
 
   /** Integer-faithful evaluation applies: option on, every quantizer on, bias on the int32 grid. */

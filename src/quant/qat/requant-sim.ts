@@ -24,7 +24,9 @@
 import { fromArray } from '../../tensor/creation.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { multiplyByQuantizedMultiplier, quantizeMultiplier } from '../numerics/index.js';
-import { INT32_MAX, INT32_MIN } from '../numerics/int-limits.js';
+import { INT32_MAX, INT32_MIN, TWO_30 } from '../numerics/int-limits.js';
+
+const TWO_31 = 2 ** 31;
 
 /** The engine's (multiplier, shift) per output channel, as convert.ts computes them. */
 export function requantMultipliers(sIn: number, wScale: ArrayLike<number>, sOut: number, channels: number): { multiplier: Int32Array; shift: Int32Array } {
@@ -60,14 +62,29 @@ export function simulateRequant(y: Tensor, p: RequantParams): Tensor {
   const v = y.toTypedArray();
   const out = new Float32Array(v.length);
   const sOut = Math.fround(p.sOut);
-  const unit = new Float64Array(O);
-  for (let o = 0; o < O; o++) unit[o] = p.sIn * Math.fround(p.wScale[p.wScale.length === 1 ? 0 : o]);
-  for (let i = 0; i < v.length; i++) {
-    const o = Math.floor(i / inner) % O;
-    // the engine proves its accumulators fit int32 (validate.ts); clamp so the primitive's contract holds regardless
-    const acc = Math.min(Math.max(Math.round(v[i] / unit[o]), INT32_MIN), INT32_MAX);
-    const level = Math.min(Math.max(p.zOut + multiplyByQuantizedMultiplier(acc, multiplier[o], shift[o]), p.qmin), p.qmax);
-    out[i] = (level - p.zOut) * sOut;
+  const N = inner === 0 || O === 0 ? 0 : v.length / (O * inner);
+  for (let o = 0; o < O; o++) {
+    const unit = p.sIn * Math.fround(p.wScale[p.wScale.length === 1 ? 0 : o]);
+    const m = multiplier[o], sh = shift[o];
+    const e = Math.max(-sh, 0), pot = 2 ** e, half = pot / 2;
+    for (let n = 0; n < N; n++) {
+      const base = (n * O + o) * inner;
+      for (let i = base; i < base + inner; i++) {
+        // the engine proves its accumulators fit int32 (validate.ts); clamp so the arithmetic below stays exact regardless
+        const acc = Math.min(Math.max(Math.round(v[i] / unit), INT32_MIN), INT32_MAX);
+        let r: number;
+        if (sh > 0 || Math.abs(acc) > 2 ** 21) {
+          r = multiplyByQuantizedMultiplier(acc, m, sh);
+        } else {
+          // The same two roundings inline, exact in float64 (|acc·m| < 2^52): SaturatingRoundingDoublingHighMul
+          // = floor((acc·m + 2^30) / 2^31), then RoundingDivideByPOT = x / 2^e rounded half away from zero.
+          const high = Math.floor((acc * m + TWO_30) / TWO_31);
+          r = e === 0 ? high : high >= 0 ? Math.floor((high + half) / pot) : -Math.floor((half - high) / pot);
+        }
+        const level = Math.min(Math.max(p.zOut + r, p.qmin), p.qmax);
+        out[i] = (level - p.zOut) * sOut;
+      }
+    }
   }
   return fromArray(out, y.shape, { device: y.device });
 }

@@ -7,6 +7,7 @@
  * checked against a BigInt transcription of TFLite's MultiplyByQuantizedMultiplier.
  */
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { BatchNorm2d, Conv2d, Flatten, fromArray, Generator, Linear, MaxPool2d, mnistCnn, ReLU, Sequential } from '../../../src/index.js';
 import { calibrate, prepareQAT, qconfig, quantizeMultiplier, type QatConfig } from '../../../src/quant/index.js';
 import { simulateRequant } from '../../../src/quant/qat/requant-sim.js';
@@ -52,6 +53,27 @@ describe('simulateRequant', () => {
     for (let i = 0; i < accs.length; i++) expect(got[i]).toBeCloseTo(want[i], 5);
     expect(Math.round(15 * unit / sOut)).toBe(0); // the float rounding the simulation replaces
     expect(tfliteRequant(15, multiplier, shift)).toBe(1);
+  });
+});
+
+describe('simulateRequant against the BigInt transcription', () => {
+  it('every accumulator and multiplier (fast-check)', () => {
+    const seed = 1405;
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: -(2 ** 21), max: 2 ** 21 }), { minLength: 1, maxLength: 16 }), fc.double({ min: 1e-5, max: 3, noNaN: true }), fc.integer({ min: 0, max: 255 }), (accs, M, zOut) => {
+        const sIn = 0.5, sw = Math.fround(M), sOut = 0.5; // s_in·s_w/s_out = M
+        const { multiplier, shift } = quantizeMultiplier((sIn * sw) / sOut);
+        const unit = sIn * sw;
+        const y = fromArray(Float32Array.from(accs, (a) => a * unit), [accs.length, 1]);
+        const got = simulateRequant(y, { sIn, wScale: [sw], sOut, zOut, qmin: -(2 ** 30), qmax: 2 ** 30 }).toTypedArray();
+        accs.forEach((a, i) => {
+          // float32 y may not hold a·unit exactly for large a; the simulation recovers round(y/unit)
+          const acc = Math.round(Math.fround(a * unit) / unit);
+          expect(Math.round(got[i] / Math.fround(sOut))).toBe(tfliteRequant(acc, multiplier, shift));
+        });
+      }),
+      { seed, numRuns: 200 },
+    );
   });
 });
 
