@@ -125,8 +125,17 @@ function configFor(bits: number, kind: 'ptq' | 'qat'): QatConfig {
     : { bits, activationObserver: flags.observer as ObserverKind, calibration: flags.calibration as CalibrationMethod };
   const eight = qconfig({ ...opts, bits: 8 });
   const last = String(newModelChildren() - 1);
-  return { default: qconfig(opts), input: eight, layers: { [last]: { ...qconfig(opts), activation: eight.activation } } };
+  const code = weightCodeFor(bits);
+  const layer = qconfig({ ...opts, ...(code ? { weightCode: code } : {}) });
+  return { default: layer, input: eight, layers: { [last]: { ...layer, activation: eight.activation } } };
 }
+/** --weights: 'auto' is binary (XNOR-Net α·sign, src/quant/binary.ts) at 1 bit, uniform above. */
+function weightCodeFor(bits: number): 'binary' | 'ternary' | undefined {
+  const w = flags.weights;
+  if (w === 'binary' || w === 'ternary') return w;
+  return w === 'auto' && bits === 1 ? 'binary' : undefined;
+}
+const bitsLabel = (bits: number) => (weightCodeFor(bits) ? `${bits} (${weightCodeFor(bits)} w)` : String(bits));
 function newModelChildren(): number {
   return floatModel.namedChildren().length;
 }
@@ -251,7 +260,7 @@ function pct(x: number): string {
 const header = '| bits | PTQ fake-quant | PTQ int-only | agree | QAT fake-quant | QAT int-only | agree | published PTQ | published QAT |';
 const lines = [header, '|---|---|---|---|---|---|---|---|---|'];
 for (const r of rows) {
-  lines.push(`| ${r.bits} | ${pct(r.ptq)} | ${pct(r.ptqInt)} | ${pct(r.ptqAgree)} | ${pct(r.qat)} | ${pct(r.qatInt)} | ${pct(r.qatAgree)} | ${PUBLISHED.ptq[r.bits - 1] ?? '-'}% | ${PUBLISHED.qat[r.bits - 1] ?? '-'}% |`);
+  lines.push(`| ${bitsLabel(r.bits)} | ${pct(r.ptq)} | ${pct(r.ptqInt)} | ${pct(r.ptqAgree)} | ${pct(r.qat)} | ${pct(r.qatInt)} | ${pct(r.qatAgree)} | ${PUBLISHED.ptq[r.bits - 1] ?? '-'}% | ${PUBLISHED.qat[r.bits - 1] ?? '-'}% |`);
 }
 console.log(`\nfloat: ${pct(floatRes.accuracy)} on ${floatRes.count} test images (${recipe} recipe)\n${lines.join('\n')}`);
 console.log('\nwall time by phase: ' + Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', '));
@@ -259,7 +268,7 @@ console.log('\nwall time by phase: ' + Object.entries(phases).map(([k, v]) => `$
 const mode = quick ? `quick mode (${train.count.toLocaleString('en')} training images)` : 'full mode (all 60,000 training images)';
 const results = {
   float: { accuracy: floatRes.accuracy, recipe, epochs: floatEpochs },
-  settings: { quick, seed, device, valImages, trainImages: train.count, qatImages: Object.fromEntries(bitsList.map((b) => [b, qatImagesFor(b)])), calibImages, observer: flags.observer, calibration: flags.calibration, testImages: floatRes.count },
+  settings: { quick, seed, device, weights: flags.weights, valImages, trainImages: train.count, qatImages: Object.fromEntries(bitsList.map((b) => [b, qatImagesFor(b)])), calibImages, observer: flags.observer, calibration: flags.calibration, testImages: floatRes.count },
   rows, qatSelection: selections, published: { source: PUBLISHED_SOURCE, ...PUBLISHED }, phases,
   /** Per model: accuracy, per-class accuracy (recall of each digit) and the confusion matrix (rows: true digit, columns: predicted). */
   perModel,

@@ -8,6 +8,7 @@
 import { OBSERVER_KINDS, type FakeQuantConfig, type ObserverKind } from '../fake-quantize-module.js';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../observer.js';
 import type { QScheme, Rounding } from '../numerics/index.js';
+import { WEIGHT_CODES, type WeightCodeKind } from '../coded-weight-quantize.js';
 
 export interface LayerQConfig {
   weight: FakeQuantConfig;
@@ -19,6 +20,8 @@ export interface LayerQConfig {
    * (requant-sim.ts) instead of float; default true. Training always uses the float path.
    */
   simulateRequant?: boolean;
+  /** Weights as a code instead of uniform levels: 'binary' (XNOR-Net α·sign) or 'ternary' (TWN); see coded-weight-quantize.ts. */
+  weightCode?: WeightCodeKind;
 }
 
 export interface QConfigOptions {
@@ -35,10 +38,11 @@ export interface QConfigOptions {
   learnable?: boolean;
   quantizeBias?: boolean;
   simulateRequant?: boolean;
+  weightCode?: WeightCodeKind;
 }
 
 const OPTION_CHOICES: Record<keyof QConfigOptions, readonly unknown[] | null> = {
-  bits: null, weightBits: null, activationBits: null, perChannel: null, averagingConstant: null, learnable: null, quantizeBias: null, simulateRequant: null,
+  bits: null, weightBits: null, activationBits: null, perChannel: null, averagingConstant: null, learnable: null, quantizeBias: null, simulateRequant: null, weightCode: WEIGHT_CODES,
   weightScheme: ['affine', 'symmetric'], activationScheme: ['affine', 'symmetric'],
   activationObserver: OBSERVER_KINDS, calibration: CALIBRATION_METHODS, rounding: ['halfEven', 'halfAwayFromZero'],
 };
@@ -87,6 +91,7 @@ export function qconfig(o: QConfigOptions = {}): LayerQConfig {
     },
     quantizeBias: o.quantizeBias ?? true,
     simulateRequant: o.simulateRequant ?? true,
+    ...(o.weightCode !== undefined ? { weightCode: o.weightCode } : {}),
   };
 }
 

@@ -27,6 +27,7 @@ import { fakeQuantizeTensor } from '../fake-quantize.js';
 import type { LayerQConfig } from './config.js';
 import { INT32_MAX, INT32_MIN } from '../numerics/int-limits.js';
 import { simulateRequant } from './requant-sim.js';
+import { CodedWeightQuantize } from '../coded-weight-quantize.js';
 
 
 /** Fake-quantizes a bias to int32 levels with scale s_in·s_w[o] (per output channel). */
@@ -58,7 +59,7 @@ abstract class QLayer extends Module {
   readonly activationFq: FakeQuantize;
   constructor(readonly cfg: LayerQConfig, readonly inputFq: FakeQuantize, readonly relu: boolean) {
     super();
-    this.weightFq = this.module('weight_fq', new FakeQuantize(cfg.weight));
+    this.weightFq = this.module('weight_fq', cfg.weightCode ? new CodedWeightQuantize(cfg.weightCode, cfg.weight) : new FakeQuantize(cfg.weight));
     this.activationFq = this.module('activation_fq', new FakeQuantize(cfg.activation));
   }
   protected quantBias(b: Tensor | null): Tensor | null {
