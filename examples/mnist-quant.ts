@@ -130,9 +130,9 @@ function configFor(bits: number, kind: 'ptq' | 'qat'): QatConfig {
   return { default: layer, input: eight, layers: { [last]: { ...layer, activation: eight.activation } } };
 }
 /** --weights: 'auto' is binary (XNOR-Net α·sign, src/quant/binary.ts) at 1 bit, uniform above. */
-function weightCodeFor(bits: number): 'binary' | 'ternary' | undefined {
+function weightCodeFor(bits: number): 'binary' | 'ternary' | 'pow2' | undefined {
   const w = flags.weights;
-  if (w === 'binary' || w === 'ternary') return w;
+  if (w === 'binary' || w === 'ternary' || w === 'pow2') return w;
   return w === 'auto' && bits === 1 ? 'binary' : undefined;
 }
 const bitsLabel = (bits: number) => (weightCodeFor(bits) ? `${bits} (${weightCodeFor(bits)} w)` : String(bits));
