@@ -16,7 +16,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { manualSeed, Generator } from '../src/index.js';
+import { manualSeed, Generator, noGrad } from '../src/index.js';
 import {
   loadMnist, MnistLoader, mnistCnn, SGD, Adam, CosineAnnealingLR, trainEpoch, evaluate, saveCheckpoint, loadCheckpoint,
   type Sequential, type MnistDataset, type EvalResult,
@@ -225,11 +225,13 @@ function qatTrain(model: Sequential, bits: number): Selection {
   const qatLoader = qatLoaderFor(bits);
   const total = qatLoader.numBatches;
   const history: Selection['history'] = [];
-  let best = { accuracy: -1, step: 'ptq', state: model.stateDict() };
+  // stateDict() holds the live tensors, which training updates in place: a snapshot must copy them
+  const snapshot = () => new Map([...model.stateDict()].map(([k, t]) => [k, noGrad(() => t.detach().clone())] as const));
+  let best = { accuracy: -1, step: 'ptq', state: snapshot() };
   const consider = (step: string) => {
     const accuracy = evaluate(model, valLoader(), { device }).accuracy;
     history.push({ step, accuracy });
-    if (accuracy > best.accuracy) best = { accuracy, step, state: model.stateDict() };
+    if (accuracy > best.accuracy) best = { accuracy, step, state: snapshot() };
   };
   consider('ptq');
   model.train();
