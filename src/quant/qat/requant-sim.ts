@@ -26,7 +26,9 @@ import type { Tensor } from '../../tensor/tensor.js';
 import { multiplyByQuantizedMultiplier, quantizeMultiplier } from '../numerics/index.js';
 import { INT32_MAX, INT32_MIN, TWO_30 } from '../numerics/int-limits.js';
 
-const TWO_31 = 2 ** 31;
+const INV_TWO_31 = 2 ** -31;
+/** |acc| below this keeps acc·multiplier (< 2^31) under 2^52, where float64 is exact. */
+const LIMIT = 2 ** 21;
 
 /** The engine's (multiplier, shift) per output channel, as convert.ts computes them. */
 export function requantMultipliers(sIn: number, wScale: ArrayLike<number>, sOut: number, channels: number): { multiplier: Int32Array; shift: Int32Array } {
@@ -61,28 +63,31 @@ export function simulateRequant(y: Tensor, p: RequantParams): Tensor {
   const { multiplier, shift } = requantMultipliers(p.sIn, p.wScale, p.sOut, O);
   const v = y.toTypedArray();
   const out = new Float32Array(v.length);
-  const sOut = Math.fround(p.sOut);
+  const sOut = Math.fround(p.sOut), zOut = p.zOut, qmin = p.qmin, qmax = p.qmax;
   const N = inner === 0 || O === 0 ? 0 : v.length / (O * inner);
   for (let o = 0; o < O; o++) {
-    const unit = p.sIn * Math.fround(p.wScale[p.wScale.length === 1 ? 0 : o]);
+    const inv = 1 / (p.sIn * Math.fround(p.wScale[p.wScale.length === 1 ? 0 : o]));
     const m = multiplier[o], sh = shift[o];
-    const e = Math.max(-sh, 0), pot = 2 ** e, half = pot / 2;
+    const e = Math.max(-sh, 0), invPot = 1 / 2 ** e, half = 2 ** e / 2;
+    // The float formula below is exact while |acc·m| < 2^52; beyond that (or a left shift) the primitive runs.
+    const inline = sh <= 0;
     for (let n = 0; n < N; n++) {
       const base = (n * O + o) * inner;
       for (let i = base; i < base + inner; i++) {
-        // the engine proves its accumulators fit int32 (validate.ts); clamp so the arithmetic below stays exact regardless
-        const acc = Math.min(Math.max(Math.round(v[i] / unit), INT32_MIN), INT32_MAX);
+        let acc = Math.round(v[i] * inv);
         let r: number;
-        if (sh > 0 || Math.abs(acc) > 2 ** 21) {
-          r = multiplyByQuantizedMultiplier(acc, m, sh);
+        if (inline && acc < LIMIT && acc > -LIMIT) {
+          // SaturatingRoundingDoublingHighMul = floor((acc·m + 2^30) / 2^31), then RoundingDivideByPOT
+          // = x / 2^e rounded half away from zero (both exact in float64; division by 2^e is a product by 2^-e)
+          const high = Math.floor((acc * m + TWO_30) * INV_TWO_31);
+          r = high >= 0 ? Math.floor((high + half) * invPot) : -Math.floor((half - high) * invPot);
         } else {
-          // The same two roundings inline, exact in float64 (|acc·m| < 2^52): SaturatingRoundingDoublingHighMul
-          // = floor((acc·m + 2^30) / 2^31), then RoundingDivideByPOT = x / 2^e rounded half away from zero.
-          const high = Math.floor((acc * m + TWO_30) / TWO_31);
-          r = e === 0 ? high : high >= 0 ? Math.floor((high + half) / pot) : -Math.floor((half - high) / pot);
+          // the engine proves its accumulators fit int32 (validate.ts); clamp so the primitive's contract holds regardless
+          acc = Math.min(Math.max(acc, INT32_MIN), INT32_MAX);
+          r = multiplyByQuantizedMultiplier(acc, m, sh);
         }
-        const level = Math.min(Math.max(p.zOut + r, p.qmin), p.qmax);
-        out[i] = (level - p.zOut) * sOut;
+        const level = r + zOut < qmin ? qmin : r + zOut > qmax ? qmax : r + zOut;
+        out[i] = (level - zOut) * sOut;
       }
     }
   }
