@@ -16,7 +16,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { manualSeed, Generator } from '../src/index.js';
+import { manualSeed, Generator, noGrad } from '../src/index.js';
 import {
   MnistLoader, mnistCnn, SGD, Adam, CosineAnnealingLR, trainEpoch, evaluate,
   type Sequential, type MnistDataset, type EvalResult,
@@ -74,13 +74,24 @@ async function phase<T>(name: string, fn: () => T): Promise<T> {
   return r;
 }
 
-const train = loadMnist({ split: 'train', limit: quick ? 8192 : undefined });
+const allTrain = loadMnist({ split: 'train', limit: quick ? 8192 : undefined });
 const test = loadMnist({ split: 'test', limit: quick ? 2000 : undefined });
+// A validation split carved from the end of the training set: QAT's model selection (which
+// snapshot to keep) looks only at it, never at the test set. Nothing trains or calibrates on it.
+const valImages = flags['val-images'] ?? (quick ? 1024 : 3000);
+if (valImages >= allTrain.count) throw new Error(`--val-images ${valImages} leaves no training images (the training set has ${allTrain.count})`);
+const train = sliceDataset(allTrain, 0, allTrain.count - valImages);
+const val = sliceDataset(allTrain, allTrain.count - valImages, allTrain.count);
+
+function sliceDataset(ds: MnistDataset, from: number, to: number): MnistDataset {
+  const per = ds.rows * ds.cols;
+  return { ...ds, images: ds.images.subarray(from * per, to * per), labels: ds.labels.subarray(from, to), count: to - from };
+}
 const testLoader = () => new MnistLoader(test, { batchSize: 500 });
 
 // ---- 1. the float model -----------------------------------------------------------------------
 const newModel = () => mnistCnn({ batchNorm: bn, generator: new Generator(seed) }).to(device);
-const ckpt = join(outDir, `float-${recipe}-seed${seed}-e${floatEpochs}${quick ? '-quick' : ''}.qgrd`);
+const ckpt = join(outDir, `float-${recipe}-seed${seed}-e${floatEpochs}-val${valImages}${quick ? '-quick' : ''}.qgrd`);
 const floatModel = newModel();
 if (existsSync(ckpt) && !flags.retrain) {
   loadCheckpoint(ckpt, floatModel);
@@ -114,8 +125,17 @@ function configFor(bits: number, kind: 'ptq' | 'qat'): QatConfig {
     : { bits, activationObserver: flags.observer as ObserverKind, calibration: flags.calibration as CalibrationMethod };
   const eight = qconfig({ ...opts, bits: 8 });
   const last = String(newModelChildren() - 1);
-  return { default: qconfig(opts), input: eight, layers: { [last]: { ...qconfig(opts), activation: eight.activation } } };
+  const code = weightCodeFor(bits);
+  const layer = qconfig({ ...opts, ...(code ? { weightCode: code } : {}) });
+  return { default: layer, input: eight, layers: { [last]: { ...layer, activation: eight.activation } } };
 }
+/** --weights: 'auto' is binary (XNOR-Net α·sign, src/quant/binary.ts) at 1 bit, uniform above. */
+function weightCodeFor(bits: number): 'binary' | 'ternary' | 'pow2' | undefined {
+  const w = flags.weights;
+  if (w === 'binary' || w === 'ternary' || w === 'pow2') return w;
+  return w === 'auto' && bits === 1 ? 'binary' : undefined;
+}
+const bitsLabel = (bits: number) => (weightCodeFor(bits) ? `${bits} (${weightCodeFor(bits)} w)` : String(bits));
 function newModelChildren(): number {
   return floatModel.namedChildren().length;
 }
@@ -142,6 +162,9 @@ interface Row {
   int8Bytes: number;
 }
 const rows: Row[] = [];
+/** Per bit width: the validation accuracy of each QAT snapshot considered and the one kept. */
+const selections: ({ bits: number } & Selection)[] = [];
+const valLoader = () => new MnistLoader(val, { batchSize: 500 });
 /** Confusion matrix and per-class accuracy of every model evaluated, by name. */
 const testLabels = () => test.labels.subarray(0, floatRes.count);
 const perModel: Record<string, ReturnType<typeof classReport>> = { float: classReport(testLabels(), floatRes.predictions) };
@@ -156,10 +179,12 @@ for (const bits of bitsList) {
   const ptq = await phase('ptq eval', () => evaluate(ptqModel, testLoader(), { device }));
   const ptqInt = await phase('int8 convert+eval', () => int8Eval(ptqModel, bits, 'ptq', ptq));
 
-  // QAT: initialise ranges by calibration, then fine-tune with fake quantization in the loop.
-  const qatModel = prepareQAT(cloneFloat(), configFor(bits, 'qat'));
-  await phase('qat calibration', () => calibrate(qatModel, calibLoader, { device, maxBatches: 2 }));
-  await phase('qat training', () => qatTrain(qatModel, bits));
+  // QAT: start from the PTQ model itself (weights, calibrated ranges, quant state), fine-tune with
+  // fake quantization in the loop, and keep the snapshot that does best on the validation split
+  // (the PTQ starting point included, so QAT can only lose to PTQ by val/test disagreement).
+  const qatModel = prepareQAT(cloneFloat(), configFor(bits, 'ptq'));
+  qatModel.loadStateDict(ptqModel.stateDict());
+  const sel = await phase('qat training', () => qatTrain(qatModel, bits));
   const qat = await phase('qat eval', () => evaluate(qatModel, testLoader(), { device }));
   const qatInt = await phase('int8 convert+eval', () => int8Eval(qatModel, bits, 'qat', qat));
   perModel[`PTQ ${bits}-bit fake-quant`] = classReport(testLabels(), ptq.predictions);
@@ -170,6 +195,8 @@ for (const bits of bitsList) {
     bits, ptq: ptq.accuracy, ptqInt: ptqInt.accuracy, ptqAgree: ptqInt.agreement,
     qat: qat.accuracy, qatInt: qatInt.accuracy, qatAgree: qatInt.agreement, int8Bytes: qatInt.model.sizeBytes(),
   });
+  selections.push({ bits, ...sel });
+  console.log(`bits ${bits}: QAT kept ${sel.kept} (validation ${sel.history.map((h) => `${h.step}: ${pct(h.accuracy)}`).join(', ')})`);
   console.log(`bits ${bits}: PTQ ${pct(ptq.accuracy)} (int ${pct(ptqInt.accuracy)}, agree ${pct(ptqInt.agreement)}) | QAT ${pct(qat.accuracy)} (int ${pct(qatInt.accuracy)}, agree ${pct(qatInt.agreement)})`);
   if (bits === 8) {
     saveInt8Model(qatInt.model, join(outDir, 'mnist-cnn-int8.qgrd'));
@@ -177,30 +204,55 @@ for (const bits of bitsList) {
   }
 }
 
+interface Selection {
+  /** 'ptq' (the starting point) or the step whose snapshot was kept. */
+  kept: string;
+  history: { step: string; accuracy: number }[];
+}
+
 /**
- * QAT fine-tuning: SGD with momentum and a cosine-decayed learning rate (lower bits get a smaller
- * one: seed document 004 notes the learning rate matters greatly there); batch-norm statistics
- * freeze after 60% of the steps and activation ranges after 80%, so the last steps train exactly
- * the model that will be converted.
+ * QAT fine-tuning of the PTQ model: SGD with momentum and a cosine-decayed learning rate (lower
+ * bits get a larger one: seed document 004 notes the learning rate matters greatly there). The
+ * activation ranges stay the ones PTQ calibrated (observers off); weight ranges follow the
+ * weights. Batch-norm statistics freeze after 60% of the steps. The validation split is measured
+ * at the start (= PTQ), at 80% and at the end (three evaluations keep the full run within its
+ * 15-minute budget); the best snapshot is kept (the earlier one on ties).
  */
-function qatTrain(model: Sequential, bits: number): void {
-  setQuantState(model, { observe: true, fakeQuant: true });
+function qatTrain(model: Sequential, bits: number): Selection {
+  for (const fq of fakeQuantizers(model)) fq.observerEnabled = !!fq.config.signed;
   const lr0 = flags.lr ?? (bits >= 5 ? 5e-3 : bits >= 3 ? 1e-2 : 2e-2);
   const opt = new SGD(model.parameters(), { lr: lr0, momentum: 0.9 });
   const qatLoader = qatLoaderFor(bits);
   const total = qatLoader.numBatches;
+  const history: Selection['history'] = [];
+  // stateDict() holds the live tensors, which training updates in place: a snapshot must copy them
+  const snapshot = () => new Map([...model.stateDict()].map(([k, t]) => [k, noGrad(() => t.detach().clone())] as const));
+  let best = { accuracy: -1, step: 'ptq', state: snapshot() };
+  const consider = (step: string) => {
+    const accuracy = evaluate(model, valLoader(), { device }).accuracy;
+    history.push({ step, accuracy });
+    if (accuracy > best.accuracy) best = { accuracy, step, state: snapshot() };
+  };
+  consider('ptq');
+  model.train();
+  const checkpoints = new Set([Math.floor(total * 0.8)]);
   const bar = new Progress(`QAT ${bits}-bit`, total);
   trainEpoch(model, opt, qatLoader.batches(0), {
     device,
     onStep: (s) => {
       opt.lr = (lr0 * (1 + Math.cos((Math.PI * s.step) / total))) / 2;
-      if (s.step === Math.floor(total * 0.6)) freezeBn(model);
-      if (s.step === Math.floor(total * 0.8)) for (const fq of fakeQuantizers(model)) if (!fq.config.signed) fq.observerEnabled = false;
       bar.update(s.step, { loss: s.loss, lr: opt.lr }, s.seen);
+      if (checkpoints.has(s.step)) {
+        consider(String(s.step));
+        model.train();
+      }
+      if (s.step === Math.floor(total * 0.6)) freezeBn(model);
     },
   });
   freezeBn(model);
-  for (const fq of fakeQuantizers(model)) if (!fq.config.signed) fq.observerEnabled = false;
+  consider(String(total));
+  model.loadStateDict(best.state);
+  return { kept: best.step, history };
 }
 
 // ---- 3. report --------------------------------------------------------------------------------
@@ -210,7 +262,7 @@ function pct(x: number): string {
 const header = '| bits | PTQ fake-quant | PTQ int-only | agree | QAT fake-quant | QAT int-only | agree | published PTQ | published QAT |';
 const lines = [header, '|---|---|---|---|---|---|---|---|---|'];
 for (const r of rows) {
-  lines.push(`| ${r.bits} | ${pct(r.ptq)} | ${pct(r.ptqInt)} | ${pct(r.ptqAgree)} | ${pct(r.qat)} | ${pct(r.qatInt)} | ${pct(r.qatAgree)} | ${PUBLISHED.ptq[r.bits - 1] ?? '-'}% | ${PUBLISHED.qat[r.bits - 1] ?? '-'}% |`);
+  lines.push(`| ${bitsLabel(r.bits)} | ${pct(r.ptq)} | ${pct(r.ptqInt)} | ${pct(r.ptqAgree)} | ${pct(r.qat)} | ${pct(r.qatInt)} | ${pct(r.qatAgree)} | ${PUBLISHED.ptq[r.bits - 1] ?? '-'}% | ${PUBLISHED.qat[r.bits - 1] ?? '-'}% |`);
 }
 console.log(`\nfloat: ${pct(floatRes.accuracy)} on ${floatRes.count} test images (${recipe} recipe)\n${lines.join('\n')}`);
 console.log('\nwall time by phase: ' + Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', '));
@@ -218,8 +270,8 @@ console.log('\nwall time by phase: ' + Object.entries(phases).map(([k, v]) => `$
 const mode = quick ? `quick mode (${train.count.toLocaleString('en')} training images)` : 'full mode (all 60,000 training images)';
 const results = {
   float: { accuracy: floatRes.accuracy, recipe, epochs: floatEpochs },
-  settings: { quick, seed, device, qatImages: Object.fromEntries(bitsList.map((b) => [b, qatImagesFor(b)])), calibImages, observer: flags.observer, calibration: flags.calibration, testImages: floatRes.count },
-  rows, published: { source: PUBLISHED_SOURCE, ...PUBLISHED }, phases,
+  settings: { quick, seed, device, weights: flags.weights, valImages, trainImages: train.count, qatImages: Object.fromEntries(bitsList.map((b) => [b, qatImagesFor(b)])), calibImages, observer: flags.observer, calibration: flags.calibration, testImages: floatRes.count },
+  rows, qatSelection: selections, published: { source: PUBLISHED_SOURCE, ...PUBLISHED }, phases,
   /** Per model: accuracy, per-class accuracy (recall of each digit) and the confusion matrix (rows: true digit, columns: predicted). */
   perModel,
 };

@@ -8,12 +8,20 @@
 import { OBSERVER_KINDS, type FakeQuantConfig, type ObserverKind } from '../fake-quantize-module.js';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../observer.js';
 import type { QScheme, Rounding } from '../numerics/index.js';
+import { WEIGHT_CODES, type WeightCodeKind } from '../coded-weight-quantize.js';
 
 export interface LayerQConfig {
   weight: FakeQuantConfig;
   activation: FakeQuantConfig;
   /** Simulate int32 bias quantization (scale s_in·s_w, zero point 0) so fake-quant matches the integer model. */
   quantizeBias: boolean;
+  /**
+   * In evaluation, round each layer's output with the integer engine's fixed-point multiplier
+   * (requant-sim.ts) instead of float; default true. Training always uses the float path.
+   */
+  simulateRequant?: boolean;
+  /** Weights as a code instead of uniform levels: 'binary' (XNOR-Net α·sign) or 'ternary' (TWN); see coded-weight-quantize.ts. */
+  weightCode?: WeightCodeKind;
 }
 
 export interface QConfigOptions {
@@ -29,10 +37,12 @@ export interface QConfigOptions {
   rounding?: Rounding;
   learnable?: boolean;
   quantizeBias?: boolean;
+  simulateRequant?: boolean;
+  weightCode?: WeightCodeKind;
 }
 
 const OPTION_CHOICES: Record<keyof QConfigOptions, readonly unknown[] | null> = {
-  bits: null, weightBits: null, activationBits: null, perChannel: null, averagingConstant: null, learnable: null, quantizeBias: null,
+  bits: null, weightBits: null, activationBits: null, perChannel: null, averagingConstant: null, learnable: null, quantizeBias: null, simulateRequant: null, weightCode: WEIGHT_CODES,
   weightScheme: ['affine', 'symmetric'], activationScheme: ['affine', 'symmetric'],
   activationObserver: OBSERVER_KINDS, calibration: CALIBRATION_METHODS, rounding: ['halfEven', 'halfAwayFromZero'],
 };
@@ -80,6 +90,8 @@ export function qconfig(o: QConfigOptions = {}): LayerQConfig {
       learnable: o.learnable,
     },
     quantizeBias: o.quantizeBias ?? true,
+    simulateRequant: o.simulateRequant ?? true,
+    ...(o.weightCode !== undefined ? { weightCode: o.weightCode } : {}),
   };
 }
 

@@ -20,6 +20,7 @@ import type { FakeQuantize } from '../fake-quantize-module.js';
 import type { Int8Layer, Int8ModelSpec } from '../int8/model.js';
 import { QConv2d, QConvBn2d, QLinear, QuantStub } from './modules.js';
 import { INT32_MAX, INT32_MIN } from '../numerics/int-limits.js';
+import { CodedWeightQuantize } from '../coded-weight-quantize.js';
 
 
 export function computeQParamsFor(fq: FakeQuantize, who: string): { scale: number; zeroPoint: number } {
@@ -62,7 +63,8 @@ export function weighted(parts: WeightedParts, sIn: number, zIn: number, name: s
   const wParams: QParamsPerChannel = {
     scale: wScale, zeroPoint: wZero, qmin: layer.weightFq.qmin, qmax: layer.weightFq.qmax, axis: 0, shape: parts.weight.shape, rounding: layer.weightFq.range.rounding,
   };
-  const wq = quantize(parts.weight.toTypedArray(), wParams);
+  // binary / ternary weights: the code's own levels (rounding w/α would send small weights to 0)
+  const wq = layer.weightFq instanceof CodedWeightQuantize ? layer.weightFq.levels(parts.weight) : quantize(parts.weight.toTypedArray(), wParams);
   const fitsInt8 = layer.weightFq.qmin >= -128 && layer.weightFq.qmax <= 127;
   const out = computeQParamsFor(layer.activationFq, `${name} output quantizer`);
   const biasScale = Float32Array.from(wScale, (s) => Math.fround(sIn * s));

@@ -14,7 +14,8 @@
  * Pooling, flatten and a ReLU that follows a fake-quantized value keep values on the same grid,
  * so they need no FakeQuantize of their own (max and relu commute with a monotone quantizer).
  * The bias is fake-quantized to int32 with scale s_in·s_w (zero point 0), the bias the integer
- * model uses, so the fake-quant model and the converted model differ only by requantization.
+ * model uses, so the fake-quant model and the converted model differ only by requantization;
+ * in evaluation even that is simulated (requant-sim.ts), so the two agree level for level.
  */
 import { Tensor } from '../../tensor/tensor.js';
 import { fromArray } from '../../tensor/creation.js';
@@ -25,6 +26,8 @@ import { FakeQuantize } from '../fake-quantize-module.js';
 import { fakeQuantizeTensor } from '../fake-quantize.js';
 import type { LayerQConfig } from './config.js';
 import { INT32_MAX, INT32_MIN } from '../numerics/int-limits.js';
+import { simulateRequant } from './requant-sim.js';
+import { CodedWeightQuantize } from '../coded-weight-quantize.js';
 
 
 /** Fake-quantizes a bias to int32 levels with scale s_in·s_w[o] (per output channel). */
@@ -56,14 +59,39 @@ abstract class QLayer extends Module {
   readonly activationFq: FakeQuantize;
   constructor(readonly cfg: LayerQConfig, readonly inputFq: FakeQuantize, readonly relu: boolean) {
     super();
-    this.weightFq = this.module('weight_fq', new FakeQuantize(cfg.weight));
+    this.weightFq = this.module('weight_fq', cfg.weightCode ? new CodedWeightQuantize(cfg.weightCode, cfg.weight) : new FakeQuantize(cfg.weight));
     this.activationFq = this.module('activation_fq', new FakeQuantize(cfg.activation));
   }
   protected quantBias(b: Tensor | null): Tensor | null {
     return b && this.cfg.quantizeBias && this.inputFq.fakeQuantEnabled && this.weightFq.fakeQuantEnabled ? biasFakeQuant(b, this.inputFq, this.weightFq) : b;
   }
-  protected finish(y: Tensor): Tensor {
-    return this.activationFq.call(this.relu ? F.relu(y) : y);
+  /**
+   * The activation quantizer after the optional ReLU. In evaluation, when every quantizer is on
+   * (and the bias, if any, is on the int32 grid), the output is rounded the way the integer
+   * engine's fixed-point multiplier rounds it (requant-sim.ts), so that the fake-quant model
+   * predicts exactly what the converted model will; training keeps the float path (STE).
+   */
+  protected finish(y: Tensor, hasBias = false): Tensor {
+    const simulate = !this.training && this.simulatesIntegerRequant(hasBias);
+    // the float path still runs when the observer must see the output (its range may change)
+    const out = !simulate || this.activationFq.observerEnabled ? this.activationFq.call(this.relu ? F.relu(y) : y) : null;
+    if (simulate) {
+      const a = this.activationFq.computeQParams();
+      if (a.scale.length === 1) {
+        const zOut = a.zeroPoint[0];
+        return simulateRequant(y, {
+          sIn: this.inputFq.computeQParams().scale[0], wScale: this.weightFq.computeQParams().scale, sOut: a.scale[0], zOut,
+          qmin: this.relu ? Math.max(this.activationFq.qmin, zOut) : this.activationFq.qmin, qmax: this.activationFq.qmax,
+        });
+      }
+    }
+    return out ?? this.activationFq.call(this.relu ? F.relu(y) : y);
+  }
+
+  /** Integer-faithful evaluation applies: option on, every quantizer on, bias on the int32 grid. */
+  private simulatesIntegerRequant(hasBias: boolean): boolean {
+    return this.cfg.simulateRequant !== false && this.inputFq.fakeQuantEnabled && this.weightFq.fakeQuantEnabled && this.activationFq.fakeQuantEnabled &&
+      (!hasBias || this.cfg.quantizeBias) && (this.inputFq.config.channelAxis ?? null) === null;
   }
 }
 
@@ -74,7 +102,7 @@ export class QConv2d extends QLayer {
   }
   forward(x: Tensor): Tensor {
     const w = this.weightFq.call(this.conv.weight);
-    return this.finish(F.conv2d(x, w, this.quantBias(this.conv.bias), this.conv.opts));
+    return this.finish(F.conv2d(x, w, this.quantBias(this.conv.bias), this.conv.opts), this.conv.bias !== null);
   }
 }
 
@@ -87,7 +115,7 @@ export class QLinear extends QLayer {
     const w = this.weightFq.call(this.linear.weight);
     const y = F.matmul(x, F.transpose(w, 0, 1));
     const b = this.quantBias(this.linear.bias);
-    return this.finish(b ? F.add(y, b) : y);
+    return this.finish(b ? F.add(y, b) : y, b !== null);
   }
 }
 
@@ -134,7 +162,7 @@ export class QConvBn2d extends QLayer {
     if (!this.training || this.bnFrozen) {
       const { weight, bias } = this.folded();
       const w = this.weightFq.call(weight);
-      return this.finish(F.conv2d(x, w, this.quantBias(bias), this.conv.opts));
+      return this.finish(F.conv2d(x, w, this.quantBias(bias), this.conv.opts), true);
     }
     const sf = this.scaleFactor();
     const w = this.weightFq.call(F.mul(this.conv.weight, F.reshape(sf, [O, 1, 1, 1])));

@@ -114,7 +114,8 @@ describe('QConvBn2d', () => {
     const { conv, bn } = convBn(C, O, seed);
     const inFq = new FakeQuantize(qconfig().activation);
     inFq.call(x()); // the input quantizer's scale feeds the bias scale s_in·s_w
-    return { m: new QConvBn2d(conv, bn, qconfig(), inFq, true), inFq };
+    // the float formula of the folded form: simulateRequant off (the integer-faithful evaluation is requant-sim.test.ts's)
+    return { m: new QConvBn2d(conv, bn, qconfig({ simulateRequant: false }), inFq, true), inFq };
   }
 
   for (const mode of ['eval', 'frozen'] as const) {
@@ -203,7 +204,7 @@ describe('QConvBn2d', () => {
   it('a prepared BN model in eval mode computes the folded form layer by layer', () => {
     const model = mnistCnn({ channels: 3, batchNorm: true, generator: new Generator(8) });
     pretrain(model, randomBatches(2, 8, [1, 28, 28], 41), 2);
-    const q = prepareQAT(model, { default: qconfig() });
+    const q = prepareQAT(model, { default: qconfig({ simulateRequant: false }) });
     const [b] = randomBatches(1, 2, [1, 28, 28], 42);
     q.eval();
     logitsOf(q, b); // observe once in eval mode
