@@ -27,7 +27,7 @@ import {
 } from '../src/quant/index.js';
 import { loadCheckpoint, loadMnist, saveCheckpoint, saveInt8Model, writeFileAtomic } from '../src/node.js';
 import { Progress } from './lib/progress.js';
-import { runCli, pickModel } from './lib/cli.js';
+import { runCli, pickModel, exitUsage } from './lib/cli.js';
 import { MNIST_QUANT_FLAGS } from './lib/flags.js';
 import { selectDevice } from './lib/device.js';
 import { accuracyChartSvg, type Series } from './lib/chart.js';
@@ -78,8 +78,8 @@ const allTrain = loadMnist({ split: 'train', limit: quick ? 8192 : undefined });
 const test = loadMnist({ split: 'test', limit: quick ? 2000 : undefined });
 // A validation split carved from the end of the training set: QAT's model selection (which
 // snapshot to keep) looks only at it, never at the test set. Nothing trains or calibrates on it.
-const valImages = flags['val-images'] ?? (quick ? 1024 : 3000);
-if (valImages >= allTrain.count) throw new Error(`--val-images ${valImages} leaves no training images (the training set has ${allTrain.count})`);
+const valImages = flags['val-images'] ?? (quick ? 1024 : 2000);
+if (valImages >= allTrain.count) exitUsage(`--val-images ${valImages} leaves no training images (the training set has ${allTrain.count})`);
 const train = sliceDataset(allTrain, 0, allTrain.count - valImages);
 const val = sliceDataset(allTrain, allTrain.count - valImages, allTrain.count);
 

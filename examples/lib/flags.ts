@@ -25,7 +25,7 @@ export const MNIST_QUANT_FLAGS = {
   seed: { kind: 'int', min: 0, max: 2 ** 31 - 1, default: 1, help: 'seed of every random choice (init, shuffles, subsets)' },
   observer: { kind: 'choice', choices: OBSERVER_KINDS, default: 'movingAverage', help: 'unused: QAT now starts from the PTQ model and keeps its calibrated activation ranges (kept so old command lines still parse)' },
   weights: { kind: 'choice', choices: ['auto', 'uniform', 'binary', 'ternary', 'pow2'], default: 'auto', help: "weight quantizer: uniform levels, binary (XNOR-Net α·sign), ternary (TWN) or pow2 (±2^k, 2-4 bits); 'auto': binary at 1 bit, uniform above" },
-  'val-images': { kind: 'int', min: 1, defaultText: '3,000 (1,024 with --quick)', help: 'training images held out (the last N) as the validation split for QAT snapshot selection' },
+  'val-images': { kind: 'int', min: 1, defaultText: '2,000 (1,024 with --quick)', help: 'training images held out (the last N) as the validation split for QAT snapshot selection' },
   calibration: { kind: 'choice', choices: CALIBRATION_METHODS, default: 'mse', help: 'PTQ histogram calibration method' },
   recipe: { kind: 'choice', choices: ['bn', 'reference'], default: 'bn', help: "float model: 'bn' (BatchNorm + Adam) or the tutorial's 'reference' (SGD, no BN)" },
   retrain: { kind: 'boolean', default: false, help: 'train the float model again even if its checkpoint exists in --out' },
