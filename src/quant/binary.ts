@@ -15,8 +15,8 @@
  */
 import { Context, Function } from '../autograd/function.js';
 import { fromArray } from '../tensor/creation.js';
-import * as raw from '../tensor/raw.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { straightThrough } from './fake-quantize.js';
 
 export interface WeightCode {
   /** Integer level per element, in [−1, 1]. */
@@ -64,6 +64,6 @@ export class BinaryWeightFunction extends Function {
   }
   static override backward(ctx: Context, g: Tensor) {
     const [mask] = ctx.savedTensors;
-    return [raw.binary('mul', g, mask), null];
+    return [straightThrough(mask, g), null];
   }
 }

@@ -80,8 +80,17 @@ export class FakeQuantizeFunction extends Function {
     // relu and clamp. A departure from PyTorch 1.13 on purpose: its fake_quantize backward is
     // grad * mask (measured: an infinite grad outside the range gives NaN there), which would let
     // one NaN reach the weights through a clamped element that has no influence on the output.
-    return [raw.where(mask, g, full([], 0, { dtype: g.dtype, device: g.device })), null];
+    return [straightThrough(mask, g), null];
   }
+}
+
+/**
+ * The straight-through estimator's backward: g where the mask is set, 0 elsewhere. Selected, not
+ * g * mask, so that an infinite or NaN upstream gradient stays out of the masked-off elements
+ * (shared by every fake-quant Function: affine, binary, ternary, power-of-two).
+ */
+export function straightThrough(mask: Tensor, g: Tensor): Tensor {
+  return raw.where(mask, g, full([], 0, { dtype: g.dtype, device: g.device }));
 }
 
 /**

@@ -15,9 +15,9 @@
  * each product x·(±2^k) is what a shift kernel would compute (x << k), bit for bit.
  */
 import { Context, Function } from '../autograd/function.js';
-import * as raw from '../tensor/raw.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { codeForward, type WeightCode } from './binary.js';
+import { straightThrough } from './fake-quantize.js';
 
 /** Number of nonzero magnitudes at b bits: 2^(b−1) − 1 (b in 2..8; 8 bits would need 2^126, so at most 4 here). */
 export function pow2Exponents(bits: number): number {
@@ -53,6 +53,6 @@ export class Pow2WeightFunction extends Function {
   }
   static override backward(ctx: Context, g: Tensor) {
     const [mask] = ctx.savedTensors;
-    return [raw.binary('mul', g, mask), null, null];
+    return [straightThrough(mask, g), null, null];
   }
 }

@@ -8,9 +8,9 @@
  * 0, α folded into the requantization multiplier s_in·α_o/s_out.
  */
 import { Context, Function } from '../autograd/function.js';
-import * as raw from '../tensor/raw.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { codeForward, type WeightCode } from './binary.js';
+import { straightThrough } from './fake-quantize.js';
 
 /** TWN's threshold factor: Δ = 0.7·E|W| (Li & Liu 2016, eq. 9). */
 export const TWN_THRESHOLD = 0.7;
@@ -44,6 +44,6 @@ export class TernaryWeightFunction extends Function {
   }
   static override backward(ctx: Context, g: Tensor) {
     const [mask] = ctx.savedTensors;
-    return [raw.binary('mul', g, mask), null];
+    return [straightThrough(mask, g), null];
   }
 }
