@@ -11,6 +11,7 @@
 import fc from 'fast-check';
 import { fromArray, type DType, type Device, type Tensor } from '../../src/index.js';
 import { broadcastShape, nd, size, unravel, ravel, type NDArray } from './reference.js';
+import { mulberry32 } from './rng.js';
 
 // ---- shapes -------------------------------------------------------------------------------------
 
@@ -65,15 +66,7 @@ export type ValueSpec =
 export const DEFAULT_VALUES: ValueSpec = { kind: 'uniform', min: -2, max: 2 };
 
 /** mulberry32: a tiny seeded PRNG, independent of src/tensor/random.ts. */
-export function prng(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const prng = mulberry32;
 
 /** Rounds a value to what a tensor of this dtype stores. */
 export function roundTo(dtype: DType, v: number): number {

@@ -35,6 +35,7 @@ import {
 } from './kernels.js';
 import type { Int8LayerKind, Int8ModelSpec } from './model.js';
 import { cloneSpec, planInt8Model, type LayerPlan } from './validate.js';
+import { argmaxRows } from './argmax.js';
 
 export interface Int8ModelOptions {
   /**
@@ -185,13 +186,7 @@ export class Int8Model {
   predict(x: ArrayLike<number>, batch: number): Int32Array {
     const logits = this.forward(x, batch);
     const C = this.outputSize;
-    const classes = new Int32Array(batch);
-    for (let n = 0; n < batch; n++) {
-      let best = 0;
-      for (let c = 1; c < C; c++) if (logits[n * C + c] > logits[n * C + best]) best = c;
-      classes[n] = best;
-    }
-    return classes;
+    return argmaxRows(logits, batch, C);
   }
 
   private checkInput(x: ArrayLike<number>, batch: number, who: string): void {

@@ -22,6 +22,7 @@ import { graphSpecFromContainer, graphSpecToContainer } from './graph-format.js'
 import { MAX_LEVELS, planInt8Graph, type NodePlan } from './validate-graph.js';
 import { cloneSpec } from './validate.js';
 import type { Rounding } from '../numerics/index.js';
+import { argmaxRows } from './argmax.js';
 
 /** round(n / d) for integers n and d > 0, exactly, with the named tie rule. */
 export function roundDiv(n: number, d: number, rounding: Rounding = 'halfEven'): number {
@@ -99,13 +100,7 @@ export class Int8GraphModel {
   predict(x: ArrayLike<number>, batch: number): Int32Array {
     const logits = this.forward(x, batch);
     const C = size(this.outputShape);
-    const classes = new Int32Array(batch);
-    for (let n = 0; n < batch; n++) {
-      let best = 0;
-      for (let c = 1; c < C; c++) if (logits[n * C + c] > logits[n * C + best]) best = c;
-      classes[n] = best;
-    }
-    return classes;
+    return argmaxRows(logits, batch, C);
   }
 
   private checkInput(x: ArrayLike<number>, batch: number): void {

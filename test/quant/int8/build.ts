@@ -9,6 +9,7 @@ import type { Int8Layer, Int8ModelSpec } from '../../../src/quant/int8/index.js'
 import { computeQParams, quantize, quantizeMultiplier, type Rounding } from '../../../src/quant/numerics/index.js';
 import * as R from '../../helpers/reference.js';
 import type { NDArray } from '../../helpers/reference.js';
+import { mulberry32 } from '../../helpers/rng.js';
 
 export type FloatLayer =
   | { kind: 'conv2d'; weight: number[]; weightShape: [number, number, number, number]; bias: number[] | null;
@@ -143,16 +144,8 @@ export function buildInt8Model(layers: FloatLayer[], inputShape: number[], calib
   return { spec: { inputShape, layers: spec, ...(options.meta ? { meta: options.meta } : {}) }, scales };
 }
 
-/** mulberry32 (as test/helpers' prng, repeated so this file imports no test runner: bench.ts uses it). */
-export function prng(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (test/helpers/rng.ts imports no test runner, so bench.ts can use this file). */
+export const prng = mulberry32;
 
 /** n uniform values in [lo, hi) from a seed. */
 export function uniform(seed: number, n: number, lo = -1, hi = 1): number[] {
