@@ -103,6 +103,16 @@ if (existsSync(ckpt) && !flags.retrain) {
 const floatRes = await phase('float eval', () => evaluate(floatModel, testLoader(), { device }));
 console.log(`float test accuracy ${pct(floatRes.accuracy)}`);
 
+// --study NAME: a side study on this float model instead of the sweep (examples/lib/study.ts).
+if (flags.study !== 'none') {
+  const { runStudy } = await import('./lib/study.js');
+  await runStudy(flags.study, {
+    floatModel, cloneFloat, floatAccuracy: floatRes.accuracy, train, val, test, device, seed, quick,
+    bits: flags.bits, calibImages, outDir,
+  });
+  process.exit(0);
+}
+
 function trainFloat(model: Sequential, ds: MnistDataset): void {
   const opt = bn ? new Adam(model.parameters(), { lr: 2e-3 }) : new SGD(model.parameters(), { lr: 0.01, momentum: 0.5 });
   const loader = new MnistLoader(ds, { batchSize: 64, shuffle: true, seed });
