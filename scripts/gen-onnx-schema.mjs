@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // Regenerates src/quant/export/onnx-schema.ts, protobufjs's JSON descriptor of the ONNX schema,
-// from src/quant/export/onnx.proto (a verbatim copy of onnx.proto from the onnx package, 1.12,
+// from scripts/onnx/onnx.proto (a verbatim copy of onnx.proto from the onnx package, 1.12,
 // Apache-2.0). The exporter loads the descriptor with protobufjs/light (Root.fromJSON), which
 // needs no file system and no .proto parser at run time, so it works in the browser.
 //   node scripts/gen-onnx-schema.mjs
 import protobuf from 'protobufjs';
 import { writeFileSync } from 'node:fs';
 
-const proto = new URL('../src/quant/export/onnx.proto', import.meta.url).pathname;
+const proto = new URL('../scripts/onnx/onnx.proto', import.meta.url).pathname;
 const root = protobuf.loadSync(proto);
 const json = JSON.stringify(root.toJSON({ keepComments: false }), null, 1);
 writeFileSync(

@@ -57,13 +57,20 @@ export function codeForward(ctx: Context, w: Tensor, code: (v: Float32Array, O: 
   return fromArray(y, w.shape, { device: w.device });
 }
 
-/** BinaryConnect / XNOR-Net weight binarization with the clipped straight-through estimator. */
-export class BinaryWeightFunction extends Function {
-  static override forward(ctx: Context, w: Tensor, clip = 1): Tensor {
-    return codeForward(ctx, w, binaryCode, clip);
-  }
+/**
+ * The backward shared by the weight-code Functions whose forward is `(w, clip)`: the clipped
+ * straight-through estimator on the mask codeForward saved (no gradient for clip).
+ */
+export abstract class ClippedSteFunction extends Function {
   static override backward(ctx: Context, g: Tensor) {
     const [mask] = ctx.savedTensors;
     return [straightThrough(mask, g), null];
+  }
+}
+
+/** BinaryConnect / XNOR-Net weight binarization with the clipped straight-through estimator. */
+export class BinaryWeightFunction extends ClippedSteFunction {
+  static override forward(ctx: Context, w: Tensor, clip = 1): Tensor {
+    return codeForward(ctx, w, binaryCode, clip);
   }
 }

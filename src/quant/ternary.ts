@@ -7,10 +7,9 @@
  * Integer inference is the binary scheme's: levels in the narrow signed range [−1, 1], zero point
  * 0, α folded into the requantization multiplier s_in·α_o/s_out.
  */
-import { Context, Function } from '../autograd/function.js';
+import type { Context } from '../autograd/function.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { codeForward, type WeightCode } from './binary.js';
-import { straightThrough } from './fake-quantize.js';
+import { ClippedSteFunction, codeForward, type WeightCode } from './binary.js';
 
 /** TWN's threshold factor: Δ = 0.7·E|W| (Li & Liu 2016, eq. 9). */
 export const TWN_THRESHOLD = 0.7;
@@ -38,12 +37,8 @@ export function ternaryCode(w: ArrayLike<number>, O: number): WeightCode {
 }
 
 /** TWN weight ternarization with the clipped straight-through estimator. */
-export class TernaryWeightFunction extends Function {
+export class TernaryWeightFunction extends ClippedSteFunction {
   static override forward(ctx: Context, w: Tensor, clip = 1): Tensor {
     return codeForward(ctx, w, ternaryCode, clip);
-  }
-  static override backward(ctx: Context, g: Tensor) {
-    const [mask] = ctx.savedTensors;
-    return [straightThrough(mask, g), null];
   }
 }

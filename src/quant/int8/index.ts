@@ -3,19 +3,8 @@
  * that runs it with int32 accumulation and fixed-point requantization (engine.ts, kernels.ts),
  * and its file format (format.ts, docs/formats.md "int8 models").
  */
-export type {
-  Conv2dLayer,
-  DequantizeLayer,
-  FlattenLayer,
-  Int8Layer,
-  Int8LayerKind,
-  Int8ModelSpec,
-  LinearLayer,
-  MaxPool2dLayer,
-  QuantizeLayer,
-  ReluLayer,
-  WeightedLayerFields,
-} from './model.js';
+// The model description's types (every layer kind, Int8ModelSpec), all public.
+export type * from './model.js';
 export { Int8Model, type Int8ModelOptions, type Int8Trace, type LayerLevels } from './engine.js';
 export { gemmInt32, gemmTwoLane, selectGemm, TWO_LANE_MAX_OPERAND, type Int32Gemm } from './gemm.js';
 export { INT8_MODEL_KIND, INT8_MODEL_FORMAT_VERSION } from './format.js';
