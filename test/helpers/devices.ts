@@ -1,8 +1,10 @@
 /**
  * One op suite over every cpu-side backend: `onEachDevice(() => { describe(...) ... })` runs the
  * suite's describe blocks once with the default device 'cpu' (the reference) and once with 'wasm'
- * (the fast kernels), against the same oracles. The gpu backend has its own parametrised suite,
- * over gpu.js modes (test/tensor/gpu/ops.test.ts), because its modes need a separate setup.
+ * (the fast kernels), against the same oracles. These suites work in float64, which the gpu
+ * backend does not hold (float textures); every accelerated backend (wasm and the gpu in each
+ * gpu.js mode) instead runs one shared suite of Backend primitives in float32 and int32 against
+ * the cpu reference (test/tensor/backend-primitives.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getDefaultDevice, setDefaultDevice, zeros } from '../../src/index.js';

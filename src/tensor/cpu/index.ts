@@ -119,9 +119,10 @@ export class CpuBackend implements Backend {
     return out;
   }
   dispose(buffer: DeviceBuffer): void {
-    this.live--;
     const a = (buffer as CpuBuffer).release();
-    if (a) this.freed(a);
+    if (a === null) return; // a second dispose is a no-op: the buffer was counted out already
+    this.live--;
+    this.freed(a);
   }
   liveBuffers(): number {
     return this.live;

@@ -1,7 +1,7 @@
 /**
  * Affine quantization kernels (PyTorch's fake_quantize_per_{tensor,channel}_affine). Tested, not
  * generated: the formula's one definition is src/quant/numerics/affine.ts;
- * test/quant/kernels-vs-numerics.test.ts and test/tensor/gpu/ops.test.ts check these bit for bit
+ * test/quant/kernels-vs-numerics.test.ts and test/tensor/backend-primitives.test.ts check these bit for bit
  * (against the numerics, and against the cpu kernels, ../../cpu/quant.ts). GLSL needs its own
  * tie-exact rounding (./helpers.ts), not ../../rounding.ts:
  *   level = zp + round(fround(x * inv)),  inv = fround(1 / scale) computed on the host,

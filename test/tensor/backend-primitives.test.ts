@@ -1,26 +1,30 @@
 /**
- * Every primitive of the Backend interface on the gpu backend, for each gpu.js mode that runs
- * here (test/gpu/modes.ts), against the cpu backend (the reference) on random shapes, strided
- * layouts (permuted, stepped, offset, broadcast) and parameters.
+ * Every primitive of the Backend interface on every accelerated backend (the WebAssembly backend
+ * 'wasm', and the gpu backend in each gpu.js mode that runs here, gpu/modes.ts) against the plain
+ * cpu backend (the reference) on random shapes, strided layouts (permuted, stepped, offset,
+ * broadcast) and parameters: one suite, run once per backend, instead of a copy per backend. The
+ * public tensor ops have their own suites over the cpu-side devices (helpers/devices.ts).
  *
- * Tolerance. Elementwise results: |gpu - cpu| <= 1e-4 max(1, |cpu|). Accumulating ops (sum,
- * matmul, convolution, pooling gradients) accumulate in float32 on the gpu and float64 on the cpu:
- * |gpu - cpu| <= 1e-4 max(1, S), where S is the same op over |inputs| (the sum of the magnitudes
+ * Tolerance. Elementwise results: |fast - cpu| <= 1e-4 max(1, |cpu|). Accumulating ops (sum,
+ * matmul, convolution, pooling gradients) accumulate in float32 on the fast backends and float64
+ * on the cpu: |fast - cpu| <= 1e-4 max(1, S), where S is the same op over |inputs| (the sum of the magnitudes
  * of the terms; float32 accumulation error is at most ~n 2^-24 S). Comparisons, indices, copies,
  * max/min and the quantization kernels must agree exactly (quantization: bit for bit).
  *
- * Every test also asserts the gpu.js class that actually ran its kernels (gpu.js falls back silently).
+ * On the gpu every test also asserts the gpu.js class that actually ran its kernels (gpu.js falls
+ * back silently). A few tests are about one backend only (gpu: int32 limits of float textures,
+ * texture recycling, the kernel cache) and say so.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   contiguousStrides, fromArray, getBackend, raw, tidy, type Backend, type BinaryOp, type Conv2dParams, type DeviceBuffer,
   type DType, type Pool2dParams, type QuantKernelParams, type Tensor, type TypedArray, type UnaryOp,
-} from '../../../src/index.js';
-import { INT32_EXACT_LIMIT } from '../../../src/tensor/gpu/index.js';
-import { anyTensorCaseArb, broadcastShapesArb, tensorCaseArb, type TensorCase, type ValueSpec } from '../../helpers/arbitraries.js';
-import { runs } from '../../helpers/assert.js';
-import { deviceFor, expectRanOn, gpuBackend, MODES } from './modes.js';
+} from '../../src/index.js';
+import { INT32_EXACT_LIMIT, type GpuBackend, type GpuMode } from '../../src/tensor/gpu/index.js';
+import { anyTensorCaseArb, broadcastShapesArb, tensorCaseArb, type TensorCase, type ValueSpec } from '../helpers/arbitraries.js';
+import { runs } from '../helpers/assert.js';
+import { deviceFor, expectRanOn, gpuBackend, MODES } from './gpu/modes.js';
 
 const cpu = getBackend('cpu');
 const uniform = (min: number, max: number): ValueSpec => ({ kind: 'uniform', min, max });
@@ -64,9 +68,26 @@ function expectBits(label: string, actual: TypedArray, expected: TypedArray): vo
 
 const absOf = (c: TensorCase, dtype: DType = 'float32') => ({ make: (device?: string) => c.make({ dtype, device }).abs() });
 
-describe.each(MODES)('gpu backend, mode %s', (mode) => {
-  const g = gpuBackend(mode);
-  const dev = deviceFor(mode);
+/** One accelerated backend: its device name, and a check that its own kernels ran (gpu only). */
+interface Accelerated {
+  label: string;
+  backend: () => Backend;
+  device: string;
+  gpuMode?: GpuMode;
+}
+const ACCELERATED: Accelerated[] = [
+  { label: 'wasm', backend: () => getBackend('wasm'), device: 'wasm' },
+  ...MODES.map((mode): Accelerated => ({ label: `gpu, mode ${mode}`, backend: () => gpuBackend(mode), device: deviceFor(mode), gpuMode: mode })),
+];
+
+describe.each(ACCELERATED)('backend $label', ({ backend, device, gpuMode }) => {
+  const g = backend();
+  const dev = device;
+  const gpu = gpuMode === undefined ? null : { g: g as GpuBackend, mode: gpuMode };
+  /** On the gpu: asserts gpu.js ran kernels with these cache-key prefixes on the requested mode. */
+  const ranOn = (prefixes: readonly string[] = []) => { if (gpu) expectRanOn(gpu.g, gpu.mode, prefixes); };
+  /** A test about the gpu backend only. */
+  const itGpu = gpu ? it : it.skip;
   /** The same case on the cpu and on this gpu device. */
   const both = (c: TensorCase, dtype: DType = 'float32'): [Tensor, Tensor] => [c.make({ dtype }), c.make({ dtype, device: dev })];
 
@@ -86,15 +107,15 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
       expect(g.liveBuffers()).toBe(before);
       const empty = g.upload(new Float32Array(0));
       expect(take(g, empty, [0, 3]).length).toBe(0);
-      expectRanOn(g, mode);
+      ranOn();
     });
 
-    it('refuses int32 values it cannot hold exactly, and float64', () => {
+    itGpu('refuses int32 values it cannot hold exactly, and float64 (gpu: float textures)', () => {
       expect(() => g.upload(Int32Array.from([1, INT32_EXACT_LIMIT]))).toThrow(/2\^24/);
       expect(() => g.upload(Int32Array.from([-INT32_EXACT_LIMIT]))).toThrow(/int32 value -16777216 \(index 0\)/);
       expect(() => g.upload(new Float64Array(3))).toThrow(/float64 is not supported/);
       expect(() => fromArray([1, 2], [2], { dtype: 'float64', device: dev })).toThrow(/does not support dtype float64/);
-      expectRanOn(g, mode);
+      ranOn();
     });
 
     it('reads any strided view (contiguous primitive)', () => {
@@ -106,7 +127,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
         })),
         runs(25),
       );
-      expectRanOn(g, mode, ['map:copy']);
+      ranOn(['map:copy']);
     });
   });
 
@@ -126,7 +147,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
           })),
           runs(12),
         );
-        expectRanOn(g, mode, [`map:${op}:`]);
+        ranOn([`map:${op}:`]);
       });
     }
 
@@ -143,7 +164,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
         })),
         runs(15),
       );
-      expectRanOn(g, mode, ['map:identity:x:', 'map:sign:']);
+      ranOn(['map:identity:x:', 'map:sign:']);
     });
 
     const BINARY: [BinaryOp, ValueSpec, ValueSpec, number][] = [
@@ -165,7 +186,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
           ),
           runs(12),
         );
-        expectRanOn(g, mode, [`map:${op}:ab:`]);
+        ranOn([`map:${op}:ab:`]);
       });
     }
 
@@ -174,7 +195,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
       const b = Float32Array.from([2, 3, -1, 0, 2, -1, 0.5, 4, 0]);
       const on = (device?: string) => raw.binary('pow', fromArray(a, [9], { device }), fromArray(b, [9], { device })).toTypedArray();
       expectNear('pow', on(dev), on(), TOL);
-      expectRanOn(g, mode, ['map:pow:ab:']);
+      ranOn(['map:pow:ab:']);
     });
 
     it('int32 arithmetic stays int32 and exact', () => {
@@ -192,7 +213,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
         ),
         runs(12),
       );
-      expectRanOn(g, mode, ['map:mul:ab:', 'map:mul:a+b:']);
+      ranOn(['map:mul:ab:', 'map:mul:a+b:']);
     });
 
     it('binary with a scalar, on either side', () => {
@@ -212,7 +233,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
           );
         }
       }
-      expectRanOn(g, mode, ['map:add:a+b:', 'map:sub:b+a:', 'map:pow:a+b:']);
+      ranOn(['map:add:a+b:', 'map:sub:b+a:', 'map:pow:a+b:']);
     });
 
     it('where with broadcasting', () => {
@@ -227,7 +248,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
         ),
         runs(15),
       );
-      expectRanOn(g, mode, ['map:where:cab:']);
+      ranOn(['map:where:cab:']);
     });
   });
 
@@ -250,7 +271,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
         ),
         runs(40),
       );
-      expectRanOn(g, mode, ['reduce:sum', 'reduce:argmax']);
+      ranOn(['reduce:sum', 'reduce:argmax']);
     });
 
     it('long rows: two-pass sum/max/min are not truncated (loopMaxIterations) and stay accurate', () => {
@@ -269,7 +290,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
       const ones = g.upload(new Float32Array(3000).fill(1));
       expect(Array.from(take(g, g.reduce('sum', ones, 1, 3000), [1]))).toEqual([3000]);
       g.dispose(ones);
-      expectRanOn(g, mode, ['reduce:sum', 'reduce:max']);
+      ranOn(['reduce:sum', 'reduce:max']);
     });
   });
 
@@ -294,7 +315,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
         ),
         runs(30),
       );
-      expectRanOn(g, mode, ['matmul']);
+      ranOn(['matmul']);
     });
 
     it('a long inner dimension is not truncated', () => {
@@ -302,7 +323,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
       const a = fromArray(new Float32Array(K).fill(1), [1, K], { device: dev });
       const b = fromArray(new Float32Array(K * 2).fill(0.5), [K, 2], { device: dev });
       expect(Array.from(raw.matmul(a, b).toTypedArray())).toEqual([2500, 2500]);
-      expectRanOn(g, mode, ['matmul']);
+      ranOn(['matmul']);
     });
   });
 
@@ -344,7 +365,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
         })),
         runs(30),
       );
-      expectRanOn(g, mode, ['conv2d', 'conv2dGradInput', 'conv2dGradWeight']);
+      ranOn(['conv2d', 'conv2dGradInput', 'conv2dGradWeight']);
     });
 
     const poolArb = fc
@@ -375,7 +396,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
         })),
         runs(30),
       );
-      expectRanOn(g, mode, ['maxPool2dIndex', 'maxPool2dValue', 'maxPool2dGrad']);
+      ranOn(['maxPool2dIndex', 'maxPool2dValue', 'maxPool2dGrad']);
     });
 
     it('average pooling (padding counts toward the divisor) and its gradient', () => {
@@ -392,7 +413,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
         })),
         runs(30),
       );
-      expectRanOn(g, mode, ['avgPool2d', 'avgPool2dGrad']);
+      ranOn(['avgPool2d', 'avgPool2dGrad']);
     });
   });
 
@@ -414,7 +435,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
         ),
         runs(25),
       );
-      expectRanOn(g, mode, ['pad:r']);
+      ranOn(['pad:r']);
     });
 
     it('concat of 1 to 19 strided parts along any axis (several kernel rounds past 8 parts)', () => {
@@ -435,7 +456,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
         ),
         runs(20),
       );
-      expectRanOn(g, mode, ['concat:']);
+      ranOn(['concat:']);
     });
   });
 
@@ -489,7 +510,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
         })),
         runs(60),
       );
-      expectRanOn(g, mode, ['quantLevel', 'fakeQuantValue', 'fakeQuantMask', 'quantize', 'dequantize']);
+      ranOn(['quantLevel', 'fakeQuantValue', 'fakeQuantMask', 'quantize', 'dequantize']);
     });
 
     it('ties round to even or away from zero, and 0.49999997 rounds to 0 (not Math.round)', () => {
@@ -504,7 +525,7 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
       expect(Array.from(take(g, y, [x.length]))).toEqual([-2, -2, 0, 0, 2, 2, 0, 0, 127, -128, 4]);
       expect(Array.from(take(g, mask, [x.length]))).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1]);
       g.dispose(xg);
-      expectRanOn(g, mode, ['quantize', 'quantLevel']);
+      ranOn(['quantize', 'quantLevel']);
     });
   });
 
@@ -519,27 +540,27 @@ describe.each(MODES)('gpu backend, mode %s', (mode) => {
         expect(Array.from(c.toTypedArray()), `n = ${n}`).toEqual(Array.from(x, (v) => 5 * v));
         for (const u of [t, a, b, c]) u.dispose();
       }
-      expectRanOn(g, mode, ['map:add:ab:r1']);
+      ranOn(['map:add:ab:r1']);
     });
   });
 
   describe('kernel cache', () => {
-    it('keys name the structure, not the shape: new sizes reuse the compiled kernel', () => {
+    itGpu('keys name the structure, not the shape: new sizes reuse the compiled kernel', () => {
       const run = (n: number, m: number) => tidy(() => {
         const a = fromArray(Float32Array.from({ length: n * m }, (_, i) => i), [n, m], { device: dev });
         return raw.reduce('sum', raw.binary('mul', a, a), 1).toTypedArray();
       });
       run(3, 4);
-      const before = g.kernelCache();
+      const before = gpu!.g.kernelCache();
       for (const [n, m] of [[5, 7], [64, 10], [1, 1], [33, 3]]) {
         expect(Array.from(run(n, m))).toEqual(Array.from({ length: n }, (_, r) => Array.from({ length: m }, (_, c) => (r * m + c) ** 2).reduce((s, v) => s + v, 0)));
       }
-      const after = g.kernelCache();
+      const after = gpu!.g.kernelCache();
       expect(after.count).toBe(before.count);
       expect(after.misses).toBe(before.misses);
       expect(after.hits).toBeGreaterThan(before.hits);
-      for (const k of after.keys) expect(k).toMatch(new RegExp(`\\|${mode}$`));
-      expectRanOn(g, mode, ['map:mul:ab:', 'reduce:sum']);
+      for (const k of after.keys) expect(k).toMatch(new RegExp(`\\|${gpu!.mode}$`));
+      ranOn(['map:mul:ab:', 'reduce:sum']);
     });
   });
 });
