@@ -30,7 +30,7 @@ import type { StudyContext } from './study.js';
 
 const DEFAULT_BITS = [2, 3, 4, 6, 8];
 
-interface Evaluated {
+export interface Evaluated {
   kind: 'mixed' | 'uniform';
   bits: Record<string, number>;
   packedBytes: number;
@@ -167,11 +167,18 @@ export async function runStudy(ctx: StudyContext): Promise<void> {
     seconds: { sensitivity: tSens, total: tAll },
   };
   writeFileAtomic(join(ctx.outDir, 'study-mixed.json'), JSON.stringify(json, null, 2));
-  writeFileAtomic(join(ctx.outDir, 'mixed-frontier.svg'), chart(mixed, uniform, ctx, candidateBits));
+  writeFileAtomic(join(ctx.outDir, 'mixed-frontier.svg'), mixedFrontierSvg(mixed, uniform, {
+    floatAccuracy: ctx.floatAccuracy, testImages: ctx.test.count, valImages: ctx.val.count, calibImages: ctx.calibImages, bits: candidateBits,
+  }));
   console.log(`wrote ${join(ctx.outDir, 'study-mixed.json')} and ${join(ctx.outDir, 'mixed-frontier.svg')} (${tAll.toFixed(0)} s)`);
 }
 
-function chart(mixed: Evaluated[], uniform: Evaluated[], ctx: StudyContext, bits: number[]): string {
+/** What the chart's caption and baseline need besides the evaluated configurations. */
+export interface ChartInfo { floatAccuracy: number; testImages: number; valImages: number; calibImages: number; bits: number[] }
+
+/** Test accuracy against packed size: the evaluated frontier points beside the uniform widths. */
+export function mixedFrontierSvg(mixed: Evaluated[], uniform: Evaluated[], ctx: ChartInfo): string {
+  const bits = ctx.bits;
   const kb = (e: Evaluated) => e.packedBytes / 1024;
   const pts = (es: Evaluated[], y: (e: Evaluated) => number) => es.map((e) => ({ x: kb(e), y: y(e) * 100 })).sort((a, b) => a.x - b.x);
   const all = [...mixed, ...uniform];
@@ -185,10 +192,12 @@ function chart(mixed: Evaluated[], uniform: Evaluated[], ctx: StudyContext, bits
   const intDiffers = all.some((e) => e.intOnly !== e.test);
   const series: Series[] = [
     { label: `float (${float.toFixed(2)}%)`, color: '#555', dashed: true, noMarkers: true, points: [{ x: xTicks[0], y: float }, { x: xTicks[xTicks.length - 1], y: float }] },
-    { label: 'uniform weight bits (PTQ fake-quant)', color: '#d62728', dashed: true, points: pts(uniform, (e) => e.test) },
-    ...(intDiffers ? [{ label: 'uniform, integer-only', color: '#d62728', dotted: true, points: pts(uniform, (e) => e.intOnly) }] : []),
+    // squares under the frontier's circles: where the frontier passes through a uniform
+    // configuration both markers stay visible
+    { label: 'uniform weight bits (PTQ fake-quant)', color: '#d62728', dotted: true, points: pts(uniform, (e) => e.test) },
+    ...(intDiffers ? [{ label: 'uniform, integer-only', color: '#ff9896', dotted: true, points: pts(uniform, (e) => e.intOnly) }] : []),
     { label: 'mixed, Pareto frontier (PTQ fake-quant)', color: '#1f77b4', points: pts(mixed, (e) => e.test) },
-    ...(intDiffers ? [{ label: 'mixed, integer-only', color: '#1f77b4', dotted: true, points: pts(mixed, (e) => e.intOnly) }] : []),
+    ...(intDiffers ? [{ label: 'mixed, integer-only', color: '#aec7e8', dashed: true, points: pts(mixed, (e) => e.intOnly) }] : []),
   ];
   const zoomLow = Math.floor((float - 1) * 2) / 2;
   return accuracyChartSvg({
@@ -202,9 +211,9 @@ function chart(mixed: Evaluated[], uniform: Evaluated[], ctx: StudyContext, bits
       { yMin: zoomLow, yMax: Math.ceil(float + 0.5), yStep: 0.5, note: `zoom (open markers: below ${zoomLow}%)` },
     ],
     caption: [
-      `${ctx.test.count.toLocaleString('en')} MNIST test images; weights at per-layer bits, all activations at 8 bits; PTQ (${ctx.calibImages} calibration images).`,
-      `Uniform points left to right: ${[...bits].sort((a, b) => a - b).join(', ')} bits. Sensitivity measured on ${ctx.val.count.toLocaleString('en')} validation images.`,
-      intDiffers ? 'Dotted: the converted integer-only models.' : 'The converted integer-only models have the same accuracy at every point (not drawn separately).',
+      `${ctx.testImages.toLocaleString('en')} MNIST test images; weights at per-layer bits, all activations at 8 bits; PTQ (${ctx.calibImages} calibration images).`,
+      `Uniform points left to right: ${[...bits].sort((a, b) => a - b).join(', ')} bits. Sensitivity measured on ${ctx.valImages.toLocaleString('en')} validation images.`,
+      intDiffers ? 'Light colours: the converted integer-only models.' : 'The converted integer-only models have the same accuracy at every point (not drawn separately).',
     ],
   });
 }
