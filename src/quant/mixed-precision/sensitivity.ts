@@ -103,7 +103,7 @@ function onlyWeightsOf(q: Sequential, target: Module, name: string): void {
 
 /**
  * The allocator's input: for each layer, each measured width with its packed size (size.ts) and
- * its degradation as the estimated loss. Every layer must have been measured at the same widths.
+ * its degradation as the estimated loss (layers may have been measured at different widths).
  */
 export function layerChoices(table: SensitivityTable, layers: readonly QuantLayerInfo[]): LayerChoices[] {
   return layers.map((layer) => {
