@@ -34,6 +34,11 @@ export interface ChartOptions {
   yLabel: string;
   series: Series[];
   panels: Panel[];
+  /**
+   * Where to put x ticks, for a continuous x (e.g. model size in KB). Default: every integer from
+   * the smallest to the largest x, which suits bit widths. The axis spans the points and the ticks.
+   */
+  xTicks?: readonly number[];
   width?: number;
   panelHeight?: number;
 }
@@ -42,8 +47,9 @@ export function accuracyChartSvg(o: ChartOptions): string {
   const W = o.width ?? 760, PH = o.panelHeight ?? 260;
   const m = { l: 64, r: 24, t: 44 };
   const gap = 34;
-  const xs = o.series.flatMap((s) => s.points.map((p) => p.x));
+  const xs = [...o.series.flatMap((s) => s.points.map((p) => p.x)), ...(o.xTicks ?? [])];
   const xMin = Math.min(...xs), xMax = Math.max(...xs);
+  const ticks = o.xTicks ?? Array.from({ length: Math.floor(xMax - xMin) + 1 }, (_, k) => xMin + k);
   const px = (x: number) => m.l + ((x - xMin) / Math.max(xMax - xMin, 1e-9)) * (W - m.l - m.r);
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
   const legendRows = Math.ceil(o.series.length / 2);
@@ -63,7 +69,7 @@ export function accuracyChartSvg(o: ChartOptions): string {
       parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${py(y).toFixed(1)}" y2="${py(y).toFixed(1)}" stroke="#e5e5e5"/>`);
       parts.push(`<text x="${m.l - 8}" y="${(py(y) + 4).toFixed(1)}" text-anchor="end">${Number.isInteger(y) ? y : y.toFixed(1)}</text>`);
     }
-    for (let x = xMin; x <= xMax; x++) {
+    for (const x of ticks) {
       parts.push(`<line x1="${px(x)}" x2="${px(x)}" y1="${bottom}" y2="${bottom + 5}" stroke="black"/>`);
       parts.push(`<text x="${px(x)}" y="${bottom + 18}" text-anchor="middle">${x}</text>`);
     }

@@ -22,3 +22,4 @@ export * from './export/index.js';
 export { prepareQATGraph, prepareModuleQAT, quantizerOf, type PrepareOptions } from './qat/graph-prepare.js';
 export { QFunctional, QAvgPool, type QuantizedFunction, type AvgPoolSpec } from './qat/functional-modules.js';
 export { convertGraph, type ConvertGraphOptions } from './qat/graph-convert.js';
+export * from './mixed-precision/index.js';
