@@ -22,3 +22,5 @@ export * from './export/index.js';
 export { prepareQATGraph, prepareModuleQAT, quantizerOf, type PrepareOptions } from './qat/graph-prepare.js';
 export { QFunctional, QAvgPool, type QuantizedFunction, type AvgPoolSpec } from './qat/functional-modules.js';
 export { convertGraph, type ConvertGraphOptions } from './qat/graph-convert.js';
+export { quantizeDynamic, dynamicLinear, type DynamicOptions } from './ptq/dynamic.js';
+export { quantizeWeightOnly, weightOnlyLinear, weightOnlyConv, weightRange, type WeightOnlyOptions } from './ptq/weight-only.js';
