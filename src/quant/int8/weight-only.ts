@@ -180,13 +180,29 @@ export function weightOnlyConv2dForward(
           }
         }
       }
-      for (let oc = 0; oc < Og; oc++) {
+      // Four output channels per pass over a patch: each loaded patch element feeds four sums.
+      const w = p.weight;
+      let oc = 0;
+      for (; oc + 4 <= Og; oc += 4) {
+        const o = grp * Og + oc, w0 = o * K, w1 = w0 + K, w2 = w1 + K, w3 = w2 + K, ob = (n * O + o) * P;
+        const b0 = bias ? bias[o] : 0, b1 = bias ? bias[o + 1] : 0, b2 = bias ? bias[o + 2] : 0, b3 = bias ? bias[o + 3] : 0;
+        for (let q = 0; q < P; q++) {
+          const cb = q * K;
+          let s0 = b0, s1 = b1, s2 = b2, s3 = b3;
+          for (let k = 0; k < K; k++) {
+            const v = cols[cb + k];
+            s0 += v * w[w0 + k]; s1 += v * w[w1 + k]; s2 += v * w[w2 + k]; s3 += v * w[w3 + k];
+          }
+          out[ob + q] = s0; out[ob + P + q] = s1; out[ob + 2 * P + q] = s2; out[ob + 3 * P + q] = s3;
+        }
+      }
+      for (; oc < Og; oc++) {
         const o = grp * Og + oc, wb = o * K, ob = (n * O + o) * P;
         const b = bias ? bias[o] : 0;
         for (let q = 0; q < P; q++) {
           const cb = q * K;
           let s = b;
-          for (let k = 0; k < K; k++) s += cols[cb + k] * p.weight[wb + k];
+          for (let k = 0; k < K; k++) s += cols[cb + k] * w[wb + k];
           out[ob + q] = s;
         }
       }
