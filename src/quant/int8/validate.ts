@@ -473,7 +473,7 @@ export function show(value: unknown, depth = 0): string {
 export function cloneSpec(spec: Int8ModelSpec): Int8ModelSpec {
   if (spec === null || typeof spec !== 'object') return spec;
   const copy = (value: unknown, depth: number, path: string): unknown => {
-    if (value instanceof Int8Array || value instanceof Int32Array) return value.slice();
+    if (value instanceof Int8Array || value instanceof Int32Array || value instanceof Float32Array) return value.slice();
     const isArray = Array.isArray(value);
     const isPlain = !isArray && value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype;
     if (!isArray && !isPlain) return value;
