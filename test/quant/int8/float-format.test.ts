@@ -11,7 +11,7 @@ import { decodeContainer, encodeContainer, type Container, type ContainerArray, 
 import { FileFormatError } from '../../../src/io/format-error.js';
 import { Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '../../../src/index.js';
 import { loadInt8Model, saveInt8Model } from '../../../src/quant/int8/file.js';
-import { Int8Model, quantizeDynamic, quantizeWeightOnly, type Int8ModelSpec } from '../../../src/quant/index.js';
+import { Int8Model, exportInt8Onnx, quantizeDynamic, quantizeWeightOnly, type Int8ModelSpec } from '../../../src/quant/index.js';
 import { buildInt8Model, mnistCnnLayers, uniform } from './build.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'qgrad-float-layers-'));
@@ -95,5 +95,10 @@ describe('int8 model files with float-segment layers', () => {
     expect(loadError(edited(wo, (c) => (c.meta.layers[L].scale = 1)))).toMatch(/^invalid int8 model: layer 4 \(weightOnlyLinear\): unknown field 'scale' \(allowed: kind, weightShape, weight/);
     expect(loadError(edited(mixed, (c) => (c.meta.layers[D].granularity = 'batch')))).toBe(`invalid int8 model: layer ${D} (dynamicLinear): granularity must be 'row' or 'tensor', got "batch"`);
     expect(loadError(edited(wo, (c) => (c.meta.layers[L].weightQmax = 300)))).toMatch(/^invalid int8 model: layer 4 \(weightOnlyLinear\): weightQmin and weightQmax must be integers/);
+  });
+
+  it('the ONNX exporter refuses float-segment layers by name (not exported yet)', () => {
+    expect(() => exportInt8Onnx(weightOnly)).toThrow(/weightOnlyConv2d.*has no ONNX counterpart in this exporter/);
+    expect(() => exportInt8Onnx(mixed)).toThrow(/dynamicLinear.*has no ONNX counterpart in this exporter/);
   });
 });
