@@ -9,6 +9,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Int8Model, type Int8ModelSpec } from '../../../src/quant/int8/index.js';
+import { quantizeDynamic } from '../../../src/quant/index.js';
+import { Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '../../../src/index.js';
 import type { DynamicLinearLayer } from '../../../src/quant/int8/dynamic.js';
 import { dynamicQuantizeLinear } from '../../../src/quant/numerics/index.js';
 import { runs } from '../../helpers/assert.js';
@@ -175,5 +177,29 @@ describe('dynamicLinear', () => {
     const endsInLevels: Int8ModelSpec = { inputShape: [1, 28, 28], layers: built.spec.layers.slice(0, at) };
     expect(() => new Int8Model(endsInLevels)).toThrow(/layer 5 \(flatten\): the last layer must be dequantize .* or a float layer/);
     expect(() => new Int8Model({ inputShape: [150], layers: [head, { kind: 'relu', zeroPoint: 3 }] })).toThrow(/layer 1 \(relu\): zeroPoint = 3 must be 0 on float input/);
+  });
+
+  it('quantizeDynamic: w_q = round(w · 127 / max|w_o|), and a staticSpec hands over through a dequantize at the linear\'s input scale', () => {
+    const built = buildInt8Model(mnistCnnLayers(7, 6), [1, 28, 28], uniform(8, 784, 0, 1), 1);
+    const at = built.spec.layers.findIndex((l) => l.kind === 'linear');
+    const float = new Sequential(new Conv2d(1, 6, 3), new ReLU(), new MaxPool2d(2), new Conv2d(6, 6, 3), new ReLU(), new MaxPool2d(2), new Flatten(), new Linear(150, 10));
+    float.eval();
+    const spec = quantizeDynamic(float, { inputShape: [1, 28, 28], staticSpec: built.spec });
+    expect(spec.layers.map((l) => l.kind)).toEqual([...built.spec.layers.slice(0, at).map((l) => l.kind), 'dequantize', 'dynamicLinear']);
+    const linear = built.spec.layers[at] as { inZeroPoint: number };
+    expect(spec.layers[at]).toEqual({ kind: 'dequantize', scale: built.scales[at].inScale, zeroPoint: linear.inZeroPoint });
+    const head = spec.layers[at + 1] as DynamicLinearLayer;
+    const w = (float.namedChildren()[7][1] as Linear).weight.toTypedArray();
+    for (let o = 0; o < 10; o++) {
+      let amax = 0;
+      for (let k = 0; k < 150; k++) amax = Math.max(amax, Math.abs(w[o * 150 + k]));
+      expect(head.weightScale[o]).toBeCloseTo(amax / 127, 9);
+      for (let k = 0; k < 150; k++) expect(Math.abs(head.weight[o * 150 + k] - w[o * 150 + k] / head.weightScale[o])).toBeLessThanOrEqual(0.5 + 1e-4);
+    }
+    expect(head.activation).toBe('uint8');
+    expect(head.granularity).toBe('row');
+    expect(spec.meta).toMatchObject({ scheme: 'dynamic', convs: 'static int8' });
+    expect(() => quantizeDynamic(new Sequential(new Conv2d(1, 2, 3)), { inputShape: [1, 5, 5] })).toThrow(/no Linear layer/);
+    expect(() => quantizeDynamic(float, { inputShape: [1, 28, 28], granularity: 'batch' as never })).toThrow(/granularity must be 'row' or 'tensor', got batch/);
   });
 });
