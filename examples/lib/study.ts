@@ -31,6 +31,8 @@ export interface StudyContext {
 
 /** The studies and the module that runs each (loaded only when asked for). */
 export const STUDIES: Record<string, () => Promise<{ runStudy: (ctx: StudyContext) => Promise<void> }>> = {
+  dynamic: () => import('./study-dynamic.js'),
+  'weight-only': () => import('./study-weight-only.js'),
   mixed: () => import('./study-mixed.js'),
 };
 

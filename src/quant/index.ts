@@ -23,3 +23,5 @@ export { prepareQATGraph, prepareModuleQAT, quantizerOf, type PrepareOptions } f
 export { QFunctional, QAvgPool, type QuantizedFunction, type AvgPoolSpec } from './qat/functional-modules.js';
 export { convertGraph, type ConvertGraphOptions } from './qat/graph-convert.js';
 export * from './mixed-precision/index.js';
+export { quantizeDynamic, dynamicLinear, type DynamicOptions } from './ptq/dynamic.js';
+export { quantizeWeightOnly, weightOnlyLinear, weightOnlyConv, weightRange, type WeightOnlyOptions } from './ptq/weight-only.js';

@@ -16,6 +16,11 @@
  * requantization work for 2x2 pools). Both paths give bit-identical outputs; the reference path is
  * the definition (option kernels: 'js'). forwardLevels() always runs the reference kernels, every
  * layer on its own, and keeps each output, for debugging and tests.
+ *
+ * Float segments (float-layers.ts: dynamic and weight-only layers, and relu / maxpool2d / flatten
+ * on float values) run on the reference path, their float32 values held in the same buffers
+ * through a Float32Array view; the model's float input is then taken as float32 when the first
+ * layer is not a quantize, and its output is the last float layer's float32 values.
  */
 import { decodeContainer, encodeContainer, type Container } from '../../io/container.js';
 import { FileFormatError } from '../../io/format-error.js';
@@ -35,6 +40,9 @@ import {
 } from './kernels.js';
 import type { Int8LayerKind, Int8ModelSpec } from './model.js';
 import { cloneSpec, planInt8Model, type LayerPlan } from './validate.js';
+import {
+  describeFloatLayer, dequantizeRun, floatLayerRun, floatMaxPoolRun, floatReluRun, floatView, quantizeRun,
+} from './float-layers.js';
 import { argmaxRows } from './argmax.js';
 
 export interface Int8ModelOptions {
@@ -59,11 +67,17 @@ export interface LayerLevels {
   kind: Int8LayerKind;
   /** [batch, ...per-example shape]. */
   shape: number[];
+  /** The output levels; empty when the layer's output is float (then see `values`). */
   levels: Int32Array;
+  /** The float32 output of a layer whose output is float (float-layers.ts), else absent. */
+  values?: Float32Array;
 }
 
 export interface Int8Trace {
-  /** One entry per layer except the final dequantize, in order (entry 0 is the quantized input). */
+  /**
+   * One entry per layer except the final dequantize, in order (entry 0 is the quantized input
+   * when the first layer is quantize; a model that starts with a float layer has no such entry).
+   */
   layers: LayerLevels[];
   /** The dequantized output, as forward() returns it. */
   output: Float32Array;
@@ -104,6 +118,9 @@ export class Int8Model {
   private readonly fusedSteps: Step[];
   private readonly inputSize: number;
   private readonly outputSize: number;
+  /** The float boundaries: quantize the input (first layer quantize) and dequantize the output (last layer dequantize), else float32 in / out as is. */
+  private readonly quantizesInput: boolean;
+  private readonly dequantizesOutput: boolean;
   private readonly maxLevelsPerExample: number;
   // Scratch, grown on demand and kept for the model's lifetime.
   private bufferA = new Int32Array(0);
@@ -121,9 +138,12 @@ export class Int8Model {
     this.outputShape = last.outShape;
     this.inputSize = size(first.inShape);
     this.outputSize = size(last.outShape);
-    this.steps = this.plans.slice(1, -1).map((plan) => makeStep(plan, options.gemm, this.scratch));
+    this.quantizesInput = first.kind === 'quantize';
+    this.dequantizesOutput = last.kind === 'dequantize';
+    const inner = this.plans.slice(this.quantizesInput ? 1 : 0, this.dequantizesOutput ? -1 : this.plans.length);
+    this.steps = inner.map((plan) => makeStep(plan, options.gemm, this.scratch));
     this.fusedSteps = fuseConvPool(this.steps, this.scratch);
-    this.maxLevelsPerExample = Math.max(...this.plans.map((p) => size(p.outShape)));
+    this.maxLevelsPerExample = Math.max(this.inputSize, ...this.plans.map((p) => size(p.outShape)));
     this.fast = options.gemm !== undefined ? 'a gemm was given (options.gemm)' : options.kernels === 'js' ? "kernels: 'js'" : planFast(this.plans);
   }
 
@@ -152,12 +172,12 @@ export class Int8Model {
     this.ensureBuffers(chunk);
     for (let n0 = 0; n0 < batch; n0 += chunk) {
       const count = Math.min(chunk, batch - n0);
-      let current = this.quantizeInput(sliceOf(x, n0 * this.inputSize, (n0 + count) * this.inputSize));
+      let current = this.loadInput(sliceOf(x, n0 * this.inputSize, (n0 + count) * this.inputSize));
       for (const step of this.fusedSteps) {
         const target = current === this.bufferA ? this.bufferB : this.bufferA;
         current = step.run(current, count, target);
       }
-      this.dequantizeOutput(current, count, out, n0 * this.outputSize);
+      this.storeOutput(current, count, out, n0 * this.outputSize);
     }
     return out;
   }
@@ -169,16 +189,26 @@ export class Int8Model {
   forwardLevels(x: ArrayLike<number>, batch: number): Int8Trace {
     this.checkInput(x, batch, 'forwardLevels');
     this.ensureBuffers(0);
-    const q = this.quantizeInput(x);
-    const layers: LayerLevels[] = [{ index: 0, kind: 'quantize', shape: [batch, ...this.plans[0].outShape], levels: q }];
-    let current = q;
+    let current: Int32Array;
+    if (this.quantizesInput) {
+      current = this.quantizeInput(x);
+    } else {
+      current = new Int32Array(x.length);
+      floatView(current, x.length).set(x);
+    }
+    const layers: LayerLevels[] = this.quantizesInput ? [{ index: 0, kind: 'quantize', shape: [batch, ...this.plans[0].outShape], levels: current }] : [];
     for (const step of this.steps) {
       const result = step.run(current, batch, new Int32Array(batch * step.outSize));
       current = result === current ? result.slice() : result;
-      layers.push({ index: step.plan.index, kind: step.plan.kind, shape: [batch, ...step.plan.outShape], levels: current });
+      const entry: LayerLevels = { index: step.plan.index, kind: step.plan.kind, shape: [batch, ...step.plan.outShape], levels: current };
+      if (step.plan.outRange === null) {
+        entry.values = floatView(current, batch * step.outSize).slice();
+        entry.levels = new Int32Array(0);
+      }
+      layers.push(entry);
     }
     const output = new Float32Array(batch * this.outputSize);
-    this.dequantizeOutput(current, batch, output, 0);
+    this.storeOutput(current, batch, output, 0);
     return { layers, output };
   }
 
@@ -196,6 +226,19 @@ export class Int8Model {
         `Int8Model.${who}: x has ${x.length} elements, but ${batch} example(s) of shape [${this.inputShape.join(', ')}] need ${batch * this.inputSize}`,
       );
     }
+  }
+
+  /** The float input of a chunk as float32 values in an activation buffer, or quantized by the first layer. */
+  private loadInput(x: ArrayLike<number>): Int32Array {
+    if (this.quantizesInput) return this.quantizeInput(x);
+    floatView(this.bufferA, x.length).set(x);
+    return this.bufferA;
+  }
+
+  /** The float output of a chunk: dequantized by the last layer, or the float32 values a float layer left. */
+  private storeOutput(current: Int32Array, count: number, out: Float32Array, at: number): void {
+    if (this.dequantizesOutput) this.dequantizeOutput(current, count, out, at);
+    else out.set(floatView(current, count * this.outputSize), at);
   }
 
   /** The first layer, with the reference quantize of src/quant/numerics (float32 x · float32(1/scale), named rounding). */
@@ -263,7 +306,9 @@ export class Int8Model {
 
   /** A human-readable summary: one line per layer with its shapes, ranges and kernel choice. */
   describe(): string {
-    const params = this.plans.reduce((n, p) => n + ('weighted' in p ? p.weighted.O * (p.weighted.K + (p.layer.bias ? 1 : 0)) : 0), 0);
+    const params = this.plans.reduce(
+      (n, p) => n + ('weighted' in p ? p.weighted.O * (p.weighted.K + (p.layer.bias ? 1 : 0)) : 'prepared' in p ? p.prepared.parameters : 0), 0,
+    );
     const lines = [
       `Int8Model: input [${this.inputShape.join(', ')}] -> output [${this.outputShape.join(', ')}], ` +
         `${this.plans.length} layers, ${params} parameters, ${this.sizeBytes()} bytes as a file`,
@@ -286,6 +331,9 @@ export class Int8Model {
 
 /** The fast path's program; a failure to plan it leaves the model on the reference path, saying why. */
 function planFast(plans: LayerPlan[]): FastProgram | string {
+  // The wasm program covers quantize -> integer layers -> dequantize; float segments run on the reference path.
+  const float = plans.find((p, i) => (i > 0 && p.inRange === null) || (i < plans.length - 1 && p.outRange === null) || (i === 0 && p.kind !== 'quantize'));
+  if (float) return `layer ${float.index} (${float.kind}) works on float activations (float-layers.ts), which the wasm program does not cover`;
   try {
     return FastProgram.plan(plans);
   } catch (error) {
@@ -339,7 +387,15 @@ function outputStage(layer: { multiplier: Int32Array; shift: Int32Array; outZero
 function makeStep(plan: LayerPlan, forced: Int32Gemm | undefined, scratch: Scratch): Step {
   const outSize = size(plan.outShape);
   const inSize = size(plan.inShape);
+  const floatStep = (run: Step['run']): Step => ({ plan, outSize, gemm: null, run });
+  // Float segments and their boundaries inside the chain (float-layers.ts).
+  if (plan.inRange === null && plan.kind === 'relu') return floatStep(floatReluRun(inSize));
+  if (plan.inRange === null && plan.kind === 'maxpool2d') return floatStep(floatMaxPoolRun(plan.inShape[0], plan.geometry, inSize, outSize));
   switch (plan.kind) {
+    case 'dynamicLinear':
+    case 'weightOnlyLinear':
+    case 'weightOnlyConv2d':
+      return floatStep(floatLayerRun(plan, inSize, outSize));
     case 'conv2d':
     case 'linear': {
       const { layer, weighted } = plan;
@@ -378,8 +434,9 @@ function makeStep(plan: LayerPlan, forced: Int32Gemm | undefined, scratch: Scrat
     case 'flatten':
       return { plan, outSize, gemm: null, run: (input) => input };
     case 'quantize':
+      return floatStep(quantizeRun(plan.layer, inSize));
     case 'dequantize':
-      throw new Error(`unreachable: ${plan.kind} is not an integer step`);
+      return floatStep(dequantizeRun(plan.layer, inSize));
   }
 }
 
@@ -412,6 +469,8 @@ function describeLayer(plan: LayerPlan, gemm: Int32Gemm | null): string {
       return '';
     case 'dequantize':
       return `scale ${plan.layer.scale.toPrecision(6)} zp ${plan.layer.zeroPoint}`;
+    default:
+      return describeFloatLayer(plan);
   }
 }
 

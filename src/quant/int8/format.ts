@@ -9,6 +9,8 @@
  *     layers.i.bias             int32 [O]   (only when the layer JSON says "hasBias": true)
  *     layers.i.multiplier       int32 [O]
  *     layers.i.shift            int32 [O]
+ *   and for the float-segment layers (dynamicLinear, weightOnlyLinear, weightOnlyConv2d) the
+ *   arrays float-layers.ts lists (int8 weight, float32 weightScale, int32 weightZeroPoint, float32 bias).
  *
  * Reading checks the kind, the format version, the layer list, and that exactly the arrays the
  * layers need are present with the right dtype and shape; everything else (ranges, zero points,
@@ -19,6 +21,7 @@ import type { Container, ContainerArray, JsonObject, JsonValue } from '../../io/
 import { FileFormatError } from '../../io/format-error.js';
 import type { Int8Layer, Int8ModelSpec } from './model.js';
 import { show } from './validate.js';
+import { FLOAT_LAYER_KINDS, floatLayerFromContainer, floatLayerToContainer, isFloatLayerKind } from './float-layers.js';
 
 export const INT8_MODEL_KIND = 'qgrad.int8-model';
 export const INT8_MODEL_FORMAT_VERSION = 1;
@@ -27,7 +30,7 @@ export const INT8_MODEL_FORMAT_VERSION = 1;
 const ARRAY_FIELDS = ['weight', 'weightZeroPoint', 'bias', 'multiplier', 'shift'] as const;
 type ArrayField = (typeof ARRAY_FIELDS)[number];
 
-const KINDS = new Set(['quantize', 'conv2d', 'linear', 'maxpool2d', 'relu', 'flatten', 'dequantize']);
+const KINDS = new Set<string>(['quantize', 'conv2d', 'linear', 'maxpool2d', 'relu', 'flatten', 'dequantize', ...FLOAT_LAYER_KINDS]);
 
 function arrayName(index: number, field: ArrayField): string {
   return `layers.${index}.${field}`;
@@ -37,6 +40,7 @@ function arrayName(index: number, field: ArrayField): string {
 export function int8SpecToContainer(spec: Int8ModelSpec): Container {
   const arrays: Record<string, ContainerArray> = {};
   const layers: JsonObject[] = spec.layers.map((layer, index) => {
+    if (isFloatLayerKind(layer.kind)) return floatLayerToContainer(layer as Parameters<typeof floatLayerToContainer>[0], index, arrays);
     const json: Record<string, JsonValue> = {};
     for (const [key, value] of Object.entries(layer)) {
       if ((ARRAY_FIELDS as readonly string[]).includes(key) || value === undefined) continue;
@@ -93,6 +97,7 @@ export function int8SpecFromContainer(container: Container, source: string): Int
       return fail(`layer ${index}: not a layer description (kind must be one of ${[...KINDS].join(', ')}): ${show(raw)}`);
     }
     const what = `layer ${index} (${raw.kind})`;
+    if (isFloatLayerKind(raw.kind)) return floatLayerFromContainer(raw as Record<string, JsonValue>, index, what, container.arrays, used, fail);
     for (const field of ARRAY_FIELDS) {
       if (field in raw) fail(`${what}: '${field}' belongs in the arrays, not in the layer JSON`);
     }

@@ -178,6 +178,10 @@ export class Int8GraphModel {
       case 'reshape':
         out.set(x);
         return out;
+      case 'dynamicLinear':
+      case 'weightOnlyLinear':
+      case 'weightOnlyConv2d':
+        throw new Error(`unreachable: graph models hold no float-segment layers (validate-graph.ts refuses '${op.kind}')`);
       case 'add':
       case 'mul': {
         const [ra, rb] = p.inRanges;

@@ -5,6 +5,9 @@
  */
 // The model description's types (every layer kind, Int8ModelSpec), all public.
 export type * from './model.js';
+export type { DynamicLinearLayer } from './dynamic.js';
+export type { WeightOnlyLinearLayer, WeightOnlyConv2dLayer } from './weight-only.js';
+export { FLOAT_LAYER_KINDS, type FloatLayer, type FloatLayerKind } from './float-layers.js';
 export { Int8Model, type Int8ModelOptions, type Int8Trace, type LayerLevels } from './engine.js';
 export { gemmInt32, gemmTwoLane, selectGemm, TWO_LANE_MAX_OPERAND, type Int32Gemm } from './gemm.js';
 export { INT8_MODEL_KIND, INT8_MODEL_FORMAT_VERSION } from './format.js';

@@ -255,9 +255,10 @@ export function linearLevels(
  * Max pooling on levels. Dequantization x = (q - zp)·s is increasing in q, so the largest level
  * is the level of the largest value: this equals dequantize -> max pool -> quantize exactly.
  * Padded positions are skipped (never win, as PyTorch's -inf padding); the model validation
- * guarantees every window holds at least one real input.
+ * guarantees every window holds at least one real input. The same code pools the float32 values
+ * of a float segment (float-layers.ts): max commutes with any increasing map.
  */
-export function maxPool2dLevels(x: Int32Array, g: Pool2dGeometry, out: Int32Array): void {
+export function maxPool2dLevels(x: Int32Array | Float32Array, g: Pool2dGeometry, out: Int32Array | Float32Array): void {
   const { planes, H, W, OH, OW } = g;
   const [kh, kw] = g.kernel, [sh, sw] = g.stride, [ph, pw] = g.padding, [dh, dw] = g.dilation;
   let o = 0;
@@ -300,8 +301,8 @@ export function maxPool2dLevels(x: Int32Array, g: Pool2dGeometry, out: Int32Arra
   }
 }
 
-/** out[i] = max(x[i], zeroPoint): ReLU on levels, since real 0 is exactly the zero point. */
-export function reluLevels(x: Int32Array, count: number, zeroPoint: number, out: Int32Array): void {
+/** out[i] = max(x[i], zeroPoint): ReLU on levels, since real 0 is exactly the zero point (and on float32 values with zeroPoint 0). */
+export function reluLevels(x: Int32Array | Float32Array, count: number, zeroPoint: number, out: Int32Array | Float32Array): void {
   for (let i = 0; i < count; i++) {
     const v = x[i];
     out[i] = v > zeroPoint ? v : zeroPoint;

@@ -22,13 +22,22 @@
  *   flatten      [C, H, W] -> [C·H·W] per example; a no-op on the data.
  *   dequantize   x' = float32((q - zeroPoint) · scale)   (Jacob eq. 1)
  *
+ * Float segments (float-layers.ts) relax "first" and "last": the input and output are float, a
+ * quantize may follow any float output and a dequantize may end any run of levels, and between
+ * them run layers on float activations: dynamicLinear (dynamic.ts: int8 weights, activations
+ * quantized at run time, int32 GEMM, float output) and weightOnlyLinear / weightOnlyConv2d
+ * (weight-only.ts: int8/int4 weights per channel or per group, float activations); relu (zero
+ * point 0), maxpool2d and flatten also run on float values.
+ *
  * Every array is plain data, so a spec can be built by hand, by convert(), or by the file reader,
  * and `Int8Model` validates all of it before running anything.
  */
 import type { JsonObject } from '../../io/container.js';
 import type { Rounding } from '../numerics/index.js';
+import type { DynamicLinearLayer } from './dynamic.js';
+import type { WeightOnlyConv2dLayer, WeightOnlyLinearLayer } from './weight-only.js';
 
-/** Float input -> integer levels. Must be the first layer, and only the first. */
+/** Float -> integer levels: the first layer, or after a layer with float output (float-layers.ts). */
 export interface QuantizeLayer {
   kind: 'quantize';
   scale: number;
@@ -99,7 +108,7 @@ export interface FlattenLayer {
   kind: 'flatten';
 }
 
-/** Levels -> float32. Must be the last layer, and only the last. */
+/** Levels -> float32: the last layer, or before a float segment (float-layers.ts). */
 export interface DequantizeLayer {
   kind: 'dequantize';
   scale: number;
@@ -113,7 +122,11 @@ export type Int8Layer =
   | MaxPool2dLayer
   | ReluLayer
   | FlattenLayer
-  | DequantizeLayer;
+  | DequantizeLayer
+  // Float segments (float-layers.ts): float in, float out.
+  | DynamicLinearLayer
+  | WeightOnlyLinearLayer
+  | WeightOnlyConv2dLayer;
 
 export type Int8LayerKind = Int8Layer['kind'];
 

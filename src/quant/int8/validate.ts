@@ -29,6 +29,7 @@ import type {
   ReluLayer,
 } from './model.js';
 import { INT32_MAX, TWO_30 } from '../numerics/int-limits.js';
+import { FLOAT_LAYER_KEYS, FLOAT_LAYER_KINDS, planFloatLayer, type FloatLayerPlan } from './float-layers.js';
 
 /**
  * Bounds on what a model may ask for, checked before anything is allocated or looped over, so
@@ -52,7 +53,7 @@ export const INT8_LIMITS = {
 
 /** Levels stay within ±2^24, as in src/quant/numerics, so that they are exact in float32. */
 const LEVEL_LIMIT = 2 ** 24;
-const KINDS: readonly Int8LayerKind[] = ['quantize', 'conv2d', 'linear', 'maxpool2d', 'relu', 'flatten', 'dequantize'];
+const KINDS: readonly Int8LayerKind[] = ['quantize', 'conv2d', 'linear', 'maxpool2d', 'relu', 'flatten', 'dequantize', ...FLOAT_LAYER_KINDS];
 
 /** What the levels flowing between two layers can be. */
 export interface LevelRange {
@@ -82,9 +83,9 @@ interface PlanBase {
   /** Per-example shapes. */
   inShape: number[];
   outShape: number[];
-  /** Levels entering the layer (null for quantize, whose input is float). */
+  /** Levels entering the layer; null when its input is float (quantize, a float segment: float-layers.ts). */
   inRange: LevelRange | null;
-  /** Levels leaving it (null for dequantize, whose output is float). */
+  /** Levels leaving it; null when its output is float (dequantize, a float segment). */
   outRange: LevelRange | null;
 }
 
@@ -95,7 +96,8 @@ export type LayerPlan =
   | (PlanBase & { kind: 'maxpool2d'; layer: MaxPool2dLayer; geometry: Omit<Pool2dGeometry, 'planes'> })
   | (PlanBase & { kind: 'relu'; layer: ReluLayer })
   | (PlanBase & { kind: 'flatten'; layer: { kind: 'flatten' } })
-  | (PlanBase & { kind: 'dequantize'; layer: DequantizeLayer });
+  | (PlanBase & { kind: 'dequantize'; layer: DequantizeLayer })
+  | (PlanBase & FloatLayerPlan);
 
 class Where {
   constructor(readonly text: string) {}
@@ -115,7 +117,7 @@ export function planInt8Model(spec: Int8ModelSpec): LayerPlan[] {
   const inputShape = checkShape(spec.inputShape, new Where('inputShape'));
   if (!Array.isArray(spec.layers)) top.fail(`'layers' must be an array, got ${show(spec.layers)}`);
   const layers: unknown[] = spec.layers;
-  if (layers.length < 2) top.fail(`needs at least a quantize and a dequantize layer, got ${layers.length} layer(s)`);
+  if (layers.length < 1) top.fail(`needs at least a quantize and a dequantize layer (or one float layer), got ${layers.length} layer(s)`);
   if (layers.length > INT8_LIMITS.layers) top.fail(`has ${layers.length} layers; the limit is ${INT8_LIMITS.layers}`);
   let macs = 0;
 
@@ -130,23 +132,27 @@ export function planInt8Model(spec: Int8ModelSpec): LayerPlan[] {
     const layer = raw as Int8Layer;
     const where = new Where(`layer ${index} (${layer.kind})`);
     checkKeys(layer, LAYER_KEYS[layer.kind], where);
-    const first = index === 0, last = index === layers.length - 1;
-    if (first && layer.kind !== 'quantize') where.fail('the first layer must be quantize (float input -> levels)');
-    if (last && layer.kind !== 'dequantize') where.fail('the last layer must be dequantize (levels -> float output)');
-    if (!first && layer.kind === 'quantize') where.fail('quantize may only be the first layer');
-    if (!last && layer.kind === 'dequantize') where.fail('dequantize may only be the last layer');
-
+    // The input is float, so is the output; planLayer checks each layer's input (float or levels).
     const plan = planLayer(layer, index, where, shape, range, rangeSetBy);
+    if (index === layers.length - 1 && plan.outRange !== null) {
+      where.fail(`the last layer must be dequantize (levels -> float output) or a float layer (${FLOAT_LAYER_KINDS.join(', ')}): the model's output is float`);
+    }
     checkElements(plan.outShape, 'output', where);
-    if (plan.kind === 'conv2d' || plan.kind === 'linear') {
-      const spatial = plan.kind === 'conv2d' ? plan.geometry.OH * plan.geometry.OW : 1;
-      macs += plan.weighted.O * plan.weighted.K * spatial;
+    if (plan.kind === 'conv2d' || plan.kind === 'linear' || 'prepared' in plan) {
+      const { O, K } = 'prepared' in plan ? plan.prepared : plan.weighted;
+      const spatial = plan.kind === 'conv2d' ? plan.geometry.OH * plan.geometry.OW : plan.kind === 'weightOnlyConv2d' ? plan.outShape[1] * plan.outShape[2] : 1;
+      if (plan.kind === 'weightOnlyConv2d' && K * spatial > INT8_LIMITS.patchElements) {
+        where.fail(`the patch matrix (${K} x ${spatial}) exceeds the limit of ${INT8_LIMITS.patchElements} (2^27) elements per example`);
+      }
+      macs += O * K * spatial;
       if (macs > INT8_LIMITS.macs) where.fail(`the model needs more than ${INT8_LIMITS.macs} (2^33) multiply-adds per example up to here (${macs}); the limit bounds the work a file can ask for`);
     }
     plans.push(plan);
     shape = plan.outShape;
-    // Only these layers choose a zero point; the others pass theirs through.
-    if (layer.kind === 'quantize' || layer.kind === 'conv2d' || layer.kind === 'linear') rangeSetBy = `layer ${index} (${layer.kind})`;
+    // Only these layers choose a zero point (or make the activation float); the others pass theirs through.
+    if (layer.kind === 'quantize' || layer.kind === 'conv2d' || layer.kind === 'linear' || (plan.outRange === null && range !== null)) {
+      rangeSetBy = `layer ${index} (${layer.kind})`;
+    }
     range = plan.outRange;
   });
   return plans;
@@ -156,8 +162,21 @@ function planLayer(
   layer: Int8Layer, index: number, where: Where, inShape: number[], inRange: LevelRange | null, rangeSetBy: string,
 ): LayerPlan {
   const base = { index, inShape, inRange };
+  // Layers on levels need levels; quantize needs float (float-layers.ts: the chain's float segments).
+  if (inRange === null && (layer.kind === 'conv2d' || layer.kind === 'linear' || layer.kind === 'dequantize')) {
+    where.fail(
+      index === 0
+        ? `the first layer must be quantize (float input -> levels) or a float layer (${FLOAT_LAYER_KINDS.join(', ')})`
+        : `takes integer levels, but its input is float (the output of ${rangeSetBy}); put a quantize before it`,
+    );
+  }
   switch (layer.kind) {
+    case 'dynamicLinear':
+    case 'weightOnlyLinear':
+    case 'weightOnlyConv2d':
+      return { ...base, ...planFloatLayer(layer, inShape, inRange === null, rangeSetBy, (problem) => where.fail(problem)) };
     case 'quantize': {
+      if (inRange !== null) where.fail(`quantize may only be the first layer or follow a layer with float output; its input is already levels (set by ${rangeSetBy})`);
       checkScale(layer.scale, 'scale', where);
       const qmin = checkLevel(layer.qmin, 'qmin', where);
       const qmax = checkLevel(layer.qmax, 'qmax', where);
@@ -221,7 +240,12 @@ function planLayer(
       return { ...base, kind: 'maxpool2d', layer, outShape: [C, OH, OW], outRange: inRange, geometry };
     }
     case 'relu': {
-      const range = inRange!;
+      if (inRange === null) {
+        // On float values: real 0 is 0.
+        if (layer.zeroPoint !== 0) where.fail(`zeroPoint = ${show(layer.zeroPoint)} must be 0 on float input (the output of ${rangeSetBy})`);
+        return { ...base, kind: 'relu', layer, outShape: inShape, outRange: null };
+      }
+      const range = inRange;
       checkMatchesInput(layer.zeroPoint, 'zeroPoint', range, rangeSetBy, where);
       const outRange = { zeroPoint: range.zeroPoint, qmin: Math.max(range.qmin, range.zeroPoint), qmax: range.qmax };
       return { ...base, kind: 'relu', layer, outShape: inShape, outRange };
@@ -354,6 +378,7 @@ const LAYER_KEYS: Record<Int8LayerKind, readonly string[]> = {
   relu: ['kind', 'zeroPoint'],
   flatten: ['kind'],
   dequantize: ['kind', 'scale', 'zeroPoint'],
+  ...FLOAT_LAYER_KEYS,
 };
 const SPEC_KEYS = ['inputShape', 'layers', 'meta'];
 
@@ -448,7 +473,7 @@ export function show(value: unknown, depth = 0): string {
 export function cloneSpec(spec: Int8ModelSpec): Int8ModelSpec {
   if (spec === null || typeof spec !== 'object') return spec;
   const copy = (value: unknown, depth: number, path: string): unknown => {
-    if (value instanceof Int8Array || value instanceof Int32Array) return value.slice();
+    if (value instanceof Int8Array || value instanceof Int32Array || value instanceof Float32Array) return value.slice();
     const isArray = Array.isArray(value);
     const isPlain = !isArray && value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype;
     if (!isArray && !isPlain) return value;

@@ -52,3 +52,5 @@ export { minMaxRange, percentileRange, type FloatRange } from './calibration.js'
 export { buildHistogram, buildAbsHistogram, mergeHistograms, binCenter, type Histogram } from './histogram.js';
 export { mseRange, mseErrors, type MseRangeOptions, type MseRangeResult } from './mse-range.js';
 export { klRange, klDivergences, type KlRangeResult } from './kl-range.js';
+export { dynamicQParams, dynamicQuantizeLinear, quantizeLinearValue, DYNAMIC_ACTIVATION_RANGES, type DynamicActivationType } from './dynamic-range.js';
+export { computeGroupQParams, quantizeGroups, dequantizeGroups, groupCount, type GroupQParams } from './group.js';

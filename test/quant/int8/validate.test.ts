@@ -55,7 +55,7 @@ describe('Int8Model validation', () => {
     ['first layer not quantize', (s) => s.layers.shift(), /^Int8Model: layer 0 \(conv2d\): the first layer must be quantize/],
     ['last layer not dequantize', (s) => s.layers.pop(), /^Int8Model: layer 5 \(linear\): the last layer must be dequantize/],
     ['quantize in the middle', (s) => s.layers.splice(3, 0, { kind: 'quantize', scale: 1, zeroPoint: 0, qmin: 0, qmax: 255 }), /layer 3 \(quantize\): quantize may only be the first layer/],
-    ['unknown kind', (s) => ((s.layers[3] as { kind: string }).kind = 'softmax'), /layer 3: 'kind' must be one of quantize, conv2d, linear, maxpool2d, relu, flatten, dequantize, got "softmax"/],
+    ['unknown kind', (s) => ((s.layers[3] as { kind: string }).kind = 'softmax'), /layer 3: 'kind' must be one of quantize, conv2d, linear, maxpool2d, relu, flatten, dequantize, .*got "softmax"/],
     ['quantize scale 0', (s) => ((s.layers[0] as { scale: number }).scale = 0), /layer 0 \(quantize\): scale must be a finite number > 0/],
     ['quantize scale below float32', (s) => ((s.layers[0] as { scale: number }).scale = 1e-50), /layer 0 \(quantize\): scale must be/],
     ['quantize qmin = qmax', (s) => ((s.layers[0] as { qmin: number }).qmin = 255), /layer 0 \(quantize\): qmin must be < qmax/],
