@@ -31,6 +31,7 @@ export interface StudyContext {
 
 /** The studies and the module that runs each (loaded only when asked for). */
 export const STUDIES: Record<string, () => Promise<{ runStudy: (ctx: StudyContext) => Promise<void> }>> = {
+  pow2: () => import('./study-pow2.js'),
 };
 
 export async function runStudy(name: string, ctx: StudyContext): Promise<void> {
