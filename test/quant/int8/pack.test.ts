@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { packLevels, unpackLevels, type WeightPacking } from '../../../src/quant/int8/pack.js';
+import { choosePacking, packLevels, unpackLevels, type WeightPacking } from '../../../src/quant/int8/pack.js';
 import { runs } from '../../helpers/assert.js';
 
 /** The b-bit field of `level`, from the code's definition (not pack.ts). */
@@ -93,5 +93,20 @@ describe('sub-byte packing', () => {
     expect(() => unpackLevels(Uint8Array.of(0), 1, { code: 'pow2', bits: 7 }, -64, 64, 'w')).toThrow(/w: packing bits must be an integer in \[2, 5\]/);
     expect(() => packLevels([8], p4)).toThrow(/level 8 at index 0 is not representable as 'int' in 4 bits/);
     expect(() => packLevels([3], { code: 'pow2', bits: 3 })).toThrow(/not representable/);
+  });
+  it('chooses the narrowest code that holds the declared range (8-bit int stays unpacked)', () => {
+    const some = [0, 1];
+    expect(choosePacking(some, -8, 7, false)).toEqual({ code: 'int', bits: 4 });
+    expect(choosePacking(some, -7, 7, false)).toEqual({ code: 'int', bits: 4 });
+    expect(choosePacking(some, -2, 1, false)).toEqual({ code: 'int', bits: 2 });
+    expect(choosePacking([-1, 0], -1, 0, false)).toEqual({ code: 'int', bits: 1 });
+    expect(choosePacking(some, 0, 15, false)).toEqual({ code: 'uint', bits: 4 });
+    expect(choosePacking(some, 0, 255, false)).toEqual({ code: 'uint', bits: 8 });
+    expect(choosePacking(some, -16, 15, false)).toEqual({ code: 'int', bits: 5 });
+    expect(choosePacking(some, -128, 127, false)).toBeNull();
+    expect(choosePacking(some, -200, 200, false)).toBeNull();
+    expect(choosePacking([1, -1, 1], -1, 1, false)).toEqual({ code: 'sign', bits: 1 });
+    expect(choosePacking([0, 4, -2], -4, 4, true)).toEqual({ code: 'pow2', bits: 3 });
+    expect(choosePacking([0, 64, -2], -64, 64, true)).toEqual({ code: 'pow2', bits: 4 });
   });
 });
