@@ -29,7 +29,7 @@ export const MNIST_QUANT_FLAGS = {
   calibration: { kind: 'choice', choices: CALIBRATION_METHODS, default: 'mse', help: 'PTQ histogram calibration method' },
   recipe: { kind: 'choice', choices: ['bn', 'reference'], default: 'bn', help: "float model: 'bn' (BatchNorm + Adam) or the tutorial's 'reference' (SGD, no BN)" },
   retrain: { kind: 'boolean', default: false, help: 'train the float model again even if its checkpoint exists in --out' },
-  study: { kind: 'choice', choices: ['none', 'dynamic', 'weight-only', 'mixed'], default: 'none', help: "run one side study on the float model instead of the bit sweep (examples/lib/study.ts)" },
+  study: { kind: 'choice', choices: ['none', 'dynamic', 'weight-only', 'pow2', 'mixed'], default: 'none', help: "run one side study on the float model instead of the bit sweep (examples/lib/study.ts)" },
   out: { kind: 'dir', default: 'runs', help: 'directory for the checkpoint, results.json, the chart and the int8 model' },
 } satisfies Spec;
 

@@ -34,6 +34,7 @@ export const STUDIES: Record<string, () => Promise<{ runStudy: (ctx: StudyContex
   dynamic: () => import('./study-dynamic.js'),
   'weight-only': () => import('./study-weight-only.js'),
   mixed: () => import('./study-mixed.js'),
+  pow2: () => import('./study-pow2.js'),
 };
 
 export async function runStudy(name: string, ctx: StudyContext): Promise<void> {

@@ -43,6 +43,7 @@ import { cloneSpec, planInt8Model, type LayerPlan } from './validate.js';
 import {
   describeFloatLayer, dequantizeRun, floatLayerRun, floatMaxPoolRun, floatReluRun, floatView, quantizeRun,
 } from './float-layers.js';
+import { pow2ShiftGemm } from './pow2-shift.js';
 import { argmaxRows } from './argmax.js';
 
 export interface Int8ModelOptions {
@@ -144,7 +145,8 @@ export class Int8Model {
     this.steps = inner.map((plan) => makeStep(plan, options.gemm, this.scratch));
     this.fusedSteps = fuseConvPool(this.steps, this.scratch);
     this.maxLevelsPerExample = Math.max(this.inputSize, ...this.plans.map((p) => size(p.outShape)));
-    this.fast = options.gemm !== undefined ? 'a gemm was given (options.gemm)' : options.kernels === 'js' ? "kernels: 'js'" : planFast(this.plans);
+    this.fast = options.gemm !== undefined ? 'a gemm was given (options.gemm)' : options.kernels === 'js' ? "kernels: 'js'"
+      : this.plans.some((p) => 'weighted' in p && p.layer.weightCode === 'pow2') ? "power-of-two layers run the shift kernel (pow2-shift.ts)" : planFast(this.plans);
   }
 
   /**
@@ -399,7 +401,8 @@ function makeStep(plan: LayerPlan, forced: Int32Gemm | undefined, scratch: Scrat
     case 'conv2d':
     case 'linear': {
       const { layer, weighted } = plan;
-      const gemm = forced ?? selectGemm(weighted.maxAbsWeight, weighted.maxAbsInput, layer.weight.length / layer.weightShape[0]);
+      const gemm = forced ?? (layer.weightCode === 'pow2' ? pow2ShiftGemm(weighted.centeredWeight, weighted.O, weighted.K)
+        : selectGemm(weighted.maxAbsWeight, weighted.maxAbsInput, layer.weight.length / layer.weightShape[0]));
       const stage = outputStage(layer, weighted.bias);
       const run =
         plan.kind === 'conv2d'

@@ -5,6 +5,7 @@
  *   meta = { formatVersion: 1, inputShape: [...], layers: [ {kind, scalar fields...}, ... ], meta: {...} }
  *   arrays, for each conv2d / linear layer i:
  *     layers.i.weight           int8 when every level fits in -128..127, else int32; shape = weightShape
+ *                               (version 3: or uint8 packed levels, when the layer JSON has weightPacking)
  *     layers.i.weightZeroPoint  int32 [O]
  *     layers.i.bias             int32 [O]   (only when the layer JSON says "hasBias": true)
  *     layers.i.multiplier       int32 [O]
@@ -16,15 +17,23 @@
  * layers need are present with the right dtype and shape; everything else (ranges, zero points,
  * multipliers, overflow) is the Int8Model constructor's validation, whose errors the loader
  * reports against the file. This module only maps spec <-> container; engine.ts builds models.
+ *
+ * Version 3 is version 1 plus sub-byte packing: a layer's weights may be stored as b-bit fields
+ * (packed-weights.ts, pack.ts), declared by `weightPacking: {code, bits}` in its JSON. A writer
+ * uses version 3 only when some layer is packed (a model of 8-bit weights is still a version 1
+ * file, readable by older qgrad); this reader reads both and unpacks at load.
  */
 import type { Container, ContainerArray, JsonObject, JsonValue } from '../../io/container.js';
 import { FileFormatError } from '../../io/format-error.js';
 import type { Int8Layer, Int8ModelSpec } from './model.js';
 import { show } from './validate.js';
 import { FLOAT_LAYER_KINDS, floatLayerFromContainer, floatLayerToContainer, isFloatLayerKind } from './float-layers.js';
+import { weightFromPackedArray, weightToArray } from './packed-weights.js';
 
 export const INT8_MODEL_KIND = 'qgrad.int8-model';
 export const INT8_MODEL_FORMAT_VERSION = 1;
+/** Version 1 with packed sub-byte weights (docs/formats.md, "packed weights"). */
+export const INT8_MODEL_PACKED_FORMAT_VERSION = 3;
 
 /** The typed-array fields of conv2d / linear layers, stored as arrays rather than JSON. */
 const ARRAY_FIELDS = ['weight', 'weightZeroPoint', 'bias', 'multiplier', 'shift'] as const;
@@ -36,9 +45,10 @@ function arrayName(index: number, field: ArrayField): string {
   return `layers.${index}.${field}`;
 }
 
-/** Map a (validated) spec to a container. */
-export function int8SpecToContainer(spec: Int8ModelSpec): Container {
+/** Map a (validated) spec to a container; `pack: false` writes every weight unpacked (version 1). */
+export function int8SpecToContainer(spec: Int8ModelSpec, options: { pack?: boolean } = {}): Container {
   const arrays: Record<string, ContainerArray> = {};
+  let packed = false;
   const layers: JsonObject[] = spec.layers.map((layer, index) => {
     if (isFloatLayerKind(layer.kind)) return floatLayerToContainer(layer as Parameters<typeof floatLayerToContainer>[0], index, arrays);
     const json: Record<string, JsonValue> = {};
@@ -48,7 +58,12 @@ export function int8SpecToContainer(spec: Int8ModelSpec): Container {
     }
     if (layer.kind === 'conv2d' || layer.kind === 'linear') {
       const O = layer.weightShape[0];
-      arrays[arrayName(index, 'weight')] = weightArray(layer.weight, layer.weightShape);
+      const { array, packing } = weightToArray(layer, options.pack ?? true);
+      arrays[arrayName(index, 'weight')] = array;
+      if (packing !== null) {
+        json.weightPacking = packing;
+        packed = true;
+      }
       arrays[arrayName(index, 'weightZeroPoint')] = { dtype: 'int32', shape: [O], data: layer.weightZeroPoint };
       if (layer.bias !== null) arrays[arrayName(index, 'bias')] = { dtype: 'int32', shape: [O], data: layer.bias };
       arrays[arrayName(index, 'multiplier')] = { dtype: 'int32', shape: [O], data: layer.multiplier };
@@ -59,16 +74,9 @@ export function int8SpecToContainer(spec: Int8ModelSpec): Container {
   });
   return {
     kind: INT8_MODEL_KIND,
-    meta: { formatVersion: INT8_MODEL_FORMAT_VERSION, inputShape: spec.inputShape, layers, meta: spec.meta ?? {} },
+    meta: { formatVersion: packed ? INT8_MODEL_PACKED_FORMAT_VERSION : INT8_MODEL_FORMAT_VERSION, inputShape: spec.inputShape, layers, meta: spec.meta ?? {} },
     arrays,
   };
-}
-
-/** int8 storage when every level fits (a quarter of the bytes), int32 otherwise. */
-function weightArray(weight: Int8Array | Int32Array, shape: readonly number[]): ContainerArray {
-  if (weight instanceof Int8Array) return { dtype: 'int8', shape, data: weight };
-  const fits = weight.every((w) => w >= -128 && w <= 127);
-  return fits ? { dtype: 'int8', shape, data: Int8Array.from(weight) } : { dtype: 'int32', shape, data: weight };
 }
 
 /**
@@ -84,8 +92,8 @@ export function int8SpecFromContainer(container: Container, source: string): Int
   }
   const { formatVersion, inputShape, layers, meta, ...unknown } = container.meta;
   for (const key of Object.keys(unknown)) fail(`unknown field 'meta.${key}' (allowed: formatVersion, inputShape, layers, meta)`);
-  if (formatVersion !== INT8_MODEL_FORMAT_VERSION) {
-    fail(`unsupported int8 model format version ${show(formatVersion)} (this qgrad reads ${INT8_MODEL_FORMAT_VERSION})`);
+  if (formatVersion !== INT8_MODEL_FORMAT_VERSION && formatVersion !== INT8_MODEL_PACKED_FORMAT_VERSION) {
+    fail(`unsupported int8 model format version ${show(formatVersion)} (this qgrad reads ${INT8_MODEL_FORMAT_VERSION} and ${INT8_MODEL_PACKED_FORMAT_VERSION})`);
   }
   if (!Array.isArray(inputShape)) fail(`meta.inputShape must be an array, got ${show(inputShape)}`);
   if (!Array.isArray(layers)) fail(`meta.layers must be an array, got ${show(layers)}`);
@@ -101,7 +109,10 @@ export function int8SpecFromContainer(container: Container, source: string): Int
     for (const field of ARRAY_FIELDS) {
       if (field in raw) fail(`${what}: '${field}' belongs in the arrays, not in the layer JSON`);
     }
-    const { hasBias, ...fields } = raw as Record<string, JsonValue>;
+    const { hasBias, weightPacking, ...fields } = raw as Record<string, JsonValue>;
+    if (weightPacking !== undefined && (formatVersion !== INT8_MODEL_PACKED_FORMAT_VERSION || (raw.kind !== 'conv2d' && raw.kind !== 'linear'))) {
+      fail(`${what}: unexpected field 'weightPacking' (packed weights need format version ${INT8_MODEL_PACKED_FORMAT_VERSION} and a conv2d or linear layer)`);
+    }
     const layer: Record<string, unknown> = { ...fields };
     if (raw.kind === 'conv2d' || raw.kind === 'linear') {
       const rank = raw.kind === 'conv2d' ? 4 : 2;
@@ -117,6 +128,13 @@ export function int8SpecFromContainer(container: Container, source: string): Int
         const array = Object.hasOwn(container.arrays, name) ? container.arrays[name] : undefined;
         if (array === undefined) return fail(`${what}: array '${name}' is missing`);
         used.add(name);
+        if (field === 'weight' && weightPacking !== undefined) {
+          try {
+            return weightFromPackedArray(array, weightPacking, weightShape, raw.weightQmin, raw.weightQmax, `${what}: array '${name}'`);
+          } catch (error) {
+            return fail(error instanceof Error ? error.message : String(error));
+          }
+        }
         if (!dtypes.includes(array.dtype)) fail(`${what}: array '${name}' has dtype ${array.dtype}, expected ${dtypes.join(' or ')}`);
         if (array.shape.length !== expected.length || array.shape.some((d, i) => d !== expected[i])) {
           fail(`${what}: array '${name}' has shape [${array.shape.join(', ')}], expected [${expected.join(', ')}]`);

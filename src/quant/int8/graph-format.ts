@@ -9,7 +9,10 @@
  *   with the dtypes and shapes of version 1 (format.ts).
  *
  * Version 1 files (a chain of layers) are read by format.ts and turned into a graph (graphFromChain).
- * Other versions fail with an error naming the version. Structure is checked here (counts bounded
+ * Version 4 is version 2 with packed sub-byte weights (packed-weights.ts, pack.ts), declared by
+ * `weightPacking: {code, bits}` in a node's op; a writer uses it only when some node is packed.
+ * Version 3 (a packed chain, format.ts) is read like version 1. Other versions fail with an error
+ * naming the version. Structure is checked here (counts bounded
  * before anything is built from them); everything else is the graph validator's
  * (validate-graph.ts), whose errors the loader reports against the file.
  */
@@ -18,15 +21,19 @@ import { FileFormatError } from '../../io/format-error.js';
 import { int8SpecFromContainer, INT8_MODEL_KIND } from './format.js';
 import { graphFromChain, type Int8GraphNode, type Int8GraphSpec } from './graph.js';
 import { MAX_INPUTS, MAX_NODES } from './validate-graph.js';
+import { weightFromPackedArray, weightToArray } from './packed-weights.js';
 
 export const INT8_GRAPH_FORMAT_VERSION = 2;
+/** Version 2 with packed sub-byte weights (docs/formats.md, "packed weights"). */
+export const INT8_GRAPH_PACKED_FORMAT_VERSION = 4;
 const ARRAY_FIELDS = ['weight', 'weightZeroPoint', 'bias', 'multiplier', 'shift'] as const;
 type ArrayField = (typeof ARRAY_FIELDS)[number];
 
 const arrayName = (i: number, f: ArrayField) => `nodes.${i}.${f}`;
 
-export function graphSpecToContainer(spec: Int8GraphSpec): Container {
+export function graphSpecToContainer(spec: Int8GraphSpec, options: { pack?: boolean } = {}): Container {
   const arrays: Record<string, ContainerArray> = {};
+  let packed = false;
   const nodes: JsonObject[] = spec.nodes.map((node, i) => {
     const op: Record<string, JsonValue> = {};
     for (const [k, v] of Object.entries(node.op)) {
@@ -36,8 +43,12 @@ export function graphSpecToContainer(spec: Int8GraphSpec): Container {
     const layer = node.op;
     if (layer.kind === 'conv2d' || layer.kind === 'linear') {
       const O = layer.weightShape[0];
-      const fits = layer.weight instanceof Int8Array || layer.weight.every((w) => w >= -128 && w <= 127);
-      arrays[arrayName(i, 'weight')] = fits ? { dtype: 'int8', shape: layer.weightShape, data: Int8Array.from(layer.weight) } : { dtype: 'int32', shape: layer.weightShape, data: layer.weight as Int32Array };
+      const { array, packing } = weightToArray(layer, options.pack ?? true);
+      arrays[arrayName(i, 'weight')] = array;
+      if (packing !== null) {
+        op.weightPacking = packing;
+        packed = true;
+      }
       arrays[arrayName(i, 'weightZeroPoint')] = { dtype: 'int32', shape: [O], data: layer.weightZeroPoint };
       if (layer.bias !== null) arrays[arrayName(i, 'bias')] = { dtype: 'int32', shape: [O], data: layer.bias };
       arrays[arrayName(i, 'multiplier')] = { dtype: 'int32', shape: [O], data: layer.multiplier };
@@ -48,7 +59,7 @@ export function graphSpecToContainer(spec: Int8GraphSpec): Container {
   });
   return {
     kind: INT8_MODEL_KIND,
-    meta: { formatVersion: INT8_GRAPH_FORMAT_VERSION, inputShape: spec.inputShape, output: spec.output, nodes, meta: spec.meta ?? {} },
+    meta: { formatVersion: packed ? INT8_GRAPH_PACKED_FORMAT_VERSION : INT8_GRAPH_FORMAT_VERSION, inputShape: spec.inputShape, output: spec.output, nodes, meta: spec.meta ?? {} },
     arrays,
   };
 }
@@ -61,8 +72,10 @@ export function graphSpecFromContainer(container: Container, source: string): In
   };
   if (container.kind !== INT8_MODEL_KIND) fail(`holds a '${container.kind}', not an int8 model ('${INT8_MODEL_KIND}')`);
   const version = container.meta.formatVersion;
-  if (version === 1) return graphFromChain(int8SpecFromContainer(container, source));
-  if (version !== INT8_GRAPH_FORMAT_VERSION) fail(`unsupported int8 model format version ${JSON.stringify(version)} (this qgrad reads versions 1 and ${INT8_GRAPH_FORMAT_VERSION})`);
+  if (version === 1 || version === 3) return graphFromChain(int8SpecFromContainer(container, source));
+  if (version !== INT8_GRAPH_FORMAT_VERSION && version !== INT8_GRAPH_PACKED_FORMAT_VERSION) {
+    fail(`unsupported int8 model format version ${JSON.stringify(version)} (this qgrad reads versions 1 to 4)`);
+  }
   const { inputShape, nodes, output, meta } = container.meta;
   if (!Array.isArray(inputShape)) fail(`meta.inputShape must be an array, got ${JSON.stringify(inputShape)}`);
   if (!Array.isArray(nodes)) fail(`meta.nodes must be an array, got ${JSON.stringify(nodes)}`);
@@ -79,7 +92,10 @@ export function graphSpecFromContainer(container: Container, source: string): In
     if (raw.inputs.length > MAX_INPUTS || !raw.inputs.every((x) => typeof x === 'string')) fail(`node ${i} ('${raw.name}'): inputs must be at most ${MAX_INPUTS} node names`);
     const what = `node ${i} ('${raw.name}', ${raw.op.kind})`;
     for (const f of ARRAY_FIELDS) if (f in raw.op) fail(`${what}: '${f}' belongs in the arrays, not in the node JSON`);
-    const { hasBias, ...fields } = raw.op as Record<string, JsonValue>;
+    const { hasBias, weightPacking, ...fields } = raw.op as Record<string, JsonValue>;
+    if (weightPacking !== undefined && (version !== INT8_GRAPH_PACKED_FORMAT_VERSION || (raw.op.kind !== 'conv2d' && raw.op.kind !== 'linear'))) {
+      fail(`${what}: unexpected field 'weightPacking' (packed weights need format version ${INT8_GRAPH_PACKED_FORMAT_VERSION} and a conv2d or linear node)`);
+    }
     const op: Record<string, unknown> = { ...fields };
     if (raw.op.kind === 'conv2d' || raw.op.kind === 'linear') {
       const rank = raw.op.kind === 'conv2d' ? 4 : 2;
@@ -95,6 +111,13 @@ export function graphSpecFromContainer(container: Container, source: string): In
         const a = Object.hasOwn(container.arrays, name) ? container.arrays[name] : undefined;
         if (a === undefined) return fail(`${what}: array '${name}' is missing`);
         used.add(name);
+        if (field === 'weight' && weightPacking !== undefined) {
+          try {
+            return weightFromPackedArray(a, weightPacking, weightShape, (raw.op as JsonObject).weightQmin, (raw.op as JsonObject).weightQmax, `${what}: array '${name}'`);
+          } catch (error) {
+            return fail(error instanceof Error ? error.message : String(error));
+          }
+        }
         if (!dtypes.includes(a.dtype)) fail(`${what}: array '${name}' has dtype ${a.dtype}, expected ${dtypes.join(' or ')}`);
         if (a.shape.length !== expected.length || a.shape.some((d, k) => d !== expected[k])) fail(`${what}: array '${name}' has shape [${a.shape.join(', ')}], expected [${expected.join(', ')}]`);
         return a.data;

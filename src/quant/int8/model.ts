@@ -71,6 +71,11 @@ export interface WeightedLayerFields {
   qmax: number;
   /** s_out, informational (describe(), debugging); the integer path never reads it. */
   outScale?: number;
+  /**
+   * 'pow2': every weight level is 0 or ±2^k and weightZeroPoint is 0 (pow2.ts); the engine then
+   * computes each product as a shift (pow2-shift.ts), with results identical to the int8 GEMM's.
+   */
+  weightCode?: 'pow2';
 }
 
 export interface Conv2dLayer extends WeightedLayerFields {

@@ -30,6 +30,7 @@ import type {
 } from './model.js';
 import { INT32_MAX, TWO_30 } from '../numerics/int-limits.js';
 import { FLOAT_LAYER_KEYS, FLOAT_LAYER_KINDS, planFloatLayer, type FloatLayerPlan } from './float-layers.js';
+import { weightCodeProblem } from './pow2-shift.js';
 
 /**
  * Bounds on what a model may ask for, checked before anything is allocated or looped over, so
@@ -300,6 +301,11 @@ function checkWeighted(
     }
   }
 
+  if (layer.weightCode !== undefined) {
+    const problem = weightCodeProblem(layer.weightCode, weight, weightZeroPoint);
+    if (problem !== null) where.fail(problem);
+  }
+
   const maxAbsInput = Math.max(inRange.qmax - inRange.zeroPoint, inRange.zeroPoint - inRange.qmin);
   const centeredWeight = new Int32Array(O * K);
   let maxAbsWeight = 0;
@@ -368,7 +374,7 @@ function checkElements(shape: readonly number[], what: string, where: Where): vo
 /** Keys each layer kind may carry: anything else is a mistake (a misspelt `rounding` would silently mean halfEven). */
 const WEIGHTED_KEYS = [
   'kind', 'weight', 'weightShape', 'weightQmin', 'weightQmax', 'weightZeroPoint', 'bias', 'inZeroPoint', 'outZeroPoint',
-  'multiplier', 'shift', 'qmin', 'qmax', 'outScale',
+  'multiplier', 'shift', 'qmin', 'qmax', 'outScale', 'weightCode',
 ];
 const LAYER_KEYS: Record<Int8LayerKind, readonly string[]> = {
   quantize: ['kind', 'scale', 'zeroPoint', 'qmin', 'qmax', 'rounding'],

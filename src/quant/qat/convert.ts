@@ -21,6 +21,7 @@ import type { Int8Layer, Int8ModelSpec } from '../int8/model.js';
 import { QConv2d, QConvBn2d, QLinear, QuantStub } from './modules.js';
 import { INT32_MAX, INT32_MIN } from '../numerics/int-limits.js';
 import { CodedWeightQuantize } from '../coded-weight-quantize.js';
+import { pow2Exponents } from '../pow2.js';
 
 
 export function computeQParamsFor(fq: FakeQuantize, who: string): { scale: number; zeroPoint: number } {
@@ -66,6 +67,9 @@ export function weighted(parts: WeightedParts, sIn: number, zIn: number, name: s
   // binary / ternary weights: the code's own levels (rounding w/α would send small weights to 0)
   const wq = layer.weightFq instanceof CodedWeightQuantize ? layer.weightFq.levels(parts.weight) : quantize(parts.weight.toTypedArray(), wParams);
   const fitsInt8 = layer.weightFq.qmin >= -128 && layer.weightFq.qmax <= 127;
+  // power-of-two weights: declare the code (the engine then multiplies by shifts, pow2-shift.ts)
+  // and its own range ±2^(K−1), which also sets the width the file packs them in.
+  const pow2 = layer.weightFq instanceof CodedWeightQuantize && layer.weightFq.code === 'pow2' ? 2 ** (pow2Exponents(layer.weightFq.codeBits) - 1) : 0;
   const out = computeQParamsFor(layer.activationFq, `${name} output quantizer`);
   const biasScale = Float32Array.from(wScale, (s) => Math.fround(sIn * s));
   const bias = parts.bias ? quantizeBias(parts.bias.toTypedArray(), biasScale) : null;
@@ -79,8 +83,9 @@ export function weighted(parts: WeightedParts, sIn: number, zIn: number, name: s
   return {
     fields: {
       weight: fitsInt8 ? Int8Array.from(wq) : wq,
-      weightQmin: layer.weightFq.qmin,
-      weightQmax: layer.weightFq.qmax,
+      weightQmin: pow2 ? -pow2 : layer.weightFq.qmin,
+      weightQmax: pow2 ? pow2 : layer.weightFq.qmax,
+      ...(pow2 ? { weightCode: 'pow2' as const } : {}),
       weightZeroPoint: wZero,
       bias,
       inZeroPoint: zIn,

@@ -33,8 +33,8 @@ describe('int8 graph model files (format version 2)', () => {
     const g = Int8GraphModel.fromBytes(v1, 'old.qgrad');
     expect(Array.from(g.forward([0.5, -0.3], 1))).toEqual(Array.from(chain.forward([0.5, -0.3], 1)));
     const c = decodeContainer(v1, 'old.qgrad');
-    const v3 = encodeContainer({ ...c, meta: { ...c.meta, formatVersion: 3 } });
-    expect(() => Int8GraphModel.fromBytes(v3, 'new.qgrad')).toThrow(/new\.qgrad.*unsupported int8 model format version 3 \(this qgrad reads versions 1 and 2\)/);
+    const v5 = encodeContainer({ ...c, meta: { ...c.meta, formatVersion: 5 } });
+    expect(() => Int8GraphModel.fromBytes(v5, 'new.qgrad')).toThrow(/new\.qgrad.*unsupported int8 model format version 5 \(this qgrad reads versions 1 to 4\)/);
   });
 
   it('rejects malformed graphs, naming the problem, before running anything', () => {
