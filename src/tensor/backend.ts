@@ -58,7 +58,13 @@ export type BinaryOp =
   | 'lt'
   | 'le'
   | 'gt'
-  | 'ge';
+  | 'ge'
+  /**
+   * relu's backward in one pass, PyTorch's threshold_backward(grad = a, result = b, 0):
+   * b <= 0 ? 0 : a. It selects, never multiplies: an infinite or NaN gradient where relu was
+   * inactive still gives 0, and a NaN result (NaN <= 0 is false) passes the gradient through.
+   */
+  | 'reluBackward';
 
 /** Which side of a binary op a constant number stands on: 'a op s' (a - s) or 's op a' (s - a). */
 export type ScalarOrder = 'a op s' | 's op a';

@@ -248,6 +248,24 @@ export function threadedCallCounts(): Readonly<Record<string, number>> {
  * units are cut into chunks that the ready threads claim dynamically (see threads/pool.ts).
  */
 function dispatch(op: Op, work: number, units: number, args: number[], lo: number, hi: number, scale = 1): void {
+  if (kernelObserver) {
+    const t0 = performance.now();
+    dispatchNow(op, work, units, args, lo, hi, scale);
+    kernelObserver(op, performance.now() - t0);
+  } else dispatchNow(op, work, units, args, lo, hi, scale);
+}
+
+/**
+ * A profiling hook: called after every kernel dispatch with the export's name and its wall time
+ * in ms (scripts/op-times.ts attributes GEMM time to ops with it). null (the default) costs one
+ * test per dispatch.
+ */
+let kernelObserver: ((op: string, ms: number) => void) | null = null;
+export function observeKernels(f: ((op: string, ms: number) => void) | null): void {
+  kernelObserver = f;
+}
+
+function dispatchNow(op: Op, work: number, units: number, args: number[], lo: number, hi: number, scale: number): void {
   const w = instance();
   if (!w) throw new Error(`${op}: wasm kernels unavailable`);
   const p = work >= THREAD_MIN_WORK && units > 1 ? pool(w) : null;
