@@ -126,7 +126,7 @@ function loadNodeThreads(): void {
 }
 
 /** Exports the worker pool can run, by opcode. */
-const OPS = ['gemm_f32', 'gemm_i16', 'pack_gather4', 'pack_gather8', 'col2im', 'maxpool2x2'] as const;
+const OPS = ['gemm_f32', 'gemm_i16', 'pack_gather4', 'pack_gather8', 'col2im', 'maxpool2x2', 'bias_rows', 'maxpool2x2_grad'] as const;
 type Op = (typeof OPS)[number];
 
 /**
@@ -334,6 +334,16 @@ export function col2imWasm(ws: Workspace, pos: number, tap: number, K: number, i
 }
 
 /**
+ * The convolution's epilogue on a workspace's result (kernels.ts bias_rows): C[r, j] += bias[r]
+ * for the first `rows` rows, every column of the row pitch (padding columns included: they are
+ * never read), then relu if asked. `bias` is a word location in wasm memory.
+ */
+export function biasRowsWasm(ws: Workspace, rows: number, bias: number, relu: boolean): void {
+  if (rows === 0) return;
+  dispatch('bias_rows', rows * ws.ldc, rows, [ws.c * 4, ws.ldc * 4, bias * 4, ws.ldc, 0, 0, relu ? -1 : 0], 4, 5);
+}
+
+/**
  * 2 x 2, stride 2 max pooling of planes [H, W] in wasm SIMD (kernels.ts maxpool2x2): the pooled
  * values and, per output, the flat index h * W + w of the winner in its plane. Null where wasm SIMD
  * is missing or OW < 4 (the caller's loop handles those).
@@ -356,6 +366,33 @@ export function maxPool2x2Wasm(
   out.set(v.f32.subarray(ow, ow + n));
   indices.set(v.i32.subarray(iw, iw + n));
   return { out, indices };
+}
+
+/**
+ * The backward of maxPool2x2Wasm in wasm SIMD (kernels.ts maxpool2x2_grad): gx [planes, H, W]
+ * from gy and the winner indices [planes, OH, OW], every element written (no zeroed array, no
+ * scatter). Bit-identical to the reference scatter into a zeroed array. Null where wasm SIMD is
+ * missing or OW < 4, or the indices are not those of 2 x 2, stride-2 windows (OH, OW must be
+ * floor(H / 2), floor(W / 2)).
+ */
+export function maxPool2x2GradWasm(
+  gy: Float32Array, indices: Int32Array, planes: number, H: number, W: number, OH: number, OW: number,
+  alloc: (n: number) => Float32Array = (n) => new Float32Array(n),
+): Float32Array | null {
+  const w = instance();
+  if (!w || OW < 4 || OH !== H >> 1 || OW !== W >> 1) return null;
+  const n = planes * OH * OW, nx = planes * H * W;
+  const gw = 64, iw = align16(gw + n), xw = align16(iw + n);
+  const v = reserve(w, (xw + nx) * 4);
+  if (!v) return null;
+  v.f32.set(gy, gw);
+  v.i32.set(indices, iw);
+  // Rows and columns past the last window are no window's: zero (all of it, when there are any).
+  if ((H & 1) | (W & 1)) v.f32.fill(0, xw, xw + nx);
+  dispatch('maxpool2x2_grad', nx, planes * OH, [gw * 4, iw * 4, xw * 4, H, W, OH, OW, 0, 0], 7, 8);
+  const gx = alloc(nx);
+  gx.set(v.f32.subarray(xw, xw + nx));
+  return gx;
 }
 
 // ---- packing --------------------------------------------------------------------------------
