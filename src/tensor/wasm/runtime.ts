@@ -28,9 +28,37 @@ export interface WasmKernelConfig {
 const DEFAULT_MAX_THREADS = 2;
 
 function envConfig(): { threads: number | null } {
-  const env: Record<string, string | undefined> = typeof process !== 'undefined' ? process.env : {};
-  const n = Number.parseInt(env.QGRAD_THREADS ?? '', 10);
+  const n = Number.parseInt(env().QGRAD_THREADS ?? '', 10);
   return { threads: Number.isFinite(n) && n >= 1 ? n : null };
+}
+
+function env(): Record<string, string | undefined> {
+  return typeof process !== 'undefined' ? process.env : {};
+}
+
+/**
+ * Whether the float32 micro-kernel may use relaxed SIMD's f32x4.relaxed_madd (fused multiply-add
+ * on x86 with FMA and on ARM; one rounding per multiply-add instead of two, so results differ
+ * from the unfused kernel in the last bits, and are as accurate or more: see docs/performance.md).
+ * Engines that ship relaxed SIMD validate it as is (Node 22+, Chrome 114+). Node 20's V8 has it
+ * behind --experimental-wasm-relaxed-simd, a flag that can be set at run time before the module
+ * is compiled: process.getBuiltinModule (Node >= 20.16; absent in browsers) reaches node:v8
+ * synchronously, so the choice is made once, before the first kernel runs, never by timing.
+ * Never required: without it the kernel multiplies and adds separately. QGRAD_RELAXED_SIMD=0
+ * turns it off (e.g. to reproduce results of a machine without FMA bit for bit).
+ */
+function relaxedSimd(): boolean {
+  if (env().QGRAD_RELAXED_SIMD === '0') return false;
+  const bytes = gemmModuleBytes(true);
+  if (WebAssembly.validate(bytes)) return true;
+  const getBuiltin = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
+  if (typeof getBuiltin !== 'function') return false;
+  try {
+    (getBuiltin('node:v8') as { setFlagsFromString(flags: string): void }).setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    return false;
+  }
+  return WebAssembly.validate(bytes);
 }
 
 /** threads: null means automatic, min(2, cores). */
@@ -80,8 +108,7 @@ function instance(): Instance | null {
   if (inst !== undefined) return inst;
   inst = null;
   if (typeof WebAssembly === 'undefined') return inst;
-  // Relaxed SIMD (fused multiply-add) where the engine validates it: Node 22+, not Node 20.
-  const relaxed = WebAssembly.validate(gemmModuleBytes(true));
+  const relaxed = relaxedSimd();
   for (const shared of typeof SharedArrayBuffer !== 'undefined' ? [true, false] : [false]) {
     const bytes = gemmModuleBytes(relaxed, shared);
     if (!WebAssembly.validate(bytes)) continue;

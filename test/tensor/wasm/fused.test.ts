@@ -216,3 +216,14 @@ describe('max-pool 2 x 2 backward as a SIMD gather', () => {
     }
   });
 });
+
+describe('relaxed SIMD (fused multiply-add) in the float32 GEMM', () => {
+  it('is on where the engine has it, Node 20 included through its run-time flag, unless QGRAD_RELAXED_SIMD=0', async () => {
+    const { getWasmKernelConfig } = await import('../../../src/tensor/wasm/index.js');
+    const reachable = typeof (process as { getBuiltinModule?: unknown }).getBuiltinModule === 'function';
+    const want = process.env.QGRAD_RELAXED_SIMD === '0' ? false : reachable ? true : getWasmKernelConfig().relaxedSimd;
+    expect(getWasmKernelConfig().relaxedSimd).toBe(want);
+    // The precision rule is checked with whichever kernel is active by gemm.test.ts,
+    // long-reduction.test.ts and training-drift.test.ts; run them with QGRAD_RELAXED_SIMD=0 for the other.
+  });
+});
