@@ -4,7 +4,9 @@
  * what it accelerates:
  *   - matmul and conv2d (+ both gradients): the packed SIMD gemm of ./kernels.ts, float32
  *     accumulation, optionally split across worker threads (./threads.ts; QGRAD_THREADS);
- *   - 2x2 stride-2 max pooling: a branch-free SIMD kernel;
+ *   - conv2dBias: the bias add and relu in the convolution's epilogue (the same bits as the
+ *     separate ops); sumOuterInner: a conv bias gradient summed in place;
+ *   - 2x2 stride-2 max pooling: a branch-free SIMD kernel, and its backward as a SIMD gather;
  *   - unary / binary elementwise ops and sums with an exact SIMD form (./elementwise.ts), bit
  *     for bit equal to the reference loops;
  *   - memory: released arrays are recycled through a pool (./buffer-pool.ts) instead of being
