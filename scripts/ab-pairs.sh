@@ -1,7 +1,9 @@
 #!/bin/sh
 # Interleaved A/B pairs of scripts/train-step-time.ts between two checkouts: A B A B ...
 # Prints each pair's in-process medians and ratio A/B, then the median ratio and its range.
-#   sh scripts/ab-pairs.sh DIR_A DIR_B PAIRS [extra args for train-step-time.ts]
+#   sh scripts/ab-pairs.sh DIR_A DIR_B PAIRS [extra args for train-step-time.ts, e.g. --infer]
+# Each checkout runs its own copy of the script (copy this one's into an older checkout first if
+# it lacks an option). Name the CPU model with the result: lscpu | grep 'Model name'.
 A=$1; B=$2; N=$3; shift 3
 i=0; : > /tmp/ab-ratios.$$
 while [ $i -lt "$N" ]; do

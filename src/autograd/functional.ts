@@ -147,11 +147,25 @@ export interface Conv2dOptions {
 
 /** conv2d(x [N,C,H,W], w [O,C/groups,KH,KW], bias [O]?) like torch.nn.functional.conv2d. */
 export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  return convBias('conv2d', x, w, bias ?? null, opts, false);
+}
+
+/**
+ * relu(conv2d(x, w, bias)) as one Function: the same values and gradients as the two calls
+ * (the fast backend fuses the bias and the relu into the convolution's epilogue).
+ */
+export function conv2dRelu(x: Tensor, w: Tensor, bias: Tensor, opts: Conv2dOptions = {}): Tensor {
+  return convBias('conv2dRelu', x, w, bias, opts, true);
+}
+
+function convBias(name: string, x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOptions, relu: boolean): Tensor {
   const p: Conv2dParams = { stride: pair(opts.stride ?? 1), padding: pair(opts.padding ?? 0), dilation: pair(opts.dilation ?? 1), groups: opts.groups ?? 1 };
-  const y = Conv2d.apply(x, w, p);
-  if (!bias) return y;
-  if (bias.ndim !== 1 || bias.shape[0] !== w.shape[0]) throw new Error(`conv2d: bias must have shape [${w.shape[0]}], got ${shapeStr(bias.shape)}`);
-  return add(y, reshape(bias, [1, w.shape[0], 1, 1]));
+  raw.checkConv2d(x, w, p);
+  if (bias) {
+    if (bias.ndim !== 1 || bias.shape[0] !== w.shape[0]) throw new Error(`${name}: bias must have shape [${w.shape[0]}], got ${shapeStr(bias.shape)}`);
+    if (bias.device !== x.device) throw new Error(`${name}: tensors are on different devices (${x.device} vs ${bias.device}); move them with .to(device)`);
+  }
+  return Conv2d.apply(x, w, bias, p, relu);
 }
 
 export interface Pool2dOptions {

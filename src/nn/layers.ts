@@ -10,6 +10,7 @@ import * as F from '../autograd/functional.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { BatchNormTrain, type BatchStats } from '../autograd/ops/batchnorm.js';
 import { Module } from './module.js';
+import { activeTracer } from './graph/context.js';
 import { fans, kaimingUniform_, uniform_ } from './init.js';
 
 type Pair = number | [number, number];
@@ -202,8 +203,24 @@ export class Sequential extends Module {
     super();
     layers.forEach((l, i) => this.module(String(i), l));
   }
+  /**
+   * Runs the children in order. A Conv2d (with a bias) directly followed by a ReLU, both exactly
+   * these classes, runs as one F.conv2dRelu: the same values and gradients as the two calls, and
+   * a backend with the fused primitive adds the bias and applies relu in the convolution's
+   * epilogue (no pass over the activations for either). Not while a tracer records module calls:
+   * a traced graph keeps both nodes (quantization passes act on them).
+   */
   forward(x: Tensor): Tensor {
-    for (const [, m] of this.namedChildren()) x = m.call(x);
+    const children = this.namedChildren();
+    const fuse = !activeTracer();
+    for (let i = 0; i < children.length; i++) {
+      const m = children[i][1], next = children[i + 1]?.[1];
+      if (fuse && m.constructor === Conv2d && next?.constructor === ReLU && (m as Conv2d).bias) {
+        const c = m as Conv2d;
+        x = F.conv2dRelu(x, c.weight, c.bias!, c.opts);
+        i++;
+      } else x = m.call(x);
+    }
     return x;
   }
   get length(): number {

@@ -58,7 +58,13 @@ export type BinaryOp =
   | 'lt'
   | 'le'
   | 'gt'
-  | 'ge';
+  | 'ge'
+  /**
+   * relu's backward in one pass, PyTorch's threshold_backward(grad = a, result = b, 0):
+   * b <= 0 ? 0 : a. It selects, never multiplies: an infinite or NaN gradient where relu was
+   * inactive still gives 0, and a NaN result (NaN <= 0 is false) passes the gradient through.
+   */
+  | 'reluBackward';
 
 /** Which side of a binary op a constant number stands on: 'a op s' (a - s) or 's op a' (s - a). */
 export type ScalarOrder = 'a op s' | 's op a';
@@ -148,6 +154,24 @@ export interface Backend {
   conv2d(x: DeviceBuffer, xShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], p: Conv2dParams): DeviceBuffer;
   conv2dGradInput(gy: DeviceBuffer, gyShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], xShape: readonly number[], p: Conv2dParams): DeviceBuffer;
   conv2dGradWeight(x: DeviceBuffer, xShape: readonly number[], gy: DeviceBuffer, gyShape: readonly number[], wShape: readonly number[], p: Conv2dParams): DeviceBuffer;
+
+  /**
+   * Optional fused form: conv2d, then the broadcast add of bias [O] (bias[o] to every output of
+   * channel o), then relu when `relu` is set, all in the dtype's arithmetic: each output is the
+   * conv result rounded to the dtype, plus the bias, rounded, then relu, exactly as the separate
+   * ops compute it (the fast path saves their passes over the activations, not their rounding).
+   * Null where this backend does not fuse these operands; callers then compose the separate ops.
+   */
+  conv2dBias?(
+    x: DeviceBuffer, xShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], bias: DeviceBuffer, p: Conv2dParams, relu: boolean,
+  ): DeviceBuffer | null;
+  /**
+   * Optional: sums a contiguous [outer, mid, inner] buffer over outer and inner, giving `mid`
+   * values, without first moving the reduced axes last (the bias gradient of a convolution is
+   * such a sum over N and H·W). Same precision rule as reduce's sum (float64 accumulation for
+   * float32). Where a backend lacks it, raw.reduce permutes, copies and reduces.
+   */
+  sumOuterInner?(a: DeviceBuffer, outer: number, mid: number, inner: number): DeviceBuffer;
 
   // ---- pooling --------------------------------------------------------------------------------
   /**

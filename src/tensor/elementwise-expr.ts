@@ -40,4 +40,5 @@ export const BINARY_EXPR: Record<BinaryOp, string> = {
   le: '(a <= b ? 1 : 0)',
   gt: '(a > b ? 1 : 0)',
   ge: '(a >= b ? 1 : 0)',
+  reluBackward: '(b <= 0 ? 0 : a)',
 };

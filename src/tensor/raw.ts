@@ -193,6 +193,14 @@ export function reduce(op: ReduceOp, t: Tensor, axes?: number | readonly number[
   const ax = normAxes(axes, t.ndim);
   if ((op === 'argmax' || op === 'argmin') && ax.length > 1) throw new Error(`${op}: reduces one axis at a time (got ${ax.length})`);
   const keep = t.shape.map((_, i) => i).filter((i) => !ax.includes(i));
+  // A sum whose kept axes form one block after leading reduced axes, [outer, mid, inner], of a
+  // tensor that owns its contiguous buffer: backends that can sum it in place skip the copy.
+  if (op === 'sum' && t.backend.sumOuterInner && keep.length > 0 && keep[0] > 0 && keep[keep.length - 1] - keep[0] === keep.length - 1
+    && t.isContiguous && t.offset === 0 && t.buffer.size === t.size) {
+    const outer = numel(t.shape.slice(0, keep[0])), mid = numel(keep.map((i) => t.shape[i]));
+    const buf = t.backend.sumOuterInner(t.buffer, outer, mid, numel(t.shape.slice(keep[keep.length - 1] + 1)));
+    return fromBuffer(t.backend, buf, reducedShape(t.shape, ax, keepdim));
+  }
   const perm = [...keep, ...ax];
   const moved = perm.every((p, i) => p === i) ? t : permute(t, perm);
   const src = contiguous(moved);

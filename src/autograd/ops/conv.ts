@@ -1,28 +1,54 @@
 /**
  * 2-D convolution (cross-correlation) with stride, padding, dilation and groups, and 2-D max and
  * average pooling. The backend does the loops; these Functions carry the shapes and parameters
- * between forward and backward. Bias is added by broadcasting, so its gradient comes from Add.
+ * between forward and backward.
+ *
+ * Conv2d takes the bias, and optionally a relu after it, as one Function, so that a backend with
+ * the fused primitive (Backend.conv2dBias: the wasm backend adds the bias and applies relu while
+ * the product is still in its memory) saves two passes over the activations and their arrays.
+ * The result is the same as conv, then a broadcast add, then relu (the backend contract says so,
+ * and backends without the primitive compute exactly that). Backward: relu's mask first (PyTorch's
+ * threshold_backward, selecting), then the bias gradient as the sum of g over N, H, W (read in
+ * place where the backend has sumOuterInner), and the two convolution gradients.
  */
 import type { Conv2dParams, Pool2dParams } from '../../tensor/backend.js';
 import * as raw from '../../tensor/raw.js';
 import { fromBuffer, Tensor } from '../../tensor/tensor.js';
 import { Context, Function } from '../function.js';
 
+type ConvAttrs = { p: Conv2dParams; relu: boolean };
+
 export class Conv2d extends Function {
-  static override forward(ctx: Context<{ p: Conv2dParams }>, x: Tensor, w: Tensor, p: Conv2dParams): Tensor {
+  /** x [N, C, H, W], w [O, C/groups, KH, KW], bias [O] or null; relu (only with a bias) after the add. */
+  static override forward(ctx: Context<ConvAttrs>, x: Tensor, w: Tensor, bias: Tensor | null, p: Conv2dParams, relu = false): Tensor {
     const outShape = raw.checkConv2d(x, w, p);
+    if (relu && !bias) throw new Error('Conv2d: relu is fused only after a bias');
     const xc = raw.contiguous(x), wc = raw.contiguous(w);
-    ctx.saveForBackward(xc, wc);
-    ctx.attrs = { p };
-    return fromBuffer(x.backend, x.backend.conv2d(xc.buffer, xc.shape, wc.buffer, wc.shape, p), outShape);
+    const be = x.backend;
+    let y: Tensor | null = null;
+    if (bias && bias.dtype === x.dtype && be.conv2dBias) {
+      const bc = raw.contiguous(bias);
+      const buf = be.conv2dBias(xc.buffer, xc.shape, wc.buffer, wc.shape, bc.buffer, p, relu);
+      if (buf) y = fromBuffer(be, buf, outShape);
+    }
+    if (!y) {
+      y = fromBuffer(be, be.conv2d(xc.buffer, xc.shape, wc.buffer, wc.shape, p), outShape);
+      if (bias) y = raw.binary('add', y, raw.reshape(bias, [1, outShape[1], 1, 1]));
+      if (relu) y = raw.unary('relu', y);
+    }
+    if (relu) ctx.saveForBackward(xc, wc, y);
+    else ctx.saveForBackward(xc, wc);
+    ctx.attrs = { p, relu };
+    return y;
   }
-  static override backward(ctx: Context<{ p: Conv2dParams }>, g: Tensor) {
-    const [x, w] = ctx.savedTensors;
-    const gc = raw.contiguous(g);
+  static override backward(ctx: Context<ConvAttrs>, g: Tensor) {
+    const [x, w, y] = ctx.savedTensors;
+    const gc = raw.contiguous(ctx.attrs.relu ? raw.binary('reluBackward', g, y) : g);
     const b = x.backend;
     const gx = ctx.needsInputGrad[0] ? fromBuffer(b, b.conv2dGradInput(gc.buffer, gc.shape, w.buffer, w.shape, x.shape, ctx.attrs.p), x.shape) : null;
     const gw = ctx.needsInputGrad[1] ? fromBuffer(b, b.conv2dGradWeight(x.buffer, x.shape, gc.buffer, gc.shape, w.shape, ctx.attrs.p), w.shape) : null;
-    return [gx, gw, null];
+    const gb = ctx.needsInputGrad[2] ? raw.reduce('sum', gc, [0, 2, 3]) : null;
+    return [gx, gw, gb, null, null];
   }
 }
 

@@ -169,7 +169,8 @@ export class Relu extends Function {
   }
   static override backward(ctx: Context, g: Tensor) {
     // PyTorch's threshold_backward: 0 where out <= 0, else g. A NaN input (out NaN) passes g.
-    return [raw.where(raw.binaryScalar('le', ctx.savedTensors[0], 0), zeroLike(g), g)];
+    // One pass, selecting (see the BinaryOp's definition in tensor/backend.ts).
+    return [raw.binary('reluBackward', g, ctx.savedTensors[0])];
   }
 }
 

@@ -226,7 +226,7 @@ export class CpuBackend implements Backend {
     const r = maxPool2d(d(x), xShape, p, x.dtype);
     return { out: this.wrap(r.out), indices: this.wrap(r.indices) };
   }
-  maxPool2dGrad(gy: DeviceBuffer, indices: DeviceBuffer, gyShape: readonly number[], xShape: readonly number[]): DeviceBuffer {
+  maxPool2dGrad(gy: DeviceBuffer, indices: DeviceBuffer, gyShape: readonly number[], xShape: readonly number[], _p: Pool2dParams): DeviceBuffer {
     return this.wrap(maxPool2dGrad(d(gy), d(indices), gyShape, xShape, gy.dtype));
   }
   avgPool2d(x: DeviceBuffer, xShape: readonly number[], p: Pool2dParams): DeviceBuffer {

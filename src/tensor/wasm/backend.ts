@@ -4,7 +4,9 @@
  * what it accelerates:
  *   - matmul and conv2d (+ both gradients): the packed SIMD gemm of ./kernels.ts, float32
  *     accumulation, optionally split across worker threads (./threads.ts; QGRAD_THREADS);
- *   - 2x2 stride-2 max pooling: a branch-free SIMD kernel;
+ *   - conv2dBias: the bias add and relu in the convolution's epilogue (the same bits as the
+ *     separate ops); sumOuterInner: a conv bias gradient summed in place;
+ *   - 2x2 stride-2 max pooling: a branch-free SIMD kernel, and its backward as a SIMD gather;
  *   - unary / binary elementwise ops and sums with an exact SIMD form (./elementwise.ts), bit
  *     for bit equal to the reference loops;
  *   - memory: released arrays are recycled through a pool (./buffer-pool.ts) instead of being
@@ -20,11 +22,14 @@ import type { MatOperand } from '../cpu/gemm.js';
 import { poolOutShape } from '../cpu/pool.js';
 import { BufferPool } from './buffer-pool.js';
 import { conv2dForwardF32, conv2dGradInputF32, conv2dGradWeightF32 } from './conv.js';
-import { wasmBinary, wasmSum, wasmUnary } from './elementwise.js';
+import { wasmBinary, wasmSum, wasmSumOuterInner, wasmUnary } from './elementwise.js';
 import { gemmF32 } from './gemm.js';
 import { maxPool2dGradF32 } from './pool-grad.js';
-import { getWasmKernelConfig, maxPool2x2Wasm } from './runtime.js';
+import { getWasmKernelConfig, maxPool2x2GradWasm, maxPool2x2Wasm } from './runtime.js';
 
+/** MaxPool2d(2): 2 x 2 windows, stride 2, no padding or dilation (the SIMD kernels' case). */
+const is2x2 = (p: Pool2dParams): boolean => p.kernel[0] === 2 && p.kernel[1] === 2 && p.stride[0] === 2 && p.stride[1] === 2
+  && p.padding[0] === 0 && p.padding[1] === 0 && p.dilation[0] === 1 && p.dilation[1] === 1;
 const isF32 = (...xs: TypedArray[]): boolean => xs.every((x) => x instanceof Float32Array);
 const f32View = (v: View) => ({ data: d(v.buffer) as Float32Array, strides: v.strides, offset: v.offset });
 
@@ -82,6 +87,26 @@ export class WasmBackend extends CpuBackend {
     super.sumInto(x, outer, inner, out);
   }
 
+  /**
+   * The sum over outer and inner of [outer, mid, inner] in place (a conv bias gradient): float32
+   * in wasm (float64 lanes, wasmSumOuterInner); otherwise a loop in the reference's order (its
+   * permute + copy + sum adds x[o, m, i] for o, then i, into one float64 sum), without the copy.
+   */
+  sumOuterInner(a: DeviceBuffer, outer: number, mid: number, inner: number): DeviceBuffer {
+    const x = d(a);
+    const out = this.newArray(a.dtype, mid);
+    if (x instanceof Float32Array && wasmSumOuterInner(x, outer, mid, inner, out as Float32Array)) return this.wrap(out);
+    for (let m = 0; m < mid; m++) {
+      let s = 0;
+      for (let o = 0; o < outer; o++) {
+        const base = (o * mid + m) * inner;
+        for (let i = 0; i < inner; i++) s += x[base + i];
+      }
+      out[m] = s;
+    }
+    return this.wrap(out);
+  }
+
   // ---- matmul, convolution, pooling ---------------------------------------------------------
   /** Result arrays of the fast kernels come from the buffer pool (recycled: no page faults). */
   private readonly allocF32 = (n: number) => this.newArray('float32', n) as Float32Array;
@@ -95,6 +120,12 @@ export class WasmBackend extends CpuBackend {
     const y = isF32(xd, wd) ? conv2dForwardF32(xd as Float32Array, xShape, wd as Float32Array, wShape, p, this.allocF32) : null;
     return y ? this.wrap(y) : super.conv2d(x, xShape, w, wShape, p);
   }
+  conv2dBias(x: DeviceBuffer, xShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], bias: DeviceBuffer, p: Conv2dParams, relu: boolean): DeviceBuffer | null {
+    const xd = d(x), wd = d(w), bd = d(bias);
+    if (!isF32(xd, wd, bd)) return null;
+    const y = conv2dForwardF32(xd as Float32Array, xShape, wd as Float32Array, wShape, p, this.allocF32, bd as Float32Array, relu);
+    return y ? this.wrap(y) : null;
+  }
   override conv2dGradInput(gy: DeviceBuffer, gyShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], xShape: readonly number[], p: Conv2dParams): DeviceBuffer {
     const gyd = d(gy), wd = d(w);
     const gx = isF32(gyd, wd) ? conv2dGradInputF32(gyd as Float32Array, wShape, wd as Float32Array, xShape, p, this.allocF32) : null;
@@ -107,9 +138,7 @@ export class WasmBackend extends CpuBackend {
   }
   override maxPool2d(x: DeviceBuffer, xShape: readonly number[], p: Pool2dParams): { out: DeviceBuffer; indices: DeviceBuffer } {
     const xd = d(x);
-    const is2x2 = p.kernel[0] === 2 && p.kernel[1] === 2 && p.stride[0] === 2 && p.stride[1] === 2
-      && p.padding[0] === 0 && p.padding[1] === 0 && p.dilation[0] === 1 && p.dilation[1] === 1;
-    if (is2x2 && xd instanceof Float32Array) {
+    if (is2x2(p) && xd instanceof Float32Array) {
       // Branch-free in SIMD: on random data the reference loop mispredicts a branch per window.
       const [N, C, OH, OW] = poolOutShape(xShape, p);
       const r = maxPool2x2Wasm(xd, N * C, xShape[2], xShape[3], OH, OW, { f32: this.allocF32, i32: this.allocI32 });
@@ -117,12 +146,17 @@ export class WasmBackend extends CpuBackend {
     }
     return super.maxPool2d(x, xShape, p);
   }
-  override maxPool2dGrad(gy: DeviceBuffer, indices: DeviceBuffer, gyShape: readonly number[], xShape: readonly number[]): DeviceBuffer {
+  override maxPool2dGrad(gy: DeviceBuffer, indices: DeviceBuffer, gyShape: readonly number[], xShape: readonly number[], p: Pool2dParams): DeviceBuffer {
     const g = d(gy), idx = d(indices);
+    if (g instanceof Float32Array && idx instanceof Int32Array && is2x2(p)) {
+      // A gather in SIMD that writes every element once: no zeroed array, no scatter.
+      const gx = maxPool2x2GradWasm(g, idx, gyShape[0] * gyShape[1], xShape[2], xShape[3], gyShape[2], gyShape[3], this.allocF32);
+      if (gx) return this.wrap(gx);
+    }
     if (g instanceof Float32Array && idx instanceof Int32Array) {
       const gx = this.newZeroedArray('float32', xShape[0] * xShape[1] * xShape[2] * xShape[3]) as Float32Array;
       return this.wrap(maxPool2dGradF32(g, idx, gyShape, xShape, gx));
     }
-    return super.maxPool2dGrad(gy, indices, gyShape, xShape);
+    return super.maxPool2dGrad(gy, indices, gyShape, xShape, p);
   }
 }

@@ -14,7 +14,7 @@
 import type { Conv2dParams } from '../backend.js';
 import { geometry, type Geometry } from '../cpu/conv.js';
 import { MR, NR } from './kernels.js';
-import { col2imWasm, gemmWorkspace, packGatherWasm, packPanelsF32, runWorkspace } from './runtime.js';
+import { biasRowsWasm, col2imWasm, gemmWorkspace, packGatherWasm, packPanelsF32, runWorkspace } from './runtime.js';
 
 /** Where a result array comes from: any Float32Array of exactly n elements (contents ignored). */
 export type AllocF32 = (n: number) => Float32Array;
@@ -95,25 +95,38 @@ function copyPadded(x: Float32Array, g: Geometry, p: Conv2dParams, t: Tables, ds
   }
 }
 
-/** y = conv(x, w) with one gemm per group: W_g[Og, CKK] · cols[CKK, N*L]. Null if it does not fit. */
-export function conv2dForwardF32(x: Float32Array, xShape: readonly number[], w: Float32Array, wShape: readonly number[], p: Conv2dParams, alloc: AllocF32 = fresh): Float32Array | null {
+/**
+ * y = conv(x, w) with one gemm per group: W_g[Og, CKK] · cols[CKK, N*L]. Null if it does not fit.
+ * With `bias` ([O]), the epilogue adds bias[o] to every output of channel o while the product is
+ * still in wasm memory, and then applies relu if `relu` is set (kernels.ts bias_rows): the same
+ * float32 operations as the separate add and relu, so the same bits, without their two passes
+ * over the activations, their staging copies and their result arrays. relu is fused only
+ * together with a bias (asking for it alone is an error).
+ */
+export function conv2dForwardF32(
+  x: Float32Array, xShape: readonly number[], w: Float32Array, wShape: readonly number[], p: Conv2dParams, alloc: AllocF32 = fresh,
+  bias: Float32Array | null = null, relu = false,
+): Float32Array | null {
+  if (relu && !bias) throw new Error('conv2dForwardF32: relu is fused only after a bias');
   const g = geometry(xShape, wShape, p);
   const NL = g.N * g.L;
   if (NL === 0 || g.Og === 0) return new Float32Array(g.N * g.O * g.L);
   const t = tables(g, p);
   const planeWords = t.Hp * t.Wp;
-  const sizes = [g.N * g.C * planeWords, NL, g.CKK];
+  const sizes = [g.N * g.C * planeWords, NL, g.CKK, g.O];
   const ws = gemmWorkspace('f32', g.Og, NL, g.CKK, regions(0, sizes).words);
   if (!ws) return null;
   const y = alloc(g.N * g.O * g.L);
-  const [xw, posw, tapw] = regions(ws.extra, sizes).at;
+  const [xw, posw, tapw, biasw] = regions(ws.extra, sizes).at;
   copyPadded(x, g, p, t, ws.f32, xw);
   ws.i32.set(t.pos, posw);
   ws.i32.set(t.tap, tapw);
+  if (bias) ws.f32.set(bias, biasw);
   for (let gi = 0; gi < g.G; gi++) {
     packPanelsF32({ data: w, offset: gi * g.Og * g.CKK, rowStride: g.CKK, colStride: 1 }, g.CKK, 1, g.Og, g.CKK, MR, ws.f32, ws.a);
     packGatherWasm(ws, xw + gi * g.Cg * planeWords, posw, NL, tapw, g.CKK, NR, ws.b);
     runWorkspace(ws);
+    if (bias) biasRowsWasm(ws, g.Og, biasw + gi * g.Og, relu);
     // C[o, n * L + l] is y[n, gi * Og + o, l].
     const c = ws.f32;
     for (let n = 0; n < g.N; n++) {

@@ -91,6 +91,9 @@ export const WASM_BINARY: Partial<Record<BinaryOp, (a: Code, b: Code) => Code>> 
   le: (a, b) => oneWhere(f32x4.le(a, b)),
   gt: (a, b) => oneWhere(f32x4.gt(a, b)),
   ge: (a, b) => oneWhere(f32x4.ge(a, b)),
+  // Clears the bits of a where b <= 0: +0 there (as the literal 0 of the definition), a's exact
+  // bits elsewhere (Infinity, NaN and -0 included). A select, not a multiply.
+  reluBackward: (a, b) => andnot(a, f32x4.le(b, ZERO)),
 };
 
 function unaryKernel(op: string, expr: (x: Code) => Code): FuncSpec {

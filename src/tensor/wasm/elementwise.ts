@@ -116,6 +116,46 @@ export function wasmBinary(op: BinaryOp, result: Float32Array, shape: readonly n
   return true;
 }
 
+/**
+ * result[m] = sum of x[(o * mid + m) * inner + i] over o < outer and i < inner (x contiguous
+ * [outer, mid, inner]): the sum over N, H, W of a [N, C, H, W] gradient, a convolution's bias
+ * gradient, read in place. For each m the outer rows of `inner` values are staged back to back
+ * into the module's memory and summed with the float64 kernel of wasmSum, rounded once at the
+ * end; false if this path does not apply (short rows: the caller's loop is as fast).
+ */
+export function wasmSumOuterInner(x: Float32Array, outer: number, mid: number, inner: number, result: Float32Array): boolean {
+  const w = inner >= MIN_RUN && outer * inner >= SUM_MIN_INNER ? instance() : null;
+  if (!w) return false;
+  const { f32, f64, sum } = w;
+  const l = ACC / 2;
+  for (let m = 0; m < mid; m++) {
+    f64.fill(0, l, l + 8);
+    let staged = 0;
+    for (let o = 0; o < outer; o++) {
+      // Rows longer than a block go through in pieces; a row never straddles a flush.
+      for (let i = 0; i < inner; i += BLOCK) {
+        const n = Math.min(BLOCK, inner - i);
+        if (staged + n > BLOCK) staged = flushSum(f32, sum, staged);
+        const s = (o * mid + m) * inner + i;
+        f32.set(x.subarray(s, s + n), A + staged);
+        staged += n;
+      }
+    }
+    flushSum(f32, sum, staged);
+    result[m] = ((f64[l] + f64[l + 1]) + (f64[l + 2] + f64[l + 3])) + ((f64[l + 4] + f64[l + 5]) + (f64[l + 6] + f64[l + 7]));
+  }
+  return true;
+}
+
+/** Sums the `staged` floats at A into the float64 lanes (zero-padded to a step of 8); returns 0. */
+function flushSum(f32: Float32Array, sum: SumKernel, staged: number): number {
+  if (staged === 0) return 0;
+  const padded = (staged + 7) & ~7;
+  f32.fill(0, A + staged, A + padded);
+  sum(A * 4, padded * 4, ACC * 4);
+  return 0;
+}
+
 /** Shortest row a sum hands to wasm. */
 const SUM_MIN_INNER = 256;
 

@@ -93,6 +93,8 @@ export const v128 = {
   i32Const: (lanes: [number, number, number, number]): Code => [...simd(0x0c), ...lanes.flatMap((v) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff])],
   and: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x4e)],
   or: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x50)],
+  /** a & ~b */
+  andnot: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x4f)],
   /** Bits of a where mask is 1, of b where it is 0. */
   bitselect: (a: Code, b: Code, mask: Code): Code => [...a, ...b, ...mask, ...simd(0x52)],
   /** The 32-bit lanes lanes[i] of the concatenation a ++ b (0-3 from a, 4-7 from b). */
@@ -103,7 +105,11 @@ export const v128 = {
 export const f32x4 = {
   eq: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x41)],
   ne: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x42)],
+  lt: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x43)],
   gt: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x44)],
+  le: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x45)],
+  /** Broadcasts an f32 to all four lanes. */
+  splat: (a: Code): Code => [...a, ...simd(0x13)],
   add: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe4)],
   mul: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xe6)],
   /** Relaxed SIMD: a * b + c, fused or not at the engine's choice. */
@@ -113,6 +119,7 @@ export const f32x4 = {
 export const i32x4 = {
   splat: (a: Code): Code => [...a, ...simd(0x11)],
   add: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xae)],
+  eq: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x37)],
   /** Lane i = a[2i] * b[2i] + a[2i+1] * b[2i+1] over signed 16-bit lanes, wrapping to 32 bits. */
   dotI16x8S: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xba)],
 };

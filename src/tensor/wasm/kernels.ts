@@ -281,6 +281,97 @@ function maxPool2x2() {
 }
 
 /**
+ * maxpool2x2_grad(gy, idx, gx, H, W, OH, OW, r0, r1): the backward of maxpool2x2 as a gather, not
+ * a scatter: the 2 x 2 windows of stride 2 tile the input without overlap, so every input element
+ * covered by a window gets that window's gradient if it is the recorded winner and 0 otherwise,
+ * and the kernel writes each covered element once, no zeroing and no read-modify-write:
+ * gx[i] = 0 + (idx[w] == i ? gy[w] : 0), 4 windows per step, the four corners selected by
+ * comparing lanes of indices and interleaved back into the two input rows with shuffles. The
+ * `0 +` is the reference's (a zeroed array, then +=): it turns a -0 gradient into +0, as there.
+ * Input rows and columns no window covers (odd H or W) are not written: the caller zeroes them.
+ * Indices must come from maxpool2x2 (within their window). Requires OW >= 4.
+ */
+function maxPool2x2Grad() {
+  return defineFunction(
+    'maxpool2x2_grad',
+    { gy: 'i32', idx: 'i32', gx: 'i32', H: 'i32', W: 'i32', OH: 'i32', OW: 'i32', r0: 'i32', r1: 'i32' },
+    {
+      r: 'i32', p: 'i32', base: 'i32', inRow: 'i32', outRow: 'i32', ow: 'i32', owc: 'i32', q: 'i32',
+      g: 'v128', ix: 'v128', ia: 'v128', wv: 'v128', a: 'v128', b: 'v128', c: 'v128', d: 'v128',
+    },
+    (l) => {
+      const get = local.get, set = local.set;
+      const ONE = v128.i32Const([1, 1, 1, 1]);
+      /** 0 + (gy where idx == corner), as the reference's zeroed array plus one addition. */
+      const pick = (corner: Code): Code => f32x4.add(v128.zero(), v128.and(get(l.g), i32x4.eq(get(l.ix), corner)));
+      return [
+        set(l.wv, i32x4.splat(get(l.W))),
+        forLoop(l.r, get(l.r0), get(l.r1), 1, [
+          set(l.p, i32.divU(get(l.r), get(l.OH))),
+          set(l.base, i32.mul(i32.mul(i32.sub(get(l.r), i32.mul(get(l.p), get(l.OH))), i32.const(2)), get(l.W))),
+          set(l.inRow, i32.add(get(l.gx), i32.mul(i32.add(i32.mul(i32.mul(get(l.p), get(l.H)), get(l.W)), get(l.base)), i32.const(4)))),
+          set(l.outRow, i32.mul(i32.mul(get(l.r), get(l.OW)), i32.const(4))),
+          set(l.ow, i32.const(0)),
+          doWhile([
+            set(l.owc, i32.minU(get(l.ow), i32.sub(get(l.OW), i32.const(4)))),
+            set(l.g, v128.load(i32.add(get(l.gy), i32.add(get(l.outRow), i32.mul(get(l.owc), i32.const(4)))))),
+            set(l.ix, v128.load(i32.add(get(l.idx), i32.add(get(l.outRow), i32.mul(get(l.owc), i32.const(4)))))),
+            set(l.ia, i32x4.add(i32x4.splat(i32.add(get(l.base), i32.mul(get(l.owc), i32.const(2)))), v128.i32Const([0, 2, 4, 6]))),
+            set(l.a, pick(get(l.ia))),
+            set(l.b, pick(i32x4.add(get(l.ia), ONE))),
+            set(l.ia, i32x4.add(get(l.ia), get(l.wv))),
+            set(l.c, pick(get(l.ia))),
+            set(l.d, pick(i32x4.add(get(l.ia), ONE))),
+            // Top row: a0 b0 a1 b1 | a2 b2 a3 b3; bottom row the same with c, d.
+            set(l.q, i32.add(get(l.inRow), i32.mul(get(l.owc), i32.const(8)))),
+            v128.store(get(l.q), v128.shuffle32(get(l.a), get(l.b), [0, 4, 1, 5])),
+            v128.store(get(l.q), v128.shuffle32(get(l.a), get(l.b), [2, 6, 3, 7]), 16),
+            set(l.q, i32.add(get(l.q), i32.mul(get(l.W), i32.const(4)))),
+            v128.store(get(l.q), v128.shuffle32(get(l.c), get(l.d), [0, 4, 1, 5])),
+            v128.store(get(l.q), v128.shuffle32(get(l.c), get(l.d), [2, 6, 3, 7]), 16),
+            set(l.ow, i32.add(get(l.ow), i32.const(4))),
+          ], i32.ltU(get(l.ow), get(l.OW))),
+        ]),
+      ];
+    },
+    true,
+  );
+}
+
+/**
+ * bias_rows(c, ldc, bias, cols, r0, r1, relu): the convolution's epilogue, in place on the
+ * product's result: C[r, j] = C[r, j] + bias[r] for rows [r0, r1) and j < cols (cols a multiple
+ * of 4; ldc, the row pitch, in bytes), then, where relu is -1 (all bits), relu as the unary
+ * kernel computes it (x & ~(x < 0): NaN and -0 kept). Each entry is the float32 sum of the two
+ * float32 values, rounded once, exactly as the separate broadcast add would compute it, so the
+ * fused result is bit-identical to conv, then add (then relu).
+ */
+function biasRows() {
+  return defineFunction(
+    'bias_rows',
+    { c: 'i32', ldc: 'i32', bias: 'i32', cols: 'i32', r0: 'i32', r1: 'i32', relu: 'i32' },
+    { r: 'i32', p: 'i32', end: 'i32', b: 'v128', v: 'v128', mask: 'v128' },
+    (l) => {
+      const g = local.get;
+      return [
+        local.set(l.mask, i32x4.splat(g(l.relu))),
+        forLoop(l.r, g(l.r0), g(l.r1), 1, [
+          local.set(l.b, f32x4.splat(f32.load(i32.add(g(l.bias), i32.mul(g(l.r), i32.const(4)))))),
+          local.set(l.p, i32.add(g(l.c), i32.mul(g(l.r), g(l.ldc)))),
+          local.set(l.end, i32.add(g(l.p), i32.mul(g(l.cols), i32.const(4)))),
+          doWhile([
+            local.set(l.v, f32x4.add(v128.load(g(l.p)), g(l.b))),
+            v128.store(g(l.p), v128.andnot(g(l.v), v128.and(f32x4.lt(g(l.v), v128.zero()), g(l.mask)))),
+            local.set(l.p, i32.add(g(l.p), i32.const(16))),
+          ], i32.ltU(g(l.p), g(l.end))),
+        ]),
+      ];
+    },
+    true,
+  );
+}
+
+/**
  * The module's bytes; `relaxed` selects f32x4.relaxed_madd for the float32 kernel; `shared`
  * (the default) imports a shared memory, which threads need and browsers allow only to
  * cross-origin-isolated pages.
@@ -290,7 +381,7 @@ export function gemmModuleBytes(relaxed: boolean, shared = true): Uint8Array<Arr
   return buildModule(
     [
       microKernel('f32', relaxed), driver('f32', 0), microKernel('i16', false), driver('i16', 2),
-      packGather(MR), packGather(NR), col2im(), maxPool2x2(),
+      packGather(MR), packGather(NR), col2im(), maxPool2x2(), biasRows(), maxPool2x2Grad(),
     ],
     { initialPages: INITIAL_PAGES, maximumPages: MAXIMUM_PAGES, shared },
   );
@@ -304,4 +395,6 @@ export interface GemmExports {
   pack_gather8(src: number, pOff: number, kOff: number, K: number, dst: number, pp0: number, pp1: number): void;
   col2im(c: number, ldc: number, pos: number, tap: number, K: number, j0: number, j1: number, gx: number): void;
   maxpool2x2(x: number, out: number, idx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number): void;
+  bias_rows(c: number, ldc: number, bias: number, cols: number, r0: number, r1: number, relu: number): void;
+  maxpool2x2_grad(gy: number, idx: number, gx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number): void;
 }

@@ -28,9 +28,37 @@ export interface WasmKernelConfig {
 const DEFAULT_MAX_THREADS = 2;
 
 function envConfig(): { threads: number | null } {
-  const env: Record<string, string | undefined> = typeof process !== 'undefined' ? process.env : {};
-  const n = Number.parseInt(env.QGRAD_THREADS ?? '', 10);
+  const n = Number.parseInt(env().QGRAD_THREADS ?? '', 10);
   return { threads: Number.isFinite(n) && n >= 1 ? n : null };
+}
+
+function env(): Record<string, string | undefined> {
+  return typeof process !== 'undefined' ? process.env : {};
+}
+
+/**
+ * Whether the float32 micro-kernel may use relaxed SIMD's f32x4.relaxed_madd (fused multiply-add
+ * on x86 with FMA and on ARM; one rounding per multiply-add instead of two, so results differ
+ * from the unfused kernel in the last bits, and are as accurate or more: see docs/performance.md).
+ * Engines that ship relaxed SIMD validate it as is (Node 22+, Chrome 114+). Node 20's V8 has it
+ * behind --experimental-wasm-relaxed-simd, a flag that can be set at run time before the module
+ * is compiled: process.getBuiltinModule (Node >= 20.16; absent in browsers) reaches node:v8
+ * synchronously, so the choice is made once, before the first kernel runs, never by timing.
+ * Never required: without it the kernel multiplies and adds separately. QGRAD_RELAXED_SIMD=0
+ * turns it off (e.g. to reproduce results of a machine without FMA bit for bit).
+ */
+function relaxedSimd(): boolean {
+  if (env().QGRAD_RELAXED_SIMD === '0') return false;
+  const bytes = gemmModuleBytes(true);
+  if (WebAssembly.validate(bytes)) return true;
+  const getBuiltin = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
+  if (typeof getBuiltin !== 'function') return false;
+  try {
+    (getBuiltin('node:v8') as { setFlagsFromString(flags: string): void }).setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    return false;
+  }
+  return WebAssembly.validate(bytes);
 }
 
 /** threads: null means automatic, min(2, cores). */
@@ -80,8 +108,7 @@ function instance(): Instance | null {
   if (inst !== undefined) return inst;
   inst = null;
   if (typeof WebAssembly === 'undefined') return inst;
-  // Relaxed SIMD (fused multiply-add) where the engine validates it: Node 22+, not Node 20.
-  const relaxed = WebAssembly.validate(gemmModuleBytes(true));
+  const relaxed = relaxedSimd();
   for (const shared of typeof SharedArrayBuffer !== 'undefined' ? [true, false] : [false]) {
     const bytes = gemmModuleBytes(relaxed, shared);
     if (!WebAssembly.validate(bytes)) continue;
@@ -126,7 +153,7 @@ function loadNodeThreads(): void {
 }
 
 /** Exports the worker pool can run, by opcode. */
-const OPS = ['gemm_f32', 'gemm_i16', 'pack_gather4', 'pack_gather8', 'col2im', 'maxpool2x2'] as const;
+const OPS = ['gemm_f32', 'gemm_i16', 'pack_gather4', 'pack_gather8', 'col2im', 'maxpool2x2', 'bias_rows', 'maxpool2x2_grad'] as const;
 type Op = (typeof OPS)[number];
 
 /**
@@ -248,6 +275,24 @@ export function threadedCallCounts(): Readonly<Record<string, number>> {
  * units are cut into chunks that the ready threads claim dynamically (see threads/pool.ts).
  */
 function dispatch(op: Op, work: number, units: number, args: number[], lo: number, hi: number, scale = 1): void {
+  if (kernelObserver) {
+    const t0 = performance.now();
+    dispatchNow(op, work, units, args, lo, hi, scale);
+    kernelObserver(op, performance.now() - t0);
+  } else dispatchNow(op, work, units, args, lo, hi, scale);
+}
+
+/**
+ * A profiling hook: called after every kernel dispatch with the export's name and its wall time
+ * in ms (scripts/op-times.ts attributes GEMM time to ops with it). null (the default) costs one
+ * test per dispatch.
+ */
+let kernelObserver: ((op: string, ms: number) => void) | null = null;
+export function observeKernels(f: ((op: string, ms: number) => void) | null): void {
+  kernelObserver = f;
+}
+
+function dispatchNow(op: Op, work: number, units: number, args: number[], lo: number, hi: number, scale: number): void {
   const w = instance();
   if (!w) throw new Error(`${op}: wasm kernels unavailable`);
   const p = work >= THREAD_MIN_WORK && units > 1 ? pool(w) : null;
@@ -316,6 +361,16 @@ export function col2imWasm(ws: Workspace, pos: number, tap: number, K: number, i
 }
 
 /**
+ * The convolution's epilogue on a workspace's result (kernels.ts bias_rows): C[r, j] += bias[r]
+ * for the first `rows` rows, every column of the row pitch (padding columns included: they are
+ * never read), then relu if asked. `bias` is a word location in wasm memory.
+ */
+export function biasRowsWasm(ws: Workspace, rows: number, bias: number, relu: boolean): void {
+  if (rows === 0) return;
+  dispatch('bias_rows', rows * ws.ldc, rows, [ws.c * 4, ws.ldc * 4, bias * 4, ws.ldc, 0, 0, relu ? -1 : 0], 4, 5);
+}
+
+/**
  * 2 x 2, stride 2 max pooling of planes [H, W] in wasm SIMD (kernels.ts maxpool2x2): the pooled
  * values and, per output, the flat index h * W + w of the winner in its plane. Null where wasm SIMD
  * is missing or OW < 4 (the caller's loop handles those).
@@ -338,6 +393,33 @@ export function maxPool2x2Wasm(
   out.set(v.f32.subarray(ow, ow + n));
   indices.set(v.i32.subarray(iw, iw + n));
   return { out, indices };
+}
+
+/**
+ * The backward of maxPool2x2Wasm in wasm SIMD (kernels.ts maxpool2x2_grad): gx [planes, H, W]
+ * from gy and the winner indices [planes, OH, OW], every element written (no zeroed array, no
+ * scatter). Bit-identical to the reference scatter into a zeroed array. Null where wasm SIMD is
+ * missing or OW < 4, or the indices are not those of 2 x 2, stride-2 windows (OH, OW must be
+ * floor(H / 2), floor(W / 2)).
+ */
+export function maxPool2x2GradWasm(
+  gy: Float32Array, indices: Int32Array, planes: number, H: number, W: number, OH: number, OW: number,
+  alloc: (n: number) => Float32Array = (n) => new Float32Array(n),
+): Float32Array | null {
+  const w = instance();
+  if (!w || OW < 4 || OH !== H >> 1 || OW !== W >> 1) return null;
+  const n = planes * OH * OW, nx = planes * H * W;
+  const gw = 64, iw = align16(gw + n), xw = align16(iw + n);
+  const v = reserve(w, (xw + nx) * 4);
+  if (!v) return null;
+  v.f32.set(gy, gw);
+  v.i32.set(indices, iw);
+  // Rows and columns past the last window are no window's: zero (all of it, when there are any).
+  if ((H & 1) | (W & 1)) v.f32.fill(0, xw, xw + nx);
+  dispatch('maxpool2x2_grad', nx, planes * OH, [gw * 4, iw * 4, xw * 4, H, W, OH, OW, 0, 0], 7, 8);
+  const gx = alloc(nx);
+  gx.set(v.f32.subarray(xw, xw + nx));
+  return gx;
 }
 
 // ---- packing --------------------------------------------------------------------------------

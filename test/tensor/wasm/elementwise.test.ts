@@ -78,6 +78,7 @@ const BINARY: Record<BinaryOp, (a: number, b: number) => number> = {
   le: (a, b) => (a <= b ? 1 : 0),
   gt: (a, b) => (a > b ? 1 : 0),
   ge: (a, b) => (a >= b ? 1 : 0),
+  reluBackward: (a, b) => (b <= 0 ? 0 : a),
 };
 
 /** An operand: a typed array seen through shape, strides and offset. */
