@@ -27,7 +27,9 @@
  * non-negative first):
  *   xl = x · 2^max(shift, 0)
  *   h  = floor((xl · m + 2^30) / 2^31)           SaturatingRoundingDoublingHighMul (ties up)
- *      = Div(xl · m + 2^30 + 2^61, 2^31) - 2^30   (exact while |xl| < 2^30, checked per node)
+ *      = Div(xl · m + 2^30 + 2^62, 2^31) - 2^31   (for int32 xl and m < 2^31: |xl · m| < 2^62, so the
+ *                                                  dividend lies in (0, 2^63): no int64 overflow, and Div's
+ *                                                  truncation is the floor)
  *   r  = Sign(h) · Div(|h| + 2^(k-1), 2^k)        RoundingDivideByPOT, k = max(-shift, 0) (ties away from zero)
  * roundDiv(n, d) (exact integer division with the tie rule, graph-engine.ts):
  *   f = Div(n - Mod(n, d), d), r = Mod(n, d) (ONNX Mod with fmod 0 takes the divisor's sign: r in [0, d))
@@ -66,8 +68,9 @@ interface Levels {
 }
 
 const TWO_30 = 2 ** 30;
-/** |x · 2^max(shift, 0)| must stay below this for the int64 MBQM above (and TFLite's int32 arithmetic). */
-const MBQM_LIMIT = TWO_30;
+const TWO_31 = 2 ** 31;
+/** x · 2^max(shift, 0) must be an int32, as in TFLite (the engine's validation keeps it so; checked again here). */
+const MBQM_LIMIT = TWO_31;
 
 /** The 8-bit ONNX type that holds levels in [lo, hi], or null. */
 function levelType(lo: number, hi: number): DataTypeCode | null {
@@ -113,8 +116,8 @@ export function exportInt8GraphIntegerOnnx(spec: Int8GraphSpec, opts: Int8Intege
     const left = Array.from({ length: n }, (_, c) => 2 ** Math.max(shift[c], 0));
     const k = Array.from({ length: n }, (_, c) => Math.max(-shift[c], 0));
     const xl = left.every((v) => v === 1) ? x : emit('Mul', name, [x, i64(`${name}.left`, left, dims)]);
-    const t = emit('Add', name, [emit('Mul', name, [xl, i64(`${name}.multiplier`, Array.from(multiplier), dims)]), i64(`${name}.nudge`, TWO_30 + 2 ** 61)]);
-    const h = emit('Sub', name, [emit('Div', name, [t, i64(`${name}.two31`, 2 ** 31)]), i64(`${name}.two30`, TWO_30)]);
+    const t = emit('Add', name, [emit('Mul', name, [xl, i64(`${name}.multiplier`, Array.from(multiplier), dims)]), i64(`${name}.nudge`, TWO_30 + 2 ** 62)]);
+    const h = emit('Sub', name, [emit('Div', name, [t, i64(`${name}.two31`, TWO_31)]), i64(`${name}.offset`, TWO_31)]);
     if (k.every((v) => v === 0)) return h;
     const half = k.map((e) => (e > 0 ? 2 ** (e - 1) : 0));
     const pot = k.map((e) => 2 ** e);
@@ -123,7 +126,7 @@ export function exportInt8GraphIntegerOnnx(spec: Int8GraphSpec, opts: Int8Intege
   };
   const checkMbqm = (largest: number, shift: ArrayLike<number>, where: string) => {
     const left = Math.max(...Array.from(shift, (s) => 2 ** Math.max(s, 0)));
-    if (largest * left >= MBQM_LIMIT) throw new OnnxExportError(`${fn}: ${where} can reach |x| = ${largest * left} before its fixed-point rescale; the integer form needs |x| < 2^30`);
+    if (largest * left >= MBQM_LIMIT) throw new OnnxExportError(`${fn}: ${where} can reach |x| = ${largest * left} before its fixed-point rescale, more than int32 holds (TFLite's arithmetic, and the integer form's, need |x| < 2^31)`);
   };
   /** roundDiv(n, d) on an int64 tensor n (scalar d > 0), with the engine's tie rule. */
   const roundDiv = (name: string, n: string, d: number, rounding: string | undefined) => {
