@@ -12,6 +12,9 @@
  * <dir>/resnet-float-*.qgrd for the ResNet), exports both to <dir>/<name>-{float,int8}.onnx
  * (writeOnnxModels), then runs all four models on the same batches.
  *
+ * The int8 model is also exported in the integer form (exportInt8GraphOnnx form 'integer'), whose
+ * logits must equal qgrad's exactly.
+ *
  * --per-node K compares every integer node on the first K test images, both ways:
  *   propagated  onnxruntime's levels of the node in the whole network vs qgrad's (differences
  *               carried in from earlier nodes included);
@@ -81,6 +84,9 @@ const session = (model: string | Uint8Array) =>
     : ort.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1, executionProviders: ['cpu'] });
 const floatSession = await session(files.float);
 const int8Session = await session(files.int8);
+// The integer form (qgrad's fixed-point arithmetic in ONNX integer operators) of the same model.
+const integerSession = await session(exportInt8GraphOnnx(spec, { form: 'integer', name: `${flags.name}-int8-integer` }));
+let integerIdentical = 0;
 
 const argmax = (a: ArrayLike<number>, at: number) => {
   let b = 0;
@@ -104,6 +110,12 @@ for (const batch of new MnistLoader(test, { batchSize: 500 })) {
   for (let i = 0; i < ours.length; i++) worstFloat = Math.max(worstFloat, Math.abs(theirs[i] - ours[i]) / Math.max(1, Math.abs(ours[i])));
   const ours8 = int8.forward(batch.x, batch.size);
   const theirs8 = (await int8Session.run({ input })).output.data as Float32Array;
+  const exact8 = (await integerSession.run({ input })).output.data as Float32Array;
+  for (let i = 0; i < batch.size; i++) {
+    let same = true;
+    for (let j = 0; j < classes; j++) if (exact8[i * classes + j] !== ours8[i * classes + j]) same = false;
+    if (same) integerIdentical++;
+  }
   for (let i = 0; i < batch.size; i++) {
     if (argmax(ours8, i * classes) === argmax(theirs8, i * classes)) samePrediction++;
     else differing.push(`test image ${n + i}: qgrad top-two gap ${topGap(ours8, i * classes)} level(s), onnxruntime ${topGap(theirs8, i * classes)}`);
@@ -122,8 +134,10 @@ console.log(`float: largest |onnxruntime - qgrad| / max(1, |qgrad|) = ${worstFlo
 console.log(`int8:  same prediction ${pct(samePrediction)}, every logit within one output level ${pct(withinOne)}, identical logits ${pct(identical)}, largest difference ${maxLevels} level(s)`);
 console.log(`int8:  images by largest logit difference: ${[...histogram].sort((a, b) => a[0] - b[0]).map(([d, k]) => `${d} level(s): ${k}`).join(', ')}`);
 for (const d of differing) console.log(`  different prediction: ${d}`);
+console.log(`int8, integer form (form: 'integer'): identical logits ${pct(integerIdentical)}`);
 await floatSession.release();
 await int8Session.release();
+await integerSession.release();
 
 if (flags['per-node'] > 0) await perNode(flags['per-node']);
 
