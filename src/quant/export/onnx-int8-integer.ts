@@ -10,7 +10,7 @@
  * Levels travel as uint8 (or int8) tensors, as in the QDQ form, and each node is:
  *
  *   quantize      Round(Mul(x, float32(1/s))) + z, Clip, Cast: qgrad's round(fround(x · fround(1/s)))
- *                 (Round is half to even, ONNX Round-11; half away from zero as Sign·Floor(|y| + 0.5))
+ *                 (Round is half to even, ONNX Round-11; half away from zero as Sign·Floor(|y| + 0.5) in double)
  *   conv2d        ConvInteger(x, w - z_w int8, z_x) (+ bias) -> int64 -> MBQM -> + z_out, Clip, Cast
  *   linear        MatMulInteger(x, (w - z_w)ᵀ, z_x) (+ bias) -> the same
  *   add, mul      TFLite's ADD / MUL on int64 (mode 'fixedPoint'), or the seed formulas in double
@@ -206,7 +206,13 @@ export function exportInt8GraphIntegerOnnx(spec: Int8GraphSpec, opts: Int8Intege
         const y = emit('Mul', name, ['input', constant(`${name}.inv_scale`, DataType.FLOAT, [], [Math.fround(1 / Math.fround(op.scale))])]);
         let r: string;
         if ((op.rounding ?? 'halfEven') === 'halfEven') r = emit('Round', name, [y]);
-        else r = emit('Mul', name, [emit('Floor', name, [emit('Add', name, [emit('Abs', name, [y]), constant(`${name}.half`, DataType.FLOAT, [], [0.5])])]), emit('Sign', name, [y])]);
+        else {
+          // Half away from zero as Sign(y)·Floor(|y| + 0.5), in double: |y| + 0.5 is exact there for
+          // any float32 y below 2^28 (in float32 it could round up, e.g. 0.49999997 + 0.5 -> 1).
+          const yd = cast(name, y, DataType.DOUBLE);
+          const away = emit('Mul', name, [emit('Floor', name, [emit('Add', name, [emit('Abs', name, [yd]), constant(`${name}.half`, DataType.DOUBLE, [], [0.5])])]), emit('Sign', name, [yd])]);
+          r = cast(name, away, DataType.FLOAT);
+        }
         const lv = emit('Clip', name, [emit('Add', name, [r, constant(`${name}.zero_point`, DataType.FLOAT, [], [op.zeroPoint])]), constant(`${name}.qmin`, DataType.FLOAT, [], [op.qmin]), constant(`${name}.qmax`, DataType.FLOAT, [], [op.qmax])]);
         const type = levelType(op.qmin, op.qmax);
         if (type === null) throw new OnnxExportError(`${fn}: ${where} quantizes to [${op.qmin}, ${op.qmax}], which fits neither uint8 nor int8`);

@@ -17,7 +17,7 @@ import {
   calibrate, convert, convertGraph, decodeModel, exportInt8GraphOnnx, exportInt8Onnx, Int8GraphModel, Int8Model, prepareQAT, qconfig, type Int8GraphSpec,
 } from '../../../src/quant/index.js';
 import { loadMnist } from '../../../src/node.js';
-import { multiplyByQuantizedMultiplier } from '../../../src/quant/numerics/index.js';
+import { multiplyByQuantizedMultiplier, quantize } from '../../../src/quant/numerics/index.js';
 import { mulberry32 } from '../../helpers/rng.js';
 import { mnistTest } from './helpers.js';
 
@@ -124,7 +124,7 @@ describe('int8 ONNX export, integer form -> onnxruntime-node equals Int8GraphMod
     expect(Object.keys(tapped).filter((k) => k.endsWith(':levels')).length).toBe(spec.nodes.length - 1);
   });
 
-  it("the int64 MultiplyByQuantizedMultiplier equals the numerics reference on every level, ties and left shifts included", async () => {
+  it("the int64 MultiplyByQuantizedMultiplier equals the numerics reference on every level, ties and left shifts included; so does the input quantization with both tie rules", async () => {
     // quantize (scale 1, zero point 128) -> clamp (requantize by multiplier·2^(shift-31), zero points 128)
     // -> dequantize, on all 256 input levels: q - 128 runs over [-128, 127], both signs.
     const rand = mulberry32(20261206);
@@ -153,6 +153,22 @@ describe('int8 ONNX export, integer form -> onnxruntime-node equals Int8GraphMod
       // The reference: src/quant/numerics' TFLite transcription (itself checked against a BigInt one).
       const expected = Array.from(x, (v) => Math.min(255, Math.max(0, 128 + multiplyByQuantizedMultiplier(v, multiplier, shift))));
       expect(Array.from(theirs), `multiplier ${multiplier}, shift ${shift}`).toEqual(expected);
+    }
+    // The input quantization with both tie rules, on ties of both signs and just below them.
+    const xs = Float32Array.from({ length: 256 }, (_, i) => (i % 2 ? (i - 128) / 2 : Math.fround(0.49999997) * Math.sign(i - 128 || 1)));
+    for (const rounding of ['halfEven', 'halfAwayFromZero'] as const) {
+      const spec: Int8GraphSpec = {
+        inputShape: [256],
+        nodes: [
+          { name: 'q', inputs: ['input'], op: { kind: 'quantize', scale: 1, zeroPoint: 128, qmin: 0, qmax: 255, rounding } },
+          { name: 'out', inputs: ['q'], op: { kind: 'dequantize', scale: 1, zeroPoint: 128 } },
+        ],
+        output: 'out',
+      };
+      const s = await ort.InferenceSession.create(exportInt8GraphOnnx(spec, { form: 'integer', tapLevels: true }), { intraOpNumThreads: 1, executionProviders: ['cpu'] });
+      const levels = (await s.run({ input: new ort.Tensor('float32', xs, [1, 256]) }))['q:levels'].data as Uint8Array;
+      await s.release();
+      expect(Array.from(levels), rounding).toEqual(Array.from(quantize(xs, { scale: 1, zeroPoint: 128, qmin: 0, qmax: 255, rounding })));
     }
     // Coverage: the cases hit exact .5 ties of both signs (x·M = ±0.5 at M = 1/4, x = ±2).
     expect(multiplyByQuantizedMultiplier(2, 2 ** 30, -1)).toBe(1);
