@@ -87,6 +87,14 @@ const int8Session = await session(files.int8);
 // The integer form (qgrad's fixed-point arithmetic in ONNX integer operators) of the same model.
 const integerSession = await session(exportInt8GraphOnnx(spec, { form: 'integer', name: `${flags.name}-int8-integer` }));
 let integerIdentical = 0;
+/** onnxruntime's time in each int8 form (ms), summed over the batches: the price of the integer form. */
+const ms = { qdq: 0, integer: 0 };
+const timed = async (key: keyof typeof ms, run: () => Promise<Float32Array>) => {
+  const t = performance.now();
+  const r = await run();
+  ms[key] += performance.now() - t;
+  return r;
+};
 
 const argmax = (a: ArrayLike<number>, at: number) => {
   let b = 0;
@@ -109,8 +117,8 @@ for (const batch of new MnistLoader(test, { batchSize: 500 })) {
   const theirs = (await floatSession.run({ input })).output.data as Float32Array;
   for (let i = 0; i < ours.length; i++) worstFloat = Math.max(worstFloat, Math.abs(theirs[i] - ours[i]) / Math.max(1, Math.abs(ours[i])));
   const ours8 = int8.forward(batch.x, batch.size);
-  const theirs8 = (await int8Session.run({ input })).output.data as Float32Array;
-  const exact8 = (await integerSession.run({ input })).output.data as Float32Array;
+  const theirs8 = await timed('qdq', async () => (await int8Session.run({ input })).output.data as Float32Array);
+  const exact8 = await timed('integer', async () => (await integerSession.run({ input })).output.data as Float32Array);
   for (let i = 0; i < batch.size; i++) {
     let same = true;
     for (let j = 0; j < classes; j++) if (exact8[i * classes + j] !== ours8[i * classes + j]) same = false;
@@ -135,6 +143,7 @@ console.log(`int8:  same prediction ${pct(samePrediction)}, every logit within o
 console.log(`int8:  images by largest logit difference: ${[...histogram].sort((a, b) => a[0] - b[0]).map(([d, k]) => `${d} level(s): ${k}`).join(', ')}`);
 for (const d of differing) console.log(`  different prediction: ${d}`);
 console.log(`int8, integer form (form: 'integer'): identical logits ${pct(integerIdentical)}`);
+console.log(`onnxruntime's time on the ${n} images (batches of 500, 1 thread): QDQ ${(ms.qdq / 1000).toFixed(1)} s, integer form ${(ms.integer / 1000).toFixed(1)} s`);
 await floatSession.release();
 await int8Session.release();
 await integerSession.release();
