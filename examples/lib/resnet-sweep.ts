@@ -8,7 +8,8 @@
  *          --calib-images N (default 2048)  --channels N (default 16)  --seed N  --out DIR
  *          --arith fixedPoint|float (int8 add)  --quick (subsets: 8192 train / 2000 test images)
  *          --retrain (ignore a saved float checkpoint)
- * Writes DIR/resnet-results.json, DIR/mnist-resnet-int8.qgrd and DIR/mnist-resnet-int8.onnx (8 bits, QDQ form).
+ * Writes DIR/resnet-results.json, DIR/mnist-resnet-int8.qgrd (8-bit QAT), and beside it, as the CNN's
+ * job does (onnx.ts), DIR/mnist-resnet-float.onnx and DIR/mnist-resnet-int8.onnx (QDQ form).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,9 +20,10 @@ import {
 } from '../../src/nn/index.js';
 import { fromArray } from '../../src/tensor/creation.js';
 import {
-  calibrate, convertGraph, exportInt8GraphOnnx, fakeQuantizers, freezeBn, Int8GraphModel, prepareQAT, qconfig, setQuantState, type QatConfig,
+  calibrate, convertGraph, fakeQuantizers, freezeBn, Int8GraphModel, prepareQAT, qconfig, setQuantState, type QatConfig,
 } from '../../src/quant/index.js';
 import { loadCheckpoint, loadMnist, saveCheckpoint, saveInt8GraphModel, writeFileAtomic } from '../../src/node.js';
+import { writeOnnxModels } from './onnx.js';
 import { Progress } from './progress.js';
 import { runCli } from './cli.js';
 import { RESNET_FLAGS } from './flags.js';
@@ -104,8 +106,9 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
     rows.push({ bits, ptq: ptq.accuracy, ptqInt: ptqInt.accuracy, ptqAgree: ptqInt.agreement, qat: qat.accuracy, qatInt: qatInt.accuracy, qatAgree: qatInt.agreement });
     console.log(`resnet bits ${bits}: PTQ ${pct(ptq.accuracy)} (int ${pct(ptqInt.accuracy)}, agree ${pct(ptqInt.agreement)}) | QAT ${pct(qat.accuracy)} (int ${pct(qatInt.accuracy)}, agree ${pct(qatInt.agreement)})`);
     if (bits === 8) {
-      saveInt8GraphModel(qatInt.model, join(values.out, 'mnist-resnet-int8.qgrd'));
-      writeFileAtomic(join(values.out, 'mnist-resnet-int8.onnx'), exportInt8GraphOnnx(qatInt.model.toSpec(), { name: 'mnist-resnet-int8' }));
+      const int8Path = join(values.out, 'mnist-resnet-int8.qgrd');
+      saveInt8GraphModel(qatInt.model, int8Path);
+      writeOnnxModels(values.out, 'mnist-resnet', floatModel, int8Path);
     }
   }
 

@@ -36,21 +36,30 @@ import { GRAPH_INPUT } from '../int8/graph.js';
 import { planInt8Graph } from '../int8/validate-graph.js';
 import { DataType, encodeModel, node, tensor, valueInfo, type DataTypeCode, type NodeMessage, type TensorMessage } from './onnx-proto.js';
 import { OnnxExportError } from './onnx-float.js';
+import { exportInt8GraphIntegerOnnx, type NodeLabels } from './onnx-int8-integer.js';
 
 export interface Int8GraphOnnxOptions {
   /** Graph name; default 'qgrad-int8-graph'. */
   name?: string;
   /** Stored in the model's metadata_props (the spec's meta is added as JSON under 'qgrad.meta'). */
   metadata?: Record<string, string>;
+  /**
+   * For debugging: also output every integer node's levels, as a uint8/int8 graph output named
+   * `<node>:levels` (after the logits), so a runtime's intermediate values can be compared with
+   * Int8GraphModel.forwardLevels (examples/onnx-check.ts --per-node).
+   */
+  tapLevels?: boolean;
+  /**
+   * 'qdq' (default): QuantizeLinear/DequantizeLinear around float operators, which runtimes fuse
+   * into their integer kernels (requantizing in float). 'integer': qgrad's own fixed-point
+   * arithmetic in ONNX integer operators, so a runtime reproduces Int8GraphModel bit for bit
+   * (onnx-int8-integer.ts).
+   */
+  form?: 'qdq' | 'integer';
 }
 
 /** How errors name a node: the graph exporter by name, the chain exporter by layer index. */
-export interface NodeLabels {
-  fn: string;
-  label: (name: string, index: number, kind: string) => string;
-  prefix: (name: string, index: number, kind: string) => string;
-  docString: string;
-}
+export type { NodeLabels };
 
 const GRAPH_LABELS: NodeLabels = {
   fn: 'exportInt8GraphOnnx',
@@ -87,6 +96,8 @@ export function exportInt8GraphOnnx(spec: Int8GraphSpec, opts: Int8GraphOnnxOpti
     const kind = (n.op as { kind: unknown }).kind;
     if (!SUPPORTED.has(kind as Int8GraphOpKind)) throw new OnnxExportError(`${labels.fn}: ${labels.label(n.name, i, String(kind))} has no ONNX counterpart in this exporter`);
   });
+  if (opts.form === 'integer') return exportInt8GraphIntegerOnnx(spec, opts, labels);
+  if (opts.form !== undefined && opts.form !== 'qdq') throw new OnnxExportError(`${labels.fn}: form must be 'qdq' or 'integer', got ${JSON.stringify(opts.form)}`);
   const plans = planInt8Graph(spec); // validates the whole graph (shapes, ranges, zero points) with the engine's own checks
   const { fn } = labels;
   const nodes: NodeMessage[] = [];
@@ -249,6 +260,16 @@ export function exportInt8GraphOnnx(spec: Int8GraphSpec, opts: Int8GraphOnnxOpti
   const last = nodes.find((m) => m.output[0] === output.tensor)!;
   last.output = ['output'];
   for (const m of nodes) m.input = m.input.map((t) => (t === output.tensor ? 'output' : t));
+  const taps: Record<string, unknown>[] = [];
+  if (opts.tapLevels) {
+    for (const p of plans) {
+      const v = values.get(p.name);
+      if (!v) continue;
+      const t = v.tensor === output.tensor ? 'output' : v.tensor;
+      nodes.push(node('Identity', `${p.name} levels`, [t], [`${p.name}:levels`]));
+      taps.push(valueInfo(`${p.name}:levels`, v.type, ['N', ...p.outShape]));
+    }
+  }
   const metadata = { ...(opts.metadata ?? {}), ...(spec.meta ? { 'qgrad.meta': JSON.stringify(spec.meta) } : {}) };
   return encodeModel(
     {
@@ -256,7 +277,7 @@ export function exportInt8GraphOnnx(spec: Int8GraphSpec, opts: Int8GraphOnnxOpti
       nodes,
       initializers: inits,
       inputs: [valueInfo('input', DataType.FLOAT, ['N', ...spec.inputShape])],
-      outputs: [valueInfo('output', DataType.FLOAT, output.dims)],
+      outputs: [valueInfo('output', DataType.FLOAT, output.dims), ...taps],
       docString: labels.docString,
     },
     '0.1.0',

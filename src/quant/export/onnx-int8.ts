@@ -42,6 +42,8 @@ export interface Int8OnnxOptions {
   name?: string;
   /** Stored in the model's metadata_props (the spec's meta is added as JSON under 'qgrad.meta'). */
   metadata?: Record<string, string>;
+  /** 'qdq' (default) or 'integer' (bit-exact; see exportInt8GraphOnnx). */
+  form?: 'qdq' | 'integer';
 }
 
 /** graphFromChain names layer i 'layer<i>'; errors and ONNX node names keep the chain's numbering. */
@@ -54,5 +56,5 @@ const CHAIN_LABELS: NodeLabels = {
 
 export function exportInt8Onnx(spec: Int8ModelSpec, opts: Int8OnnxOptions = {}): Uint8Array {
   planInt8Model(spec); // validates the whole spec (shapes, ranges, zero points) with the chain engine's own checks
-  return exportInt8GraphOnnx(graphFromChain(spec), { name: opts.name ?? 'qgrad-int8', ...(opts.metadata ? { metadata: opts.metadata } : {}) }, CHAIN_LABELS);
+  return exportInt8GraphOnnx(graphFromChain(spec), { name: opts.name ?? 'qgrad-int8', ...(opts.metadata ? { metadata: opts.metadata } : {}), ...(opts.form ? { form: opts.form } : {}) }, CHAIN_LABELS);
 }

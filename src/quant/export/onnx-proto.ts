@@ -14,7 +14,7 @@ const root = protobuf.Root.fromJSON(ONNX_SCHEMA);
 const ModelProto = root.lookupType('onnx.ModelProto');
 
 /** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, DOUBLE: 11 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
 /** AttributeProto.AttributeType values used here. */
@@ -32,12 +32,13 @@ export interface TensorMessage {
 export function tensor(name: string, type: DataTypeCode, dims: readonly number[], values: ArrayLike<number>): TensorMessage {
   const size = dims.reduce((a, b) => a * b, 1);
   if (size !== values.length) throw new Error(`onnx tensor '${name}': ${values.length} values for dims [${dims.join(', ')}]`);
-  const width = type === DataType.FLOAT || type === DataType.INT32 ? 4 : type === DataType.INT64 ? 8 : 1;
+  const width = type === DataType.FLOAT || type === DataType.INT32 ? 4 : type === DataType.INT64 || type === DataType.DOUBLE ? 8 : 1;
   const raw = new Uint8Array(size * width);
   const view = new DataView(raw.buffer);
   for (let i = 0; i < size; i++) {
     const v = values[i];
     if (type === DataType.FLOAT) view.setFloat32(4 * i, v, true);
+    else if (type === DataType.DOUBLE) view.setFloat64(8 * i, v, true);
     else if (type === DataType.INT32) view.setInt32(4 * i, v, true);
     else if (type === DataType.INT64) view.setBigInt64(8 * i, BigInt(v), true);
     else if (type === DataType.UINT8) view.setUint8(i, v);

@@ -7,7 +7,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { AvgPool2d, Conv2d, fromArray, Generator, mnistCnn, noGrad, Sequential } from '../../../src/index.js';
+import { Conv2d, fromArray, Generator, mnistCnn, Module, noGrad, Sequential, type Tensor } from '../../../src/index.js';
+import * as F from '../../../src/autograd/functional.js';
 import { exportFloatOnnx, prepareQAT, qconfig } from '../../../src/quant/index.js';
 import { mnistTest, runOnnx, worstRelative } from './helpers.js';
 import { loadSafetensors } from '../../../src/node.js';
@@ -31,8 +32,13 @@ describe('exportFloatOnnx -> onnxruntime-node', () => {
 
   it('a layer without an ONNX mapping fails naming the layer and its type', () => {
     const g = new Generator(1);
-    expect(() => exportFloatOnnx(new Sequential(new Conv2d(1, 2, 3, { generator: g }), new AvgPool2d(2)), { inputShape: [1, 8, 8] })).toThrow(/layer '1' \(AvgPool2d\) has no ONNX operator/);
+    class Square extends Module {
+      forward(x: Tensor): Tensor {
+        return F.mul(x, x);
+      }
+    }
+    expect(() => exportFloatOnnx(new Sequential(new Conv2d(1, 2, 3, { generator: g }), new Square()), { inputShape: [1, 8, 8] })).toThrow(/module '1' \(Square, node '1'\) has no ONNX operator/);
     const q = prepareQAT(mnistCnn({ channels: 2, generator: g }), { default: qconfig() });
-    expect(() => exportFloatOnnx(q, { inputShape: [1, 28, 28] })).toThrow(/layer '0' \(QuantStub\) has no ONNX operator.*supported: Conv2d/);
+    expect(() => exportFloatOnnx(q, { inputShape: [1, 28, 28] })).toThrow(/module '0' \(QuantStub\) holds the fake-quantizer '0\.activation_fq'/);
   });
 });
