@@ -55,10 +55,10 @@ describe('packed size', () => {
     expect(() => packedModelBytes([c0], { 2: 4 })).toThrow(/no bit width for layer '0'/);
   });
 
-  it('equals, at 8 bits, the bytes of each layer\'s arrays in the int8 file', () => {
+  it.each([8, 6, 4, 3, 2])('equals, at %i bits, the bytes of each layer\'s arrays in the (packed) int8 file', (bits) => {
     const model = small(3);
     const layers = quantizableLayers(model);
-    const q = prepareQAT(model, { default: qconfig({ bits: 8 }) });
+    const q = prepareQAT(model, { default: qconfig({ bits }) });
     calibrate(q, randomBatches(2, 4, [1, 6, 6], 5));
     const spec = convert(q, { inputShape: [1, 6, 6] });
     const container = int8SpecToContainer(spec);
@@ -68,8 +68,9 @@ describe('packed size', () => {
       const bytes = Object.entries(container.arrays)
         .filter(([name]) => name.startsWith(`layers.${i}.`))
         .reduce((s, [, a]) => s + a.data.byteLength, 0);
-      expect(container.arrays[`layers.${i}.weight`].dtype).toBe('int8');
-      expect(bytes, `layer ${layers[k].name}`).toBe(packedLayerBytes(layers[k], 8));
+      // 8-bit weights are stored as int8; narrower ones packed b bits each (uint8 bytes, format v3)
+      expect(container.arrays[`layers.${i}.weight`].dtype).toBe(bits === 8 ? 'int8' : 'uint8');
+      expect(bytes, `layer ${layers[k].name}`).toBe(packedLayerBytes(layers[k], bits));
     });
   });
 });
