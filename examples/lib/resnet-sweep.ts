@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Generator, manualSeed } from '../../src/index.js';
 import {
   Adam, CosineAnnealingLR, evaluate, MnistLoader, mnistResNet, SGD, trainEpoch,
-  type EvalResult, type GraphModule, type MnistResNet,
+  type EvalResult, type GraphModule, type MnistResNet, type MnistDataset,
 } from '../../src/nn/index.js';
 import { fromArray } from '../../src/tensor/creation.js';
 import {
@@ -23,7 +23,7 @@ import {
 } from '../../src/quant/index.js';
 import { loadCheckpoint, loadMnist, saveCheckpoint, saveInt8GraphModel, writeFileAtomic } from '../../src/node.js';
 import { Progress } from './progress.js';
-import { runCli } from './cli.js';
+import { runCli, exitUsage } from './cli.js';
 import { RESNET_FLAGS } from './flags.js';
 
 export async function runResnetSweep(argv: string[]): Promise<void> {
@@ -42,14 +42,20 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
     return r;
   };
 
-  const train = loadMnist({ split: 'train', limit: quick ? 8192 : undefined });
+  const allTrain = loadMnist({ split: 'train', limit: quick ? 8192 : undefined });
+  // A validation split carved from the end of the training set (as the CNN sweep does): QAT's
+  // snapshot selection looks only at it, never at the test set; nothing trains or calibrates on it.
+  const valImages = values['val-images'] ?? (quick ? 1024 : 2000);
+  if (valImages >= allTrain.count) exitUsage(`--val-images ${valImages} leaves no training images (the training set has ${allTrain.count})`);
+  const train = sliceDataset(allTrain, 0, allTrain.count - valImages);
+  const val = sliceDataset(allTrain, allTrain.count - valImages, allTrain.count);
   const test = loadMnist({ split: 'test', limit: quick ? 2000 : undefined });
   const testLoader = () => new MnistLoader(test, { batchSize: 500 });
   const newModel = () => mnistResNet({ channels, generator: new Generator(seed) });
 
   // ---- float
   const floatModel = newModel();
-  const ckpt = join(values.out, `resnet-float-c${channels}-seed${seed}-e${epochs}${quick ? '-quick' : ''}.qgrd`);
+  const ckpt = join(values.out, `resnet-float-c${channels}-seed${seed}-e${epochs}-val${valImages}${quick ? '-quick' : ''}.qgrd`);
   if (existsSync(ckpt) && !values.retrain) {
     loadCheckpoint(ckpt, floatModel);
     console.log(`float resnet: reusing ${ckpt} (pass --retrain to train again)`);
@@ -135,6 +141,11 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
   const out = join(values.out, 'resnet-results.json');
   writeFileAtomic(out, JSON.stringify({ float: { accuracy: floatRes.accuracy, epochs, channels }, settings: { quick, seed, qatImages, calibImages, arith: arith.mode, testImages: floatRes.count }, rows, phases, wall }, null, 2));
   console.log(`wrote ${out}`);
+}
+
+function sliceDataset(ds: MnistDataset, from: number, to: number): MnistDataset {
+  const per = ds.rows * ds.cols;
+  return { ...ds, images: ds.images.subarray(from * per, to * per), labels: ds.labels.subarray(from, to), count: to - from };
 }
 
 function pct(x: number): string {
