@@ -7,16 +7,17 @@
  *   flags: --bits 8,4,2  --epochs N (float, default 3)  --qat-images N (default 12,800)
  *          --calib-images N (default 2048)  --channels N (default 16)  --seed N  --out DIR
  *          --arith fixedPoint|float (int8 add)  --quick (subsets: 8192 train / 2000 test images)
- *          --retrain (ignore a saved float checkpoint)
+ *          --retrain (ignore a saved float checkpoint)  --val-images N (default 2,000)
+ *          --qat-start ptq|observer  --qat-alpha P (default 0.05)  --lr X
  * Writes DIR/resnet-results.json, DIR/mnist-resnet-int8.qgrd (8-bit QAT), and beside it, as the CNN's
  * job does (onnx.ts), DIR/mnist-resnet-float.onnx and DIR/mnist-resnet-int8.onnx (QDQ form).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Generator, manualSeed } from '../../src/index.js';
+import { Generator, manualSeed, noGrad } from '../../src/index.js';
 import {
   Adam, CosineAnnealingLR, evaluate, MnistLoader, mnistResNet, SGD, trainEpoch,
-  type EvalResult, type GraphModule, type MnistResNet,
+  type EvalResult, type GraphModule, type MnistResNet, type MnistDataset,
 } from '../../src/nn/index.js';
 import { fromArray } from '../../src/tensor/creation.js';
 import {
@@ -25,7 +26,8 @@ import {
 import { loadCheckpoint, loadMnist, saveCheckpoint, saveInt8GraphModel, writeFileAtomic } from '../../src/node.js';
 import { writeOnnxModels } from './onnx.js';
 import { Progress } from './progress.js';
-import { runCli } from './cli.js';
+import { chooseQatSnapshot, type PairedCounts } from './qat-selection.js';
+import { runCli, exitUsage } from './cli.js';
 import { RESNET_FLAGS } from './flags.js';
 
 export async function runResnetSweep(argv: string[]): Promise<void> {
@@ -44,14 +46,21 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
     return r;
   };
 
-  const train = loadMnist({ split: 'train', limit: quick ? 8192 : undefined });
+  const allTrain = loadMnist({ split: 'train', limit: quick ? 8192 : undefined });
+  // A validation split carved from the end of the training set (as the CNN sweep does): QAT's
+  // snapshot selection looks only at it, never at the test set; nothing trains or calibrates on it.
+  const valImages = values['val-images'] ?? (quick ? 1024 : 2000);
+  if (valImages >= allTrain.count) exitUsage(`--val-images ${valImages} leaves no training images (the training set has ${allTrain.count})`);
+  const train = sliceDataset(allTrain, 0, allTrain.count - valImages);
+  if (values['qat-alpha'] >= 1) exitUsage(`--qat-alpha must be in (0, 1), got ${values['qat-alpha']}`);
+  const val = sliceDataset(allTrain, allTrain.count - valImages, allTrain.count);
   const test = loadMnist({ split: 'test', limit: quick ? 2000 : undefined });
   const testLoader = () => new MnistLoader(test, { batchSize: 500 });
   const newModel = () => mnistResNet({ channels, generator: new Generator(seed) });
 
   // ---- float
   const floatModel = newModel();
-  const ckpt = join(values.out, `resnet-float-c${channels}-seed${seed}-e${epochs}${quick ? '-quick' : ''}.qgrd`);
+  const ckpt = join(values.out, `resnet-float-c${channels}-seed${seed}-e${epochs}-val${valImages}${quick ? '-quick' : ''}.qgrd`);
   if (existsSync(ckpt) && !values.retrain) {
     loadCheckpoint(ckpt, floatModel);
     console.log(`float resnet: reusing ${ckpt} (pass --retrain to train again)`);
@@ -92,17 +101,27 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
   };
 
   const rows = [];
+  const selections: ({ bits: number } & Selection)[] = [];
+  const valLoader = () => new MnistLoader(val, { batchSize: 500 });
   for (const bits of bitsList) {
     const ptqModel = prepareQAT(cloneFloat(), configFor(bits, 'histogram'), { exampleInput: example });
     phase('ptq calibration', () => calibrate(ptqModel, calibLoader));
     const ptq = phase('ptq eval', () => evaluate(ptqModel, testLoader()));
     const ptqInt = phase('int8 convert+eval', () => int8Eval(ptqModel, bits, 'ptq', ptq));
 
-    const qatModel = prepareQAT(cloneFloat(), configFor(bits, 'movingAverage'), { exampleInput: example });
-    phase('qat calibration', () => calibrate(qatModel, calibLoader, { maxBatches: 2 }));
-    phase('qat training', () => qatTrain(qatModel, bits));
-    const qat = phase('qat eval', () => evaluate(qatModel, testLoader()));
-    const qatInt = phase('int8 convert+eval', () => int8Eval(qatModel, bits, 'qat', qat));
+    // QAT starts from the PTQ model itself (weights, calibrated ranges, quant state), as the CNN
+    // sweep does; --qat-start observer is the earlier recipe (moving-average observers from a
+    // two-batch calibration, frozen at 80% of the steps).
+    const fromPtq = values['qat-start'] === 'ptq';
+    const qatModel = prepareQAT(cloneFloat(), configFor(bits, fromPtq ? 'histogram' : 'movingAverage'), { exampleInput: example });
+    if (fromPtq) qatModel.loadStateDict(ptqModel.stateDict());
+    else phase('qat calibration', () => calibrate(qatModel, calibLoader, { maxBatches: 2 }));
+    const sel = phase('qat training', () => qatTrain(qatModel, ptqModel, bits, fromPtq));
+    selections.push({ bits, ...sel });
+    console.log(`resnet bits ${bits}: QAT kept ${sel.kept} (validation ${sel.history.map((h) => `${h.step}: ${pct(h.accuracy)}`).join(', ')}; best snapshot ${sel.bestStep} vs PTQ: +${sel.test.b}/-${sel.test.c} images, McNemar p = ${sel.test.p.toPrecision(3)}, alpha ${sel.alpha})`);
+    // when PTQ is kept, the QAT result is the PTQ model's: its figures are reused, not recomputed
+    const qat = sel.kept === 'ptq' ? ptq : phase('qat eval', () => evaluate(qatModel, testLoader()));
+    const qatInt = sel.kept === 'ptq' ? ptqInt : phase('int8 convert+eval', () => int8Eval(qatModel, bits, 'qat', qat));
     rows.push({ bits, ptq: ptq.accuracy, ptqInt: ptqInt.accuracy, ptqAgree: ptqInt.agreement, qat: qat.accuracy, qatInt: qatInt.accuracy, qatAgree: qatInt.agreement });
     console.log(`resnet bits ${bits}: PTQ ${pct(ptq.accuracy)} (int ${pct(ptqInt.accuracy)}, agree ${pct(ptqInt.agreement)}) | QAT ${pct(qat.accuracy)} (int ${pct(qatInt.accuracy)}, agree ${pct(qatInt.agreement)})`);
     if (bits === 8) {
@@ -112,23 +131,52 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
     }
   }
 
-  function qatTrain(model: GraphModule, bits: number): void {
-    setQuantState(model, { observe: true, fakeQuant: true });
-    const lr0 = bits >= 5 ? 5e-3 : bits >= 3 ? 1e-2 : 2e-2;
+  /**
+   * SGD with momentum and a cosine-decayed learning rate (larger at low bits); batch norm frozen
+   * at 60% of the steps. From PTQ, the activation ranges stay PTQ's calibrated ones (weights' follow
+   * the weights); from observers, activation ranges follow a moving average until 80%. Validation
+   * accuracy is measured for PTQ, at 80% and at the end; the best snapshot replaces PTQ only if
+   * the exact McNemar test on the validation split prefers it at --qat-alpha (qat-selection.ts).
+   */
+  function qatTrain(model: GraphModule, ptqModel: GraphModule, bits: number, fromPtq: boolean): Selection {
+    if (fromPtq) for (const fq of fakeQuantizers(model)) { fq.fakeQuantEnabled = true; fq.observerEnabled = !!fq.config.signed; }
+    else setQuantState(model, { observe: true, fakeQuant: true });
+    const lr0 = values.lr ?? (bits >= 5 ? 5e-3 : bits >= 3 ? 1e-2 : 2e-2);
     const opt = new SGD(model.parameters(), { lr: lr0, momentum: 0.9 });
     const loader = new MnistLoader(train, { batchSize: 64, shuffle: true, seed: seed + 1, subset: { size: Math.min(qatImages, train.count), seed } });
     const total = loader.numBatches;
+    const history: Selection['history'] = [];
+    // stateDict() holds the live tensors, which training updates in place: a snapshot copies them
+    const snapshot = () => new Map([...model.stateDict()].map(([k, t]) => [k, noGrad(() => t.detach().clone())] as const));
+    const snaps: { step: string; predictions: ArrayLike<number>; state: ReturnType<typeof snapshot> }[] = [];
+    const consider = (step: string) => {
+      const r = evaluate(model, valLoader());
+      history.push({ step, accuracy: r.accuracy });
+      snaps.push({ step, predictions: r.predictions, state: snapshot() });
+      model.train();
+    };
+    // the baseline: the PTQ model's own validation predictions
+    const ptqVal = evaluate(ptqModel, valLoader());
+    history.push({ step: 'ptq', accuracy: ptqVal.accuracy });
+    model.train();
     const bar = new Progress(`resnet QAT ${bits}-bit`, total);
     trainEpoch(model, opt, loader.batches(0), {
       onStep: (s) => {
         opt.lr = (lr0 * (1 + Math.cos((Math.PI * s.step) / total))) / 2;
         if (s.step === Math.floor(total * 0.6)) freezeBn(model);
-        if (s.step === Math.floor(total * 0.8)) for (const fq of fakeQuantizers(model)) if (!fq.config.signed) fq.observerEnabled = false;
+        if (!fromPtq && s.step === Math.floor(total * 0.8)) for (const fq of fakeQuantizers(model)) if (!fq.config.signed) fq.observerEnabled = false;
+        if (s.step === Math.floor(total * 0.8)) consider(String(s.step));
         bar.update(s.step, { loss: s.loss, lr: opt.lr }, s.seen);
       },
     });
     freezeBn(model);
     for (const fq of fakeQuantizers(model)) if (!fq.config.signed) fq.observerEnabled = false;
+    consider(String(total));
+    const d = chooseQatSnapshot(val.labels, ptqVal.predictions, snaps, values['qat-alpha']);
+    // kept 'ptq': the caller reports the PTQ model (with observer start the two models' quant
+    // state differs in kind, so PTQ's state is not copied in here)
+    if (d.kept !== 'ptq') model.loadStateDict(snaps.find((s) => s.step === d.kept)!.state);
+    return { kept: d.kept, history, bestStep: d.bestStep, test: d.test, alpha: d.alpha };
   }
 
   const lines = ['| bits | PTQ fake-quant | PTQ int-only | agree | QAT fake-quant | QAT int-only | agree |', '|---|---|---|---|---|---|---|'];
@@ -136,8 +184,22 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
   const wall = (performance.now() - t0) / 1000;
   console.log(`\nresnet float: ${pct(floatRes.accuracy)} on ${floatRes.count} test images\n${lines.join('\n')}\nwall ${wall.toFixed(0)} s; by phase: ${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`);
   const out = join(values.out, 'resnet-results.json');
-  writeFileAtomic(out, JSON.stringify({ float: { accuracy: floatRes.accuracy, epochs, channels }, settings: { quick, seed, qatImages, calibImages, arith: arith.mode, testImages: floatRes.count }, rows, phases, wall }, null, 2));
+  writeFileAtomic(out, JSON.stringify({ float: { accuracy: floatRes.accuracy, epochs, channels }, settings: { quick, seed, qatImages, calibImages, valImages, trainImages: train.count, qatStart: values['qat-start'], qatAlpha: values['qat-alpha'], lr: values.lr ?? 'by bits', arith: arith.mode, testImages: floatRes.count }, rows, qatSelection: selections, phases, wall }, null, 2));
   console.log(`wrote ${out}`);
+}
+
+interface Selection {
+  /** 'ptq' (the starting point) or the step whose snapshot was kept */
+  kept: string;
+  history: { step: string; accuracy: number }[];
+  bestStep: string;
+  test: PairedCounts;
+  alpha: number;
+}
+
+function sliceDataset(ds: MnistDataset, from: number, to: number): MnistDataset {
+  const per = ds.rows * ds.cols;
+  return { ...ds, images: ds.images.subarray(from * per, to * per), labels: ds.labels.subarray(from, to), count: to - from };
 }
 
 function pct(x: number): string {

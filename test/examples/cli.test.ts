@@ -74,6 +74,7 @@ describe('parse: valid input', () => {
     expect(v).toEqual({
       quick: false, bits: undefined, epochs: undefined, 'qat-images': undefined, 'calib-images': undefined, lr: undefined,
       device: getDefaultDevice(), seed: 1, observer: 'movingAverage', calibration: 'mse', recipe: 'bn', retrain: false, out: 'runs', weights: 'auto', study: 'none',
+      'qat-alpha': 0.05,
     });
   });
   it('switches, negations, = and space forms, negative-looking values where allowed', () => {
