@@ -132,13 +132,12 @@ function trainFloat(model: Sequential, ds: MnistDataset): void {
  * the logits at 8 bits (MNIST pixels are 8-bit data already, and argmax over 2^b logit levels
  * would mostly measure ties). The published table quantized those at b bits too: see README.
  */
-function configFor(bits: number, kind: 'ptq' | 'qat'): QatConfig {
+function configFor(bits: number, kind: 'ptq' | 'qat', code = weightCodeFor(bits)): QatConfig {
   const opts = kind === 'ptq'
     ? { bits, activationObserver: 'histogram' as ObserverKind, calibration: flags.calibration as CalibrationMethod }
     : { bits, activationObserver: flags.observer as ObserverKind, calibration: flags.calibration as CalibrationMethod };
   const eight = qconfig({ ...opts, bits: 8 });
   const last = String(newModelChildren() - 1);
-  const code = weightCodeFor(bits);
   const layer = qconfig({ ...opts, ...(code ? { weightCode: code } : {}) });
   return { default: layer, input: eight, layers: { [last]: { ...layer, activation: eight.activation } } };
 }
@@ -148,7 +147,18 @@ function weightCodeFor(bits: number): 'binary' | 'ternary' | 'pow2' | undefined 
   if (w === 'binary' || w === 'ternary' || w === 'pow2') return w;
   return w === 'auto' && bits === 1 ? 'binary' : undefined;
 }
-const bitsLabel = (bits: number) => (weightCodeFor(bits) ? `${bits} (${weightCodeFor(bits)} w)` : String(bits));
+type WeightCodeName = 'binary' | 'ternary' | 'pow2';
+/**
+ * The sweep's rows: one per bit width with the --weights code, and with --weights auto in full
+ * mode a second 2-bit row with ternary weights (TWN, src/quant/ternary.ts), the 2-bit counterpart
+ * of the binary 1-bit row (issue 14 asks for both beside the uniform rows).
+ */
+interface Variant { bits: number; code: WeightCodeName | undefined }
+const variants: Variant[] = bitsList.flatMap((bits): Variant[] =>
+  flags.weights === 'auto' && bits === 2 && !quick ? [{ bits, code: undefined }, { bits, code: 'ternary' }] : [{ bits, code: weightCodeFor(bits) }]);
+const variantLabel = (v: { bits: number; code?: WeightCodeName | undefined }) => (v.code ? `${v.bits} (${v.code} w)` : String(v.bits));
+/** The row of the bit-width series (the chart's lines): the default code for its width. */
+const isMainRow = (v: { bits: number; code?: WeightCodeName | undefined }) => v.code === weightCodeFor(v.bits);
 function newModelChildren(): number {
   return floatModel.namedChildren().length;
 }
@@ -170,13 +180,15 @@ function int8Eval(q: Sequential, bits: number, kind: string, fq: EvalResult) {
 
 interface Row {
   bits: number;
+  /** the weight code of this row: 'uniform' levels, or binary / ternary / pow2 */
+  weights: WeightCodeName | 'uniform';
   ptq: number; ptqInt: number; ptqAgree: number;
   qat: number; qatInt: number; qatAgree: number;
   int8Bytes: number;
 }
 const rows: Row[] = [];
 /** Per bit width: the validation accuracy of each QAT snapshot considered and the one kept. */
-const selections: ({ bits: number } & Selection)[] = [];
+const selections: ({ bits: number; weights: string } & Selection)[] = [];
 const valLoader = () => new MnistLoader(val, { batchSize: 500 });
 /** Confusion matrix and per-class accuracy of every model evaluated, by name. */
 const testLabels = () => test.labels.subarray(0, floatRes.count);
@@ -185,9 +197,11 @@ const qatLoaderFor = (bits: number) =>
   new MnistLoader(train, { batchSize: 64, shuffle: true, seed: seed + 1, subset: { size: Math.min(qatImagesFor(bits), train.count), seed } });
 const calibLoader = new MnistLoader(train, { batchSize: 256, subset: { size: Math.min(calibImages, train.count), seed: seed + 2 } });
 
-for (const bits of bitsList) {
+for (const variant of variants) {
+  const { bits, code } = variant;
+  const name = variantLabel(variant);
   // PTQ: calibrate observers on float activations, then evaluate with fake quantization.
-  const ptqModel = prepareQAT(cloneFloat(), configFor(bits, 'ptq'));
+  const ptqModel = prepareQAT(cloneFloat(), configFor(bits, 'ptq', code));
   await phase('ptq calibration', () => calibrate(ptqModel, calibLoader, { device }));
   const ptq = await phase('ptq eval', () => evaluate(ptqModel, testLoader(), { device }));
   const ptqInt = await phase('int8 convert+eval', () => int8Eval(ptqModel, bits, 'ptq', ptq));
@@ -195,25 +209,26 @@ for (const bits of bitsList) {
   // QAT: start from the PTQ model itself (weights, calibrated ranges, quant state), fine-tune with
   // fake quantization in the loop, and keep the snapshot that does best on the validation split
   // (the PTQ starting point included, so QAT can only lose to PTQ by val/test disagreement).
-  const qatModel = prepareQAT(cloneFloat(), configFor(bits, 'ptq'));
+  const qatModel = prepareQAT(cloneFloat(), configFor(bits, 'ptq', code));
   qatModel.loadStateDict(ptqModel.stateDict());
   const sel = await phase('qat training', () => qatTrain(qatModel, bits));
   // When the selection keeps PTQ, the QAT model holds exactly PTQ's state: its figures are PTQ's,
   // reused rather than recomputed (about 20 s per width on the full test set).
   const qat = sel.kept === 'ptq' ? ptq : await phase('qat eval', () => evaluate(qatModel, testLoader(), { device }));
   const qatInt = sel.kept === 'ptq' ? ptqInt : await phase('int8 convert+eval', () => int8Eval(qatModel, bits, 'qat', qat));
-  perModel[`PTQ ${bits}-bit fake-quant`] = classReport(testLabels(), ptq.predictions);
-  perModel[`PTQ ${bits}-bit integer-only`] = classReport(testLabels(), ptqInt.result.predictions);
-  perModel[`QAT ${bits}-bit fake-quant`] = classReport(testLabels(), qat.predictions);
-  perModel[`QAT ${bits}-bit integer-only`] = classReport(testLabels(), qatInt.result.predictions);
+  const key = code && code !== 'binary' ? `${bits}-bit ${code}-weight` : `${bits}-bit`;
+  perModel[`PTQ ${key} fake-quant`] = classReport(testLabels(), ptq.predictions);
+  perModel[`PTQ ${key} integer-only`] = classReport(testLabels(), ptqInt.result.predictions);
+  perModel[`QAT ${key} fake-quant`] = classReport(testLabels(), qat.predictions);
+  perModel[`QAT ${key} integer-only`] = classReport(testLabels(), qatInt.result.predictions);
   rows.push({
-    bits, ptq: ptq.accuracy, ptqInt: ptqInt.accuracy, ptqAgree: ptqInt.agreement,
+    bits, weights: code ?? 'uniform', ptq: ptq.accuracy, ptqInt: ptqInt.accuracy, ptqAgree: ptqInt.agreement,
     qat: qat.accuracy, qatInt: qatInt.accuracy, qatAgree: qatInt.agreement, int8Bytes: qatInt.model.sizeBytes(),
   });
-  selections.push({ bits, ...sel });
-  console.log(`bits ${bits}: QAT kept ${sel.kept} (validation ${sel.history.map((h) => `${h.step}: ${pct(h.accuracy)}`).join(', ')}; best snapshot ${sel.bestStep} vs PTQ: +${sel.test.b}/-${sel.test.c} images, McNemar p = ${sel.test.p.toPrecision(3)}, alpha ${sel.alpha})`);
-  console.log(`bits ${bits}: PTQ ${pct(ptq.accuracy)} (int ${pct(ptqInt.accuracy)}, agree ${pct(ptqInt.agreement)}) | QAT ${pct(qat.accuracy)} (int ${pct(qatInt.accuracy)}, agree ${pct(qatInt.agreement)})`);
-  if (bits === 8) {
+  selections.push({ bits, weights: code ?? 'uniform', ...sel });
+  console.log(`bits ${name}: QAT kept ${sel.kept} (validation ${sel.history.map((h) => `${h.step}: ${pct(h.accuracy)}`).join(', ')}; best snapshot ${sel.bestStep} vs PTQ: +${sel.test.b}/-${sel.test.c} images, McNemar p = ${sel.test.p.toPrecision(3)}, alpha ${sel.alpha})`);
+  console.log(`bits ${name}: PTQ ${pct(ptq.accuracy)} (int ${pct(ptqInt.accuracy)}, agree ${pct(ptqInt.agreement)}) | QAT ${pct(qat.accuracy)} (int ${pct(qatInt.accuracy)}, agree ${pct(qatInt.agreement)})`);
+  if (bits === 8 && isMainRow(variant)) {
     saveInt8Model(qatInt.model, join(outDir, 'mnist-cnn-int8.qgrd'));
     writeOnnxModels(outDir, 'mnist-cnn', floatModel, join(outDir, 'mnist-cnn-int8.qgrd'));
   }
@@ -286,7 +301,7 @@ function pct(x: number): string {
 const header = '| bits | PTQ fake-quant | PTQ int-only | agree | QAT fake-quant | QAT int-only | agree | published PTQ | published QAT |';
 const lines = [header, '|---|---|---|---|---|---|---|---|---|'];
 for (const r of rows) {
-  lines.push(`| ${bitsLabel(r.bits)} | ${pct(r.ptq)} | ${pct(r.ptqInt)} | ${pct(r.ptqAgree)} | ${pct(r.qat)} | ${pct(r.qatInt)} | ${pct(r.qatAgree)} | ${PUBLISHED.ptq[r.bits - 1] ?? '-'}% | ${PUBLISHED.qat[r.bits - 1] ?? '-'}% |`);
+  lines.push(`| ${variantLabel({ bits: r.bits, code: r.weights === 'uniform' ? undefined : r.weights })} | ${pct(r.ptq)} | ${pct(r.ptqInt)} | ${pct(r.ptqAgree)} | ${pct(r.qat)} | ${pct(r.qatInt)} | ${pct(r.qatAgree)} | ${PUBLISHED.ptq[r.bits - 1] ?? '-'}% | ${PUBLISHED.qat[r.bits - 1] ?? '-'}% |`);
 }
 console.log(`\nfloat: ${pct(floatRes.accuracy)} on ${floatRes.count} test images (${recipe} recipe)\n${lines.join('\n')}`);
 console.log('\nwall time by phase: ' + Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', '));
@@ -300,7 +315,9 @@ const results = {
   perModel,
 };
 writeFileAtomic(join(outDir, 'results.json'), JSON.stringify(results, null, 2));
-const byBits = [...rows].sort((a, b) => a.bits - b.bits);
+const asVariant = (r: Row) => ({ bits: r.bits, code: r.weights === 'uniform' ? undefined : r.weights });
+const byBits = rows.filter((r) => isMainRow(asVariant(r))).sort((a, b) => a.bits - b.bits);
+const extraRows = rows.filter((r) => !isMainRow(asVariant(r)));
 const published = [...bitsList].sort((a, b) => a - b);
 const series: Series[] = [
   { label: `float baseline (${pct(floatRes.accuracy)})`, color: '#555', dashed: true, noMarkers: true, points: published.map((b) => ({ x: b, y: floatRes.accuracy * 100 })) },
@@ -308,6 +325,7 @@ const series: Series[] = [
   { label: 'PTQ integer-only (qgrad)', color: '#1f77b4', dotted: true, points: byBits.map((r) => ({ x: r.bits, y: r.ptqInt * 100 })) },
   { label: 'QAT fake-quant (qgrad)', color: '#d62728', points: byBits.map((r) => ({ x: r.bits, y: r.qat * 100 })) },
   { label: 'QAT integer-only (qgrad)', color: '#d62728', dotted: true, points: byBits.map((r) => ({ x: r.bits, y: r.qatInt * 100 })) },
+  ...extraRows.map((r): Series => ({ label: `QAT, ${r.weights} weights (qgrad)`, color: '#2ca02c', points: [{ x: r.bits, y: r.qat * 100 }] })),
   { label: 'PTQ, published tutorial', color: '#9ecae1', dashed: true, points: published.map((b) => ({ x: b, y: PUBLISHED.ptq[b - 1] })) },
   { label: 'QAT, published tutorial', color: '#f4a6a6', dashed: true, points: published.map((b) => ({ x: b, y: PUBLISHED.qat[b - 1] })) },
 ];

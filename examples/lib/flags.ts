@@ -24,7 +24,7 @@ export const MNIST_QUANT_FLAGS = {
   device: { kind: 'choice', choices: DEVICES, default: DEFAULT_DEVICE, help: 'tensor backend' },
   seed: { kind: 'int', min: 0, max: 2 ** 31 - 1, default: 1, help: 'seed of every random choice (init, shuffles, subsets)' },
   observer: { kind: 'choice', choices: OBSERVER_KINDS, default: 'movingAverage', help: 'unused: QAT now starts from the PTQ model and keeps its calibrated activation ranges (kept so old command lines still parse)' },
-  weights: { kind: 'choice', choices: ['auto', 'uniform', 'binary', 'ternary', 'pow2'], default: 'auto', help: "weight quantizer: uniform levels, binary (XNOR-Net α·sign), ternary (TWN) or pow2 (±2^k, 2-4 bits); 'auto': binary at 1 bit, uniform above" },
+  weights: { kind: 'choice', choices: ['auto', 'uniform', 'binary', 'ternary', 'pow2'], default: 'auto', help: "weight quantizer: uniform levels, binary (XNOR-Net α·sign), ternary (TWN) or pow2 (±2^k, 2-4 bits); 'auto': binary at 1 bit, uniform above, plus a ternary-weight row at 2 bits in full mode" },
   'val-images': { kind: 'int', min: 1, defaultText: '2,000 (1,024 with --quick)', help: 'training images held out (the last N) as the validation split for QAT snapshot selection' },
   'qat-alpha': { kind: 'number', positive: true, default: 0.05, help: 'QAT replaces PTQ only if its best validation snapshot beats PTQ with exact McNemar p <= this (examples/lib/qat-selection.ts)' },
   calibration: { kind: 'choice', choices: CALIBRATION_METHODS, default: 'mse', help: 'PTQ histogram calibration method' },
