@@ -25,8 +25,9 @@ import {
   prepareQAT, qconfig, calibrate, convert, Int8Model, setQuantState, freezeBn, fakeQuantizers,
   type QatConfig, type CalibrationMethod, type ObserverKind,
 } from '../src/quant/index.js';
-import { loadCheckpoint, loadMnist, saveCheckpoint, saveInt8Model, writeFileAtomic } from '../src/node.js';
+import { loadCheckpoint, saveCheckpoint, saveInt8Model, writeFileAtomic } from '../src/node.js';
 import { Progress } from './lib/progress.js';
+import { loadSplits } from './lib/splits.js';
 import { runCli, pickModel, exitUsage } from './lib/cli.js';
 import { MNIST_QUANT_FLAGS } from './lib/flags.js';
 import { selectDevice } from './lib/device.js';
@@ -76,20 +77,8 @@ async function phase<T>(name: string, fn: () => T): Promise<T> {
   return r;
 }
 
-const allTrain = loadMnist({ split: 'train', limit: quick ? 8192 : undefined });
-const test = loadMnist({ split: 'test', limit: quick ? 2000 : undefined });
-// A validation split carved from the end of the training set: QAT's model selection (which
-// snapshot to keep) looks only at it, never at the test set. Nothing trains or calibrates on it.
-const valImages = flags['val-images'] ?? (quick ? 1024 : 2000);
-if (valImages >= allTrain.count) exitUsage(`--val-images ${valImages} leaves no training images (the training set has ${allTrain.count})`);
-const train = sliceDataset(allTrain, 0, allTrain.count - valImages);
 if (flags['qat-alpha'] >= 1) exitUsage(`--qat-alpha must be in (0, 1), got ${flags['qat-alpha']}`);
-const val = sliceDataset(allTrain, allTrain.count - valImages, allTrain.count);
-
-function sliceDataset(ds: MnistDataset, from: number, to: number): MnistDataset {
-  const per = ds.rows * ds.cols;
-  return { ...ds, images: ds.images.subarray(from * per, to * per), labels: ds.labels.subarray(from, to), count: to - from };
-}
+const { train, val, test, valImages } = loadSplits(quick, flags['val-images']);
 const testLoader = () => new MnistLoader(test, { batchSize: 500 });
 
 // ---- 1. the float model -----------------------------------------------------------------------

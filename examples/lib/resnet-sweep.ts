@@ -17,15 +17,16 @@ import { join } from 'node:path';
 import { Generator, manualSeed, noGrad } from '../../src/index.js';
 import {
   Adam, CosineAnnealingLR, evaluate, MnistLoader, mnistResNet, SGD, trainEpoch,
-  type EvalResult, type GraphModule, type MnistResNet, type MnistDataset,
+  type EvalResult, type GraphModule, type MnistResNet,
 } from '../../src/nn/index.js';
 import { fromArray } from '../../src/tensor/creation.js';
 import {
   calibrate, convertGraph, fakeQuantizers, freezeBn, Int8GraphModel, prepareQAT, qconfig, setQuantState, type QatConfig,
 } from '../../src/quant/index.js';
-import { loadCheckpoint, loadMnist, saveCheckpoint, saveInt8GraphModel, writeFileAtomic } from '../../src/node.js';
+import { loadCheckpoint, saveCheckpoint, saveInt8GraphModel, writeFileAtomic } from '../../src/node.js';
 import { writeOnnxModels } from './onnx.js';
 import { Progress } from './progress.js';
+import { loadSplits } from './splits.js';
 import { chooseQatSnapshot, type PairedCounts } from './qat-selection.js';
 import { runCli, exitUsage } from './cli.js';
 import { RESNET_FLAGS } from './flags.js';
@@ -46,15 +47,8 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
     return r;
   };
 
-  const allTrain = loadMnist({ split: 'train', limit: quick ? 8192 : undefined });
-  // A validation split carved from the end of the training set (as the CNN sweep does): QAT's
-  // snapshot selection looks only at it, never at the test set; nothing trains or calibrates on it.
-  const valImages = values['val-images'] ?? (quick ? 1024 : 2000);
-  if (valImages >= allTrain.count) exitUsage(`--val-images ${valImages} leaves no training images (the training set has ${allTrain.count})`);
-  const train = sliceDataset(allTrain, 0, allTrain.count - valImages);
   if (values['qat-alpha'] >= 1) exitUsage(`--qat-alpha must be in (0, 1), got ${values['qat-alpha']}`);
-  const val = sliceDataset(allTrain, allTrain.count - valImages, allTrain.count);
-  const test = loadMnist({ split: 'test', limit: quick ? 2000 : undefined });
+  const { train, val, test, valImages } = loadSplits(quick, values['val-images']);
   const testLoader = () => new MnistLoader(test, { batchSize: 500 });
   const newModel = () => mnistResNet({ channels, generator: new Generator(seed) });
 
@@ -195,11 +189,6 @@ interface Selection {
   bestStep: string;
   test: PairedCounts;
   alpha: number;
-}
-
-function sliceDataset(ds: MnistDataset, from: number, to: number): MnistDataset {
-  const per = ds.rows * ds.cols;
-  return { ...ds, images: ds.images.subarray(from * per, to * per), labels: ds.labels.subarray(from, to), count: to - from };
 }
 
 function pct(x: number): string {
