@@ -24,6 +24,7 @@ import {
 } from './dynamic.js';
 import { maxPool2dLevels, reluLevels, type Pool2dGeometry } from './kernels.js';
 import type { DequantizeLayer, QuantizeLayer } from './model.js';
+import { weightFromPackedArray, weightToArray } from './packed-weights.js';
 import {
   WEIGHT_ONLY_ARRAYS, WEIGHT_ONLY_CONV2D_KEYS, WEIGHT_ONLY_LINEAR_KEYS, describeWeightOnly, planWeightOnly,
   weightOnlyConv2dForward, weightOnlyLinearForward,
@@ -145,12 +146,14 @@ export function floatMaxPoolRun(C: number, geometry: Omit<Pool2dGeometry, 'plane
 
 /**
  * Arrays of float-segment layer i, named layers.i.<field> like the integer layers' (format.ts):
- *   weight            int8 [weightShape]
+ *   weight            int8 [weightShape]; for weight-only layers whose levels fit in 7 bits or fewer
+ *                     (int4: −8..7), uint8 [ceil(n·b/8)] packed as the integer layers' are
+ *                     (packed-weights.ts), declared by `weightPacking` in the layer JSON (version 3)
  *   weightScale       float32 [O] (dynamicLinear) or [O, groups] (weight-only)
  *   weightZeroPoint   int32 [O, groups] (weight-only)
  *   bias              float32 [O] (only when the layer JSON says "hasBias": true)
  */
-export function floatLayerToContainer(layer: FloatLayer, index: number, arrays: Record<string, ContainerArray>): Record<string, JsonValue> {
+export function floatLayerToContainer(layer: FloatLayer, index: number, arrays: Record<string, ContainerArray>, pack = true): Record<string, JsonValue> {
   const json: Record<string, JsonValue> = {};
   const fields: readonly string[] = layer.kind === 'dynamicLinear' ? DYNAMIC_LINEAR_ARRAYS : WEIGHT_ONLY_ARRAYS;
   for (const [key, value] of Object.entries(layer)) {
@@ -158,7 +161,14 @@ export function floatLayerToContainer(layer: FloatLayer, index: number, arrays: 
   }
   const O = layer.weightShape[0];
   const name = (field: string) => `layers.${index}.${field}`;
-  arrays[name('weight')] = { dtype: 'int8', shape: layer.weightShape, data: layer.weight };
+  if (layer.kind === 'dynamicLinear') {
+    arrays[name('weight')] = { dtype: 'int8', shape: layer.weightShape, data: layer.weight };
+  } else {
+    // Weight-only int4 is about model size: its levels go into the file packed, b bits each.
+    const { array, packing } = weightToArray(layer, pack);
+    arrays[name('weight')] = array;
+    if (packing !== null) json.weightPacking = packing;
+  }
   if (layer.kind === 'dynamicLinear') {
     arrays[name('weightScale')] = { dtype: 'float32', shape: [O], data: layer.weightScale };
   } else {
@@ -177,12 +187,15 @@ export function floatLayerToContainer(layer: FloatLayer, index: number, arrays: 
  */
 export function floatLayerFromContainer(
   raw: Record<string, JsonValue>, index: number, what: string, arrays: Record<string, ContainerArray>, used: Set<string>,
-  fail: (problem: string) => never,
+  fail: (problem: string) => never, packedVersion = false,
 ): FloatLayer {
   const kind = raw.kind as FloatLayerKind;
   const fields: readonly string[] = kind === 'dynamicLinear' ? DYNAMIC_LINEAR_ARRAYS : WEIGHT_ONLY_ARRAYS;
   for (const field of fields) if (field in raw) fail(`${what}: '${field}' belongs in the arrays, not in the layer JSON`);
-  const { hasBias, ...rest } = raw;
+  const { hasBias, weightPacking, ...rest } = raw;
+  if (weightPacking !== undefined && (!packedVersion || kind === 'dynamicLinear')) {
+    fail(`${what}: unexpected field 'weightPacking' (packed weights need format version 3 and a weight-only layer)`);
+  }
   if (typeof hasBias !== 'boolean') fail(`${what}: hasBias must be true or false, got ${JSON.stringify(hasBias)}`);
   const rank = kind === 'weightOnlyConv2d' ? 4 : 2;
   const shape = raw.weightShape;
@@ -204,7 +217,21 @@ export function floatLayerFromContainer(
     return array.data;
   };
   const layer: Record<string, unknown> = { ...rest };
-  layer.weight = take('weight', 'int8', weightShape);
+  if (weightPacking === undefined) layer.weight = take('weight', 'int8', weightShape);
+  else {
+    const name = `layers.${index}.weight`;
+    const array = Object.hasOwn(arrays, name) ? arrays[name] : undefined;
+    if (array === undefined) return fail(`${what}: array '${name}' is missing`);
+    used.add(name);
+    let levels: Int8Array | Int32Array;
+    try {
+      levels = weightFromPackedArray(array, weightPacking, weightShape, raw.weightQmin, raw.weightQmax, `${what}: array '${name}'`);
+    } catch (e) {
+      return fail((e as Error).message);
+    }
+    // the declared range lies within int8 (checked by the model validation), so every level fits
+    layer.weight = levels instanceof Int8Array ? levels : Int8Array.from(levels);
+  }
   if (kind === 'dynamicLinear') {
     layer.weightScale = take('weightScale', 'float32', [O]);
   } else {

@@ -50,7 +50,11 @@ export function int8SpecToContainer(spec: Int8ModelSpec, options: { pack?: boole
   const arrays: Record<string, ContainerArray> = {};
   let packed = false;
   const layers: JsonObject[] = spec.layers.map((layer, index) => {
-    if (isFloatLayerKind(layer.kind)) return floatLayerToContainer(layer as Parameters<typeof floatLayerToContainer>[0], index, arrays);
+    if (isFloatLayerKind(layer.kind)) {
+      const json = floatLayerToContainer(layer as Parameters<typeof floatLayerToContainer>[0], index, arrays, options.pack ?? true);
+      if (json.weightPacking !== undefined) packed = true;
+      return json;
+    }
     const json: Record<string, JsonValue> = {};
     for (const [key, value] of Object.entries(layer)) {
       if ((ARRAY_FIELDS as readonly string[]).includes(key) || value === undefined) continue;
@@ -105,7 +109,9 @@ export function int8SpecFromContainer(container: Container, source: string): Int
       return fail(`layer ${index}: not a layer description (kind must be one of ${[...KINDS].join(', ')}): ${show(raw)}`);
     }
     const what = `layer ${index} (${raw.kind})`;
-    if (isFloatLayerKind(raw.kind)) return floatLayerFromContainer(raw as Record<string, JsonValue>, index, what, container.arrays, used, fail);
+    if (isFloatLayerKind(raw.kind)) {
+      return floatLayerFromContainer(raw as Record<string, JsonValue>, index, what, container.arrays, used, fail, formatVersion === INT8_MODEL_PACKED_FORMAT_VERSION);
+    }
     for (const field of ARRAY_FIELDS) {
       if (field in raw) fail(`${what}: '${field}' belongs in the arrays, not in the layer JSON`);
     }

@@ -64,10 +64,23 @@ describe('int8 model files with float-segment layers', () => {
     });
   }
 
-  it('stores weights as int8, scales and bias as float32, zero points as int32', () => {
+  it('stores int4 weights packed two per byte (version 3), scales and bias as float32, zero points as int32', () => {
     const c = decodeContainer(new Int8Model(weightOnly).toBytes());
     const dtypes = Object.fromEntries(Object.entries(c.arrays).map(([k, a]) => [k, `${a.dtype}[${a.shape.join(',')}]`]));
-    expect(dtypes['layers.0.weight']).toBe('int8[6,1,3,3]');
+    expect(c.meta.formatVersion).toBe(3);
+    expect(dtypes['layers.0.weight']).toBe('uint8[27]'); // 6·1·3·3 = 54 levels at 4 bits
+    expect(dtypes['layers.4.weight']).toBe('uint8[5070]'); // 10·1014 levels at 4 bits
+    expect((c.meta.layers as JsonObject[])[4].weightPacking).toEqual({ code: 'int', bits: 4 });
+    // the packed bytes hold the levels: element 2i in the low nibble, two's complement (docs/formats.md)
+    const levels = (weightOnly.layers[4] as { weight: Int8Array }).weight, bytes = c.arrays['layers.4.weight'].data as Uint8Array;
+    for (const i of [0, 1, 2, 3, 1013, 1014, 10139]) {
+      const nibble = (bytes[i >> 1] >> (4 * (i & 1))) & 15;
+      expect(nibble >= 8 ? nibble - 16 : nibble, `level ${i}`).toBe(levels[i]);
+    }
+    // int8 weight-only weights stay unpacked, in a version 1 file
+    const eight = decodeContainer(new Int8Model(quantizeWeightOnly(floatModel, { inputShape: [1, 28, 28], bits: 8 })).toBytes());
+    expect(eight.meta.formatVersion).toBe(1);
+    expect(`${eight.arrays['layers.4.weight'].dtype}[${eight.arrays['layers.4.weight'].shape.join(',')}]`).toBe('int8[10,1014]');
     expect(dtypes['layers.0.weightScale']).toBe('float32[6,1]'); // groupSize 64 > K = 9: one group
     expect(dtypes['layers.4.weightScale']).toBe('float32[10,16]'); // ceil(1014 / 64) = 16 groups, the last of 54
     expect(dtypes['layers.4.weightZeroPoint']).toBe('int32[10,16]');
@@ -87,7 +100,12 @@ describe('int8 model files with float-segment layers', () => {
     expect(loadError(edited(wo, (c) => (c.meta.layers[L].groupSize = 32))))
       .toBe("layer 4 (weightOnlyLinear): array 'layers.4.weightScale' has shape [10, 16], expected [10, 32]");
     expect(loadError(edited(wo, (c) => (c.meta.layers[L].weightShape = [10, 1000]))))
-      .toBe("layer 4 (weightOnlyLinear): array 'layers.4.weight' has shape [10, 1014], expected [10, 1000]");
+      .toMatch(/^layer 4 \(weightOnlyLinear\): array 'layers\.4\.weight': packed weights have shape \[5070\], expected \[5000\]/);
+    expect(loadError(edited(wo, (c) => ((c.meta as unknown as { formatVersion: number }).formatVersion = 1))))
+      .toMatch(/^layer 0 \(weightOnlyConv2d\): unexpected field 'weightPacking' \(packed weights need format version 3/);
+    expect(loadError(edited(wo, (c) => (c.meta.layers[L].weightQmax = 3)))).toMatch(/^layer 4 \(weightOnlyLinear\): array 'layers\.4\.weight': element \d+ is level \d+, outside the declared range \[-8, 3\]/);
+    expect(loadError(edited(mixed, (c) => { (c.meta as unknown as { formatVersion: number }).formatVersion = 3; c.meta.layers[D].weightPacking = { code: 'int', bits: 4 }; })))
+      .toMatch(new RegExp(`^layer ${D} \\(dynamicLinear\\): unexpected field 'weightPacking'`));
     expect(loadError(edited(wo, (c) => delete c.arrays['layers.4.weightZeroPoint']))).toBe("layer 4 (weightOnlyLinear): array 'layers.4.weightZeroPoint' is missing");
     expect(loadError(edited(wo, set('layers.4.extra', { dtype: 'int8', shape: [1], data: new Int8Array(1) })))).toBe("unexpected array 'layers.4.extra' (no layer uses it)");
     expect(loadError(edited(wo, (c) => delete c.meta.layers[L].hasBias))).toBe('layer 4 (weightOnlyLinear): hasBias must be true or false, got undefined');
