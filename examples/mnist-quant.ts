@@ -28,6 +28,7 @@ import {
 import { loadCheckpoint, saveCheckpoint, saveInt8Model, writeFileAtomic } from '../src/node.js';
 import { Progress } from './lib/progress.js';
 import { loadSplits } from './lib/splits.js';
+import { phaseTimer } from './lib/phases.js';
 import { runCli, pickModel, exitUsage } from './lib/cli.js';
 import { MNIST_QUANT_FLAGS } from './lib/flags.js';
 import { selectDevice } from './lib/device.js';
@@ -69,13 +70,7 @@ const outDir = flags.out;
 await selectDevice(device);
 manualSeed(seed);
 
-const phases: Record<string, number> = {};
-async function phase<T>(name: string, fn: () => T): Promise<T> {
-  const t0 = performance.now();
-  const r = fn();
-  phases[name] = (phases[name] ?? 0) + (performance.now() - t0) / 1000;
-  return r;
-}
+const { phases, phase } = phaseTimer();
 
 if (flags['qat-alpha'] >= 1) exitUsage(`--qat-alpha must be in (0, 1), got ${flags['qat-alpha']}`);
 const { train, val, test, valImages } = loadSplits(quick, flags['val-images']);

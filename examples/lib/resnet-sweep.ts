@@ -27,6 +27,7 @@ import { loadCheckpoint, saveCheckpoint, saveInt8GraphModel, writeFileAtomic } f
 import { writeOnnxModels } from './onnx.js';
 import { Progress } from './progress.js';
 import { loadSplits } from './splits.js';
+import { phaseTimer } from './phases.js';
 import { chooseQatSnapshot, type PairedCounts } from './qat-selection.js';
 import { runCli, exitUsage } from './cli.js';
 import { RESNET_FLAGS } from './flags.js';
@@ -39,13 +40,7 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
   const arith = { mode: values.arith as 'fixedPoint' | 'float' } as const;
   manualSeed(seed);
   const t0 = performance.now();
-  const phases: Record<string, number> = {};
-  const phase = <T>(name: string, fn: () => T): T => {
-    const t = performance.now();
-    const r = fn();
-    phases[name] = (phases[name] ?? 0) + (performance.now() - t) / 1000;
-    return r;
-  };
+  const { phases, phase } = phaseTimer();
 
   if (values['qat-alpha'] >= 1) exitUsage(`--qat-alpha must be in (0, 1), got ${values['qat-alpha']}`);
   const { train, val, test, valImages } = loadSplits(quick, values['val-images']);
