@@ -34,9 +34,9 @@ import type { Conv2dLayer, LinearLayer } from '../int8/model.js';
 import type { Int8GraphOpKind, Int8GraphSpec } from '../int8/graph.js';
 import { GRAPH_INPUT } from '../int8/graph.js';
 import { planInt8Graph } from '../int8/validate-graph.js';
-import { DataType, encodeModel, node, tensor, valueInfo, type DataTypeCode, type NodeMessage, type TensorMessage } from './onnx-proto.js';
+import { DataType, encodeModel, node, tensor, valueInfo, type DataTypeCode, type NodeMessage, type OnnxParts, type TensorMessage } from './onnx-proto.js';
 import { OnnxExportError } from './onnx-float.js';
-import { exportInt8GraphIntegerOnnx, type NodeLabels } from './onnx-int8-integer.js';
+import { int8GraphIntegerOnnxParts, type NodeLabels } from './onnx-int8-integer.js';
 
 export interface Int8GraphOnnxOptions {
   /** Graph name; default 'qgrad-int8-graph'. */
@@ -91,12 +91,22 @@ const SUPPORTED = new Set<Int8GraphOpKind>([
 const multiplierValue = (m: number, shift: number) => m * 2 ** (shift - 31);
 
 export function exportInt8GraphOnnx(spec: Int8GraphSpec, opts: Int8GraphOnnxOptions = {}, labels: NodeLabels = GRAPH_LABELS): Uint8Array {
+  const { graph, metadata } = int8GraphOnnxParts(spec, opts, labels);
+  return encodeModel(graph, '0.1.0', metadata);
+}
+
+/**
+ * The graph's ONNX nodes, initializers, input 'input' and output 'output' before encoding, in the
+ * form `opts.form` asks for (the chain exporter splices such parts between float layers:
+ * onnx-float-segments.ts).
+ */
+export function int8GraphOnnxParts(spec: Int8GraphSpec, opts: Int8GraphOnnxOptions, labels: NodeLabels): OnnxParts {
   // Kinds first, so a node this exporter cannot write is refused by name before any other check.
   spec.nodes.forEach((n, i) => {
     const kind = (n.op as { kind: unknown }).kind;
     if (!SUPPORTED.has(kind as Int8GraphOpKind)) throw new OnnxExportError(`${labels.fn}: ${labels.label(n.name, i, String(kind))} has no ONNX counterpart in this exporter`);
   });
-  if (opts.form === 'integer') return exportInt8GraphIntegerOnnx(spec, opts, labels);
+  if (opts.form === 'integer') return int8GraphIntegerOnnxParts(spec, opts, labels);
   if (opts.form !== undefined && opts.form !== 'qdq') throw new OnnxExportError(`${labels.fn}: form must be 'qdq' or 'integer', got ${JSON.stringify(opts.form)}`);
   const plans = planInt8Graph(spec); // validates the whole graph (shapes, ranges, zero points) with the engine's own checks
   const { fn } = labels;
@@ -271,8 +281,8 @@ export function exportInt8GraphOnnx(spec: Int8GraphSpec, opts: Int8GraphOnnxOpti
     }
   }
   const metadata = { ...(opts.metadata ?? {}), ...(spec.meta ? { 'qgrad.meta': JSON.stringify(spec.meta) } : {}) };
-  return encodeModel(
-    {
+  return {
+    graph: {
       name: opts.name ?? 'qgrad-int8-graph',
       nodes,
       initializers: inits,
@@ -280,7 +290,6 @@ export function exportInt8GraphOnnx(spec: Int8GraphSpec, opts: Int8GraphOnnxOpti
       outputs: [valueInfo('output', DataType.FLOAT, output.dims), ...taps],
       docString: labels.docString,
     },
-    '0.1.0',
     metadata,
-  );
+  };
 }

@@ -44,7 +44,7 @@ import type { Int8GraphSpec } from '../int8/graph.js';
 import { GRAPH_INPUT } from '../int8/graph.js';
 import { planInt8Graph } from '../int8/validate-graph.js';
 import { addFixedPointParams, mulFixedPointParams } from '../numerics/int8-arith.js';
-import { DataType, encodeModel, node, tensor, valueInfo, type AttributeValue, type DataTypeCode, type NodeMessage, type TensorMessage } from './onnx-proto.js';
+import { DataType, node, tensor, valueInfo, type AttributeValue, type DataTypeCode, type NodeMessage, type OnnxParts, type TensorMessage } from './onnx-proto.js';
 import { OnnxExportError } from './onnx-float.js';
 
 /** How errors and ONNX node names refer to a node (the graph exporter by name, the chain exporter by layer index). */
@@ -79,7 +79,8 @@ function levelType(lo: number, hi: number): DataTypeCode | null {
   return null;
 }
 
-export function exportInt8GraphIntegerOnnx(spec: Int8GraphSpec, opts: Int8IntegerOnnxOptions, labels: NodeLabels): Uint8Array {
+/** The integer form's parts before encoding (int8GraphOnnxParts dispatches here for form 'integer'). */
+export function int8GraphIntegerOnnxParts(spec: Int8GraphSpec, opts: Int8IntegerOnnxOptions, labels: NodeLabels): OnnxParts {
   const plans = planInt8Graph(spec);
   const { fn } = labels;
   const nodes: NodeMessage[] = [];
@@ -336,8 +337,8 @@ export function exportInt8GraphIntegerOnnx(spec: Int8GraphSpec, opts: Int8Intege
     }
   }
   const metadata = { ...(opts.metadata ?? {}), ...(spec.meta ? { 'qgrad.meta': JSON.stringify(spec.meta) } : {}), 'qgrad.form': 'integer' };
-  return encodeModel(
-    {
+  return {
+    graph: {
       name: opts.name ?? 'qgrad-int8-integer',
       nodes,
       initializers: inits,
@@ -345,9 +346,8 @@ export function exportInt8GraphIntegerOnnx(spec: Int8GraphSpec, opts: Int8Intege
       outputs: [valueInfo('output', DataType.FLOAT, output.dims), ...taps],
       docString: `${labels.docString}; integer form: qgrad's fixed-point arithmetic in ONNX integer operators`,
     },
-    '0.1.0',
     metadata,
-  );
+  };
 }
 
 function addParams(sa: number, sb: number, so: number) {

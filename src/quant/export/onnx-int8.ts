@@ -29,13 +29,18 @@
  * must fit int8; anything else fails with an error naming the layer.
  *
  * A chain is a graph whose node i reads node i-1 (graphFromChain), so this is the graph exporter
- * (onnx-int8-graph.ts, which holds the arithmetic above) with errors naming layers by index.
+ * (onnx-int8-graph.ts, which holds the arithmetic above) with errors naming layers by index. A
+ * chain with float segments (dynamic and weight-only layers) goes through onnx-float-segments.ts,
+ * which writes the float layers itself and each quantize ... dequantize stretch as above.
  * Node-free: returns the bytes.
  */
 import type { Int8ModelSpec } from '../int8/model.js';
 import { graphFromChain } from '../int8/graph.js';
 import { planInt8Model } from '../int8/validate.js';
 import { exportInt8GraphOnnx, type NodeLabels } from './onnx-int8-graph.js';
+import { floatSegmentChainParts, hasFloatSegments } from './onnx-float-segments.js';
+import { OnnxExportError } from './onnx-float.js';
+import { encodeModel } from './onnx-proto.js';
 
 export interface Int8OnnxOptions {
   /** Graph name; default 'qgrad-int8'. */
@@ -55,6 +60,11 @@ const CHAIN_LABELS: NodeLabels = {
 };
 
 export function exportInt8Onnx(spec: Int8ModelSpec, opts: Int8OnnxOptions = {}): Uint8Array {
-  planInt8Model(spec); // validates the whole spec (shapes, ranges, zero points) with the chain engine's own checks
+  const plans = planInt8Model(spec); // validates the whole spec (shapes, ranges, zero points) with the chain engine's own checks
+  if (hasFloatSegments(spec.layers)) {
+    if (opts.form !== undefined && opts.form !== 'qdq' && opts.form !== 'integer') throw new OnnxExportError(`exportInt8Onnx: form must be 'qdq' or 'integer', got ${JSON.stringify(opts.form)}`);
+    const { graph, metadata } = floatSegmentChainParts(spec, plans, opts, CHAIN_LABELS);
+    return encodeModel(graph, '0.1.0', metadata);
+  }
   return exportInt8GraphOnnx(graphFromChain(spec), { name: opts.name ?? 'qgrad-int8', ...(opts.metadata ? { metadata: opts.metadata } : {}), ...(opts.form ? { form: opts.form } : {}) }, CHAIN_LABELS);
 }

@@ -86,6 +86,12 @@ export interface GraphParts {
   docString?: string;
 }
 
+/** A graph before encoding, with the model's metadata_props. */
+export interface OnnxParts {
+  graph: GraphParts;
+  metadata: Record<string, string>;
+}
+
 /**
  * Opset 13: the first with per-axis DequantizeLinear/QuantizeLinear (QDQ per-channel weights).
  * IR version 7 is the one that introduced opset 13 (onnx/docs/Versioning.md table).

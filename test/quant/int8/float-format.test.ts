@@ -11,7 +11,7 @@ import { decodeContainer, encodeContainer, type Container, type ContainerArray, 
 import { FileFormatError } from '../../../src/io/format-error.js';
 import { Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from '../../../src/index.js';
 import { loadInt8Model, saveInt8Model } from '../../../src/quant/int8/file.js';
-import { Int8Model, exportInt8Onnx, quantizeDynamic, quantizeWeightOnly, type Int8ModelSpec } from '../../../src/quant/index.js';
+import { Int8Model, decodeModel, exportInt8Onnx, quantizeDynamic, quantizeWeightOnly, type Int8ModelSpec } from '../../../src/quant/index.js';
 import { buildInt8Model, mnistCnnLayers, uniform } from './build.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'qgrad-float-layers-'));
@@ -115,8 +115,15 @@ describe('int8 model files with float-segment layers', () => {
     expect(loadError(edited(wo, (c) => (c.meta.layers[L].weightQmax = 300)))).toMatch(/^invalid int8 model: layer 4 \(weightOnlyLinear\): weightQmin and weightQmax must be integers/);
   });
 
-  it('the ONNX exporter refuses float-segment layers by name (not exported yet)', () => {
-    expect(() => exportInt8Onnx(weightOnly)).toThrow(/weightOnlyConv2d.*has no ONNX counterpart in this exporter/);
-    expect(() => exportInt8Onnx(mixed)).toThrow(/dynamicLinear.*has no ONNX counterpart in this exporter/);
+  it('the ONNX exporter writes float-segment layers as float operators (run in onnxruntime by test/quant/export/onnx-float-segments.test.ts)', () => {
+    const ops = (bytes: Uint8Array) => (decodeModel(bytes) as { graph: { node: { opType: string }[] } }).graph.node.map((n) => n.opType);
+    const wo = ops(exportInt8Onnx(weightOnly));
+    expect(wo).toContain('Conv');
+    expect(wo).toContain('Gemm');
+    expect(wo).not.toContain('QuantizeLinear'); // weight-only: the activations never become levels
+    const mx = ops(exportInt8Onnx(mixed));
+    expect(mx).toContain('QuantizeLinear'); // the static stretch
+    expect(mx).toContain('ReduceMin'); // the dynamic head's run-time range
+    expect(mx[mx.length - 1]).toBe('Add'); // ... ending in its float bias
   });
 });
