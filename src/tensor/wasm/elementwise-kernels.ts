@@ -20,6 +20,8 @@
  *   unary_<op>(src, dst, bytes)        dst[i] = op(src[i])
  *   binary_<op>(a, b, dst, bytes)      dst[i] = op(a[i], b[i])
  *   sum_f32(src, bytes, acc)           acc[0..8) += partial float64 sums of src (8 lanes)
+ *   where_f32(c, a, b, dst, bytes)     dst[i] = c[i] !== 0 ? a[i] : b[i]   (a select of bits: NaN
+ *                                      conditions are true and -0 false, as in JavaScript)
  */
 import type { BinaryOp, UnaryOp } from '../backend.js';
 import type { Code, FuncSpec } from './emit.js';
@@ -116,6 +118,17 @@ function binaryKernel(op: string, expr: (a: Code, b: Code) => Code): FuncSpec {
   ], true);
 }
 
+function whereKernel(): FuncSpec {
+  return defineFunction('where_f32', { c: 'i32', a: 'i32', b: 'i32', dst: 'i32', bytes: 'i32' }, { i: 'i32' }, (v) => {
+    const at = (base: number) => i32.add(local.get(base), local.get(v.i));
+    return [
+      forLoop(v.i, i32.const(0), local.get(v.bytes), 16, [
+        v128.store(at(v.dst), v128.bitselect(v128.load(at(v.a)), v128.load(at(v.b)), f32x4.ne(v128.load(at(v.c)), ZERO))),
+      ]),
+    ];
+  }, true);
+}
+
 /**
  * sum_f32(src, bytes, acc): widens each float to float64 and adds it into one of 8 running sums
  * (4 f64x2 accumulators, so consecutive adds do not wait on each other), which live in memory at
@@ -137,13 +150,14 @@ function sumKernel(): FuncSpec {
 }
 
 /** Pages of the module's own (unshared, fixed) memory: enough for the staging blocks. */
-export const ELEMENTWISE_PAGES = 4;
+export const ELEMENTWISE_PAGES = 5;
 
 export function elementwiseModuleBytes(): Uint8Array<ArrayBuffer> {
   const funcs: FuncSpec[] = [
     ...Object.entries(WASM_UNARY).map(([op, f]) => unaryKernel(op, f!)),
     ...Object.entries(WASM_BINARY).map(([op, f]) => binaryKernel(op, f!)),
     sumKernel(),
+    whereKernel(),
   ];
   return buildModule(funcs, { initialPages: ELEMENTWISE_PAGES, maximumPages: ELEMENTWISE_PAGES, shared: false });
 }
@@ -151,3 +165,4 @@ export function elementwiseModuleBytes(): Uint8Array<ArrayBuffer> {
 export type UnaryKernel = (src: number, dst: number, bytes: number) => void;
 export type BinaryKernel = (a: number, b: number, dst: number, bytes: number) => void;
 export type SumKernel = (src: number, bytes: number, acc: number) => void;
+export type WhereKernel = (c: number, a: number, b: number, dst: number, bytes: number) => void;
