@@ -9,6 +9,7 @@
  *   - 2x2 stride-2 max pooling: a branch-free SIMD kernel, and its backward as a SIMD gather;
  *   - unary / binary elementwise ops and sums with an exact SIMD form (./elementwise.ts), bit
  *     for bit equal to the reference loops;
+ *   - batch normalisation in training mode in three passes (./batchnorm.ts);
  *   - fake quantization (y and the straight-through mask in one SIMD pass, ./quant-kernels.ts);
  *   - memory: released arrays are recycled through a pool (./buffer-pool.ts) instead of being
  *     allocated again at every step.
@@ -29,6 +30,7 @@ import { wasmBinary, wasmSum, wasmSumOuterInner, wasmUnary, wasmWhere } from './
 import { gemmF32 } from './gemm.js';
 import { maxPool2dGradF32 } from './pool-grad.js';
 import { fakeQuantizeWasm, fakeQuantizeWasmApplies } from './quant-kernels.js';
+import { batchNormBackwardWasm, batchNormForwardWasm } from './batchnorm.js';
 import { checkQuantKernelParams } from '../quant-check.js';
 import { getWasmKernelConfig, maxPool2x2GradWasm, maxPool2x2Wasm } from './runtime.js';
 
@@ -119,6 +121,20 @@ export class WasmBackend extends CpuBackend {
       out[m] = s;
     }
     return this.wrap(out);
+  }
+
+  // ---- batch normalisation (training) -----------------------------------------------------------
+  batchNormTrain(x: DeviceBuffer, N: number, C: number, HW: number, weight: DeviceBuffer, bias: DeviceBuffer, eps: number) {
+    const xd = d(x), wd = d(weight), bd = d(bias);
+    if (!isF32(xd, wd, bd)) return null;
+    const r = batchNormForwardWasm(xd as Float32Array, N, C, HW, wd as Float32Array, bd as Float32Array, eps, this.allocF32);
+    return r && { y: this.wrap(r.y), xhat: this.wrap(r.xhat), mean: this.wrap(r.mean), variance: this.wrap(r.variance), invstd: this.wrap(r.invstd) };
+  }
+  batchNormTrainBackward(g: DeviceBuffer, xhat: DeviceBuffer, invstd: DeviceBuffer, weight: DeviceBuffer, N: number, C: number, HW: number) {
+    const gd = d(g), xd = d(xhat), id = d(invstd), wd = d(weight);
+    if (!isF32(gd, xd, id, wd)) return null;
+    const r = batchNormBackwardWasm(gd as Float32Array, xd as Float32Array, id as Float32Array, wd as Float32Array, N, C, HW, this.allocF32);
+    return r && { gx: this.wrap(r.gx), gw: this.wrap(r.gw), gb: this.wrap(r.gb) };
   }
 
   // ---- quantization ---------------------------------------------------------------------------

@@ -19,13 +19,16 @@
 import type { BinaryOp, UnaryOp } from '../backend.js';
 import type { TypedArray } from '../dtype.js';
 import { RunReader } from '../cpu/layout.js';
-import type { BinaryKernel, SumKernel, UnaryKernel, WhereKernel } from './elementwise-kernels.js';
+import type { BinaryKernel, BnKernels, SumKernel, UnaryKernel, WhereKernel } from './elementwise-kernels.js';
 import { elementwiseModuleBytes, ELEMENTWISE_PAGES, WASM_BINARY, WASM_UNARY } from './elementwise-kernels.js';
 
 /** Floats per staging block (64 KiB): four blocks and the sum lanes fit in the module's memory. */
 const BLOCK = 16384;
-/** Word offsets of the staging areas: operands a, b, the result, 8 float64 sum lanes, a condition. */
-const A = 0, B = BLOCK, OUT = 2 * BLOCK, ACC = 3 * BLOCK, COND = 4 * BLOCK;
+/**
+ * Word offsets of the staging areas: operands a, b, the result, 8 float64 sum lanes (the block at
+ * ACC also holds batch norm's other sum lanes and constants), a condition, two more blocks.
+ */
+const A = 0, B = BLOCK, OUT = 2 * BLOCK, ACC = 3 * BLOCK, COND = 4 * BLOCK, E = 5 * BLOCK, F = 6 * BLOCK;
 /** Below this many elements the JavaScript loop is as fast as the setup here. */
 export const WASM_MIN_ELEMENTS = 1024;
 /** Shortest run worth a native copy call (else the per-run overhead exceeds a JS loop). */
@@ -38,6 +41,7 @@ interface Instance {
   binary: Partial<Record<BinaryOp, BinaryKernel>>;
   sum: SumKernel;
   where: WhereKernel;
+  bn: BnKernels;
 }
 
 let inst: Instance | null | undefined;
@@ -60,6 +64,7 @@ function instance(): Instance | null {
       binary: pick<BinaryOp, BinaryKernel>(Object.keys(WASM_BINARY) as BinaryOp[], 'binary'),
       sum: ex.sum_f32 as SumKernel,
       where: ex.where_f32 as WhereKernel,
+      bn: ex as unknown as BnKernels,
     };
   } catch {
     inst = null;
@@ -206,3 +211,10 @@ export function wasmSum(x: Float32Array, outer: number, inner: number, result: T
   }
   return true;
 }
+
+/** The module's instance and staging layout, for batch normalisation's driver (./batchnorm.ts). */
+export function stagingInstance(): (Instance & { layout: typeof LAYOUT }) | null {
+  const w = instance();
+  return w ? { ...w, layout: LAYOUT } : null;
+}
+const LAYOUT = { BLOCK, A, B, OUT, ACC, COND, E, F, MIN_RUN, SUM_MIN_INNER };
