@@ -172,6 +172,17 @@ export interface Backend {
    * float32). Where a backend lacks it, raw.reduce permutes, copies and reduces.
    */
   sumOuterInner?(a: DeviceBuffer, outer: number, mid: number, inner: number): DeviceBuffer;
+  /**
+   * Optional: batch normalisation in training mode over [N, C, HW] (x contiguous, weight and bias
+   * [C]), exactly the values of src/autograd/ops/batchnorm.ts's composed ops on this backend: y,
+   * the saved x̂, and per channel the batch mean, biased variance and 1/√(σ² + ε). Null where the
+   * backend does not fuse these operands; the caller then composes the ops.
+   */
+  batchNormTrain?(x: DeviceBuffer, N: number, C: number, HW: number, weight: DeviceBuffer, bias: DeviceBuffer, eps: number):
+    { y: DeviceBuffer; xhat: DeviceBuffer; mean: DeviceBuffer; variance: DeviceBuffer; invstd: DeviceBuffer } | null;
+  /** Optional: its backward (g and x̂ contiguous [N, C, HW]): ∂L/∂x, Σ g·x̂ and Σ g per channel, or null. */
+  batchNormTrainBackward?(g: DeviceBuffer, xhat: DeviceBuffer, invstd: DeviceBuffer, weight: DeviceBuffer, N: number, C: number, HW: number):
+    { gx: DeviceBuffer; gw: DeviceBuffer; gb: DeviceBuffer } | null;
 
   // ---- pooling --------------------------------------------------------------------------------
   /**

@@ -22,7 +22,11 @@
  * the multiplier and shift that convert() will store (computed here by the same formula).
  */
 import { fromArray } from '../../tensor/creation.js';
-import type { Tensor } from '../../tensor/tensor.js';
+import { CpuBackend, d } from '../../tensor/cpu/index.js';
+import * as raw from '../../tensor/raw.js';
+import { fromBuffer, type Tensor } from '../../tensor/tensor.js';
+import { WasmBackend } from '../../tensor/wasm/index.js';
+import { requantWasm } from './requant-kernel.js';
 import { multiplyByQuantizedMultiplier, quantizeMultiplier } from '../numerics/index.js';
 import { INT32_MAX, INT32_MIN, TWO_30 } from '../numerics/int-limits.js';
 
@@ -56,13 +60,35 @@ export interface RequantParams {
  * y: the float pre-activation [N, O, ...] (channel axis 1) whose values are s_in·s_w[o]·(integer).
  * Returns the dequantized levels (level − zOut)·sOut, exactly what the integer engine's layer
  * followed by a dequantize would give, as a tensor on y's device without a gradient.
+ *
+ * On the cpu-side backends (typed-array buffers) a float32 y is read in place and the result
+ * written into a buffer of the backend (its pool, on device wasm): no host copies. On device wasm
+ * the WebAssembly kernel of requant-kernel.ts does the arithmetic where it applies, bit for bit the loop of
+ * simulateRequantInto, which stays the definition and runs everywhere else.
  */
 export function simulateRequant(y: Tensor, p: RequantParams): Tensor {
   const O = y.shape[1];
   const inner = y.shape.slice(2).reduce((a, b) => a * b, 1);
-  const { multiplier, shift } = requantMultipliers(p.sIn, p.wScale, p.sOut, O);
+  if (y.backend instanceof CpuBackend && y.dtype === 'float32') {
+    const v = d(raw.contiguous(y).buffer) as Float32Array;
+    const buf = y.backend.alloc('float32', v.length);
+    const out = d(buf) as Float32Array;
+    const { multiplier, shift } = requantMultipliers(p.sIn, p.wScale, p.sOut, O);
+    const inv = new Float64Array(O);
+    for (let o = 0; o < O; o++) inv[o] = 1 / (p.sIn * Math.fround(p.wScale[p.wScale.length === 1 ? 0 : o]));
+    const fast = y.backend instanceof WasmBackend && requantWasm(v, out, O, inner, { inv, multiplier, shift }, p);
+    if (!fast) simulateRequantInto(v, out, O, inner, p);
+    return fromBuffer(y.backend, buf, y.shape);
+  }
   const v = y.toTypedArray();
   const out = new Float32Array(v.length);
+  simulateRequantInto(v, out, O, inner, p);
+  return fromArray(out, y.shape, { device: y.device });
+}
+
+/** The definition: out = simulateRequant's values for v laid out [N, O, inner]. */
+export function simulateRequantInto(v: ArrayLike<number>, out: Float32Array, O: number, inner: number, p: RequantParams): void {
+  const { multiplier, shift } = requantMultipliers(p.sIn, p.wScale, p.sOut, O);
   const sOut = Math.fround(p.sOut), zOut = p.zOut, qmin = p.qmin, qmax = p.qmax;
   const N = inner === 0 || O === 0 ? 0 : v.length / (O * inner);
   for (let o = 0; o < O; o++) {
@@ -91,5 +117,4 @@ export function simulateRequant(y: Tensor, p: RequantParams): Tensor {
       }
     }
   }
-  return fromArray(out, y.shape, { device: y.device });
 }

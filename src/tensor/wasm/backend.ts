@@ -9,22 +9,29 @@
  *   - 2x2 stride-2 max pooling: a branch-free SIMD kernel, and its backward as a SIMD gather;
  *   - unary / binary elementwise ops and sums with an exact SIMD form (./elementwise.ts), bit
  *     for bit equal to the reference loops;
+ *   - batch normalisation in training mode in three passes (./batchnorm.ts);
+ *   - fake quantization (y and the straight-through mask in one SIMD pass, ./quant-kernels.ts);
  *   - memory: released arrays are recycled through a pool (./buffer-pool.ts) instead of being
  *     allocated again at every step.
  * Everything else, and every float64 / int32 tensor, runs the reference (super). Results differ
  * from the reference only by float32 vs float64 accumulation in matmul and convolution (a few
  * float32 ulps times sqrt(K)); see docs/performance.md.
  */
-import type { BinaryOp, Conv2dParams, DeviceBuffer, Pool2dParams, ScalarOrder, UnaryOp, View } from '../backend.js';
+import type { BinaryOp, Conv2dParams, DeviceBuffer, Pool2dParams, QuantKernelParams, ScalarOrder, UnaryOp, View } from '../backend.js';
 import type { DType, TypedArray } from '../dtype.js';
+import { numel } from '../shape.js';
 import { CpuBackend, d } from '../cpu/index.js';
 import type { MatOperand } from '../cpu/gemm.js';
 import { poolOutShape } from '../cpu/pool.js';
+import { runWhere } from '../cpu/elementwise.js';
 import { BufferPool } from './buffer-pool.js';
 import { conv2dForwardF32, conv2dGradInputF32, conv2dGradWeightF32 } from './conv.js';
-import { wasmBinary, wasmSum, wasmSumOuterInner, wasmUnary } from './elementwise.js';
+import { wasmBinary, wasmSum, wasmSumOuterInner, wasmUnary, wasmWhere } from './elementwise.js';
 import { gemmF32 } from './gemm.js';
 import { maxPool2dGradF32 } from './pool-grad.js';
+import { fakeQuantizeWasm, fakeQuantizeWasmApplies } from './quant-kernels.js';
+import { batchNormBackwardWasm, batchNormForwardWasm } from './batchnorm.js';
+import { checkQuantKernelParams } from '../quant-check.js';
 import { getWasmKernelConfig, maxPool2x2GradWasm, maxPool2x2Wasm } from './runtime.js';
 
 /** MaxPool2d(2): 2 x 2 windows, stride 2, no padding or dilation (the SIMD kernels' case). */
@@ -82,6 +89,15 @@ export class WasmBackend extends CpuBackend {
     }
     super.binaryScalarInto(op, out, a, s, order);
   }
+  /** c !== 0 ? a : b over float32 operands as a SIMD select (the STE backward); else the reference. */
+  override where(cond: View, a: View, b: View, outShape: readonly number[], outDtype: DType): DeviceBuffer {
+    if (outDtype === 'float32' && isF32(d(cond.buffer), d(a.buffer), d(b.buffer))) {
+      const out = this.allocF32(numel(outShape));
+      if (!(out.length > 0 && wasmWhere(out, outShape, f32View(cond), f32View(a), f32View(b)))) runWhere(out, cond, d(cond.buffer), a, d(a.buffer), b, d(b.buffer), outShape);
+      return this.wrap(out);
+    }
+    return super.where(cond, a, b, outShape, outDtype);
+  }
   protected override sumInto(x: TypedArray, outer: number, inner: number, out: TypedArray): void {
     if (x instanceof Float32Array && wasmSum(x, outer, inner, out)) return;
     super.sumInto(x, outer, inner, out);
@@ -105,6 +121,35 @@ export class WasmBackend extends CpuBackend {
       out[m] = s;
     }
     return this.wrap(out);
+  }
+
+  // ---- batch normalisation (training) -----------------------------------------------------------
+  batchNormTrain(x: DeviceBuffer, N: number, C: number, HW: number, weight: DeviceBuffer, bias: DeviceBuffer, eps: number) {
+    const xd = d(x), wd = d(weight), bd = d(bias);
+    if (!isF32(xd, wd, bd)) return null;
+    const r = batchNormForwardWasm(xd as Float32Array, N, C, HW, wd as Float32Array, bd as Float32Array, eps, this.allocF32);
+    return r && { y: this.wrap(r.y), xhat: this.wrap(r.xhat), mean: this.wrap(r.mean), variance: this.wrap(r.variance), invstd: this.wrap(r.invstd) };
+  }
+  batchNormTrainBackward(g: DeviceBuffer, xhat: DeviceBuffer, invstd: DeviceBuffer, weight: DeviceBuffer, N: number, C: number, HW: number) {
+    const gd = d(g), xd = d(xhat), id = d(invstd), wd = d(weight);
+    if (!isF32(gd, xd, id, wd)) return null;
+    const r = batchNormBackwardWasm(gd as Float32Array, xd as Float32Array, id as Float32Array, wd as Float32Array, N, C, HW, this.allocF32);
+    return r && { gx: this.wrap(r.gx), gw: this.wrap(r.gw), gb: this.wrap(r.gb) };
+  }
+
+  // ---- quantization ---------------------------------------------------------------------------
+  /** y and the STE mask in one SIMD pass into pooled arrays; the reference where it declines. */
+  override fakeQuantize(x: DeviceBuffer, q: QuantKernelParams): { y: DeviceBuffer; mask: DeviceBuffer } {
+    const xd = d(x);
+    if (xd instanceof Float32Array) {
+      checkQuantKernelParams(q, 'fakeQuantize');
+      if (fakeQuantizeWasmApplies(xd.length, q)) {
+        const y = this.allocF32(xd.length), mask = this.allocF32(xd.length);
+        // false only for a NaN input: the reference below reports it
+        if (fakeQuantizeWasm(xd, q, y, mask)) return { y: this.wrap(y), mask: this.wrap(mask) };
+      }
+    }
+    return super.fakeQuantize(x, q);
   }
 
   // ---- matmul, convolution, pooling ---------------------------------------------------------

@@ -20,6 +20,9 @@
  *   unary_<op>(src, dst, bytes)        dst[i] = op(src[i])
  *   binary_<op>(a, b, dst, bytes)      dst[i] = op(a[i], b[i])
  *   sum_f32(src, bytes, acc)           acc[0..8) += partial float64 sums of src (8 lanes)
+ *   bn_*                                batch normalisation's passes, see ./batchnorm.ts
+ *   where_f32(c, a, b, dst, bytes)     dst[i] = c[i] !== 0 ? a[i] : b[i]   (a select of bits: NaN
+ *                                      conditions are true and -0 false, as in JavaScript)
  */
 import type { BinaryOp, UnaryOp } from '../backend.js';
 import type { Code, FuncSpec } from './emit.js';
@@ -116,6 +119,66 @@ function binaryKernel(op: string, expr: (a: Code, b: Code) => Code): FuncSpec {
   ], true);
 }
 
+function whereKernel(): FuncSpec {
+  return defineFunction('where_f32', { c: 'i32', a: 'i32', b: 'i32', dst: 'i32', bytes: 'i32' }, { i: 'i32' }, (v) => {
+    const at = (base: number) => i32.add(local.get(base), local.get(v.i));
+    return [
+      forLoop(v.i, i32.const(0), local.get(v.bytes), 16, [
+        v128.store(at(v.dst), v128.bitselect(v128.load(at(v.a)), v128.load(at(v.b)), f32x4.ne(v128.load(at(v.c)), ZERO))),
+      ]),
+    ];
+  }, true);
+}
+
+/**
+ * Batch normalisation's elementwise passes (driven by ./batchnorm.ts), each the float32 operations
+ * of the composed ops it replaces, in their order (one rounding per operation, as before):
+ *   bn_sqdev(src, bytes, cst)               src[i] = (src[i] − mean)²            in place
+ *   bn_out(x, xhat, y, bytes, cst)          xhat = (x − mean)·invstd,  y = xhat·w + b
+ *   bn_gsums(g, xh, e, f, h, bytes, cst)    e = g·xhat,  f = g·w,  h = (g·w)·xhat
+ *   bn_gx(g, xh, dst, bytes, cst)           dst = (((g·w)·n − Σgh) − xhat·Σghx̂)·k
+ * cst points at splatted float32 constants (16 bytes each): mean, invstd, w, b for the forward;
+ * w, n, Σgh, Σghx̂, k for the backward.
+ */
+function bnKernels(): FuncSpec[] {
+  const g = local.get;
+  const c = (v: Record<string, number>, i: number) => v128.load(g(v.cst), 16 * i);
+  const at = (v: Record<string, number>, base: string) => i32.add(g(v[base]), g(v.i));
+  const loop = (v: Record<string, number>, body: Code[]) => forLoop(v.i, i32.const(0), g(v.bytes), 16, body);
+  return [
+    defineFunction('bn_sqdev', { src: 'i32', bytes: 'i32', cst: 'i32' }, { i: 'i32', t: 'v128' }, (v) => [
+      loop(v, [
+        local.set(v.t, f32x4.sub(v128.load(at(v, 'src')), c(v, 0))),
+        v128.store(at(v, 'src'), f32x4.mul(g(v.t), g(v.t))),
+      ]),
+    ], true),
+    defineFunction('bn_out', { x: 'i32', xh: 'i32', y: 'i32', bytes: 'i32', cst: 'i32' }, { i: 'i32', t: 'v128' }, (v) => [
+      loop(v, [
+        local.set(v.t, f32x4.mul(f32x4.sub(v128.load(at(v, 'x')), c(v, 0)), c(v, 1))),
+        v128.store(at(v, 'xh'), g(v.t)),
+        v128.store(at(v, 'y'), f32x4.add(f32x4.mul(g(v.t), c(v, 2)), c(v, 3))),
+      ]),
+    ], true),
+    defineFunction('bn_gsums', { g: 'i32', xh: 'i32', e: 'i32', f: 'i32', h: 'i32', bytes: 'i32', cst: 'i32' }, { i: 'i32', gv: 'v128', xv: 'v128', t: 'v128' }, (v) => [
+      loop(v, [
+        local.set(v.gv, v128.load(at(v, 'g'))),
+        local.set(v.xv, v128.load(at(v, 'xh'))),
+        v128.store(at(v, 'e'), f32x4.mul(g(v.gv), g(v.xv))),
+        local.set(v.t, f32x4.mul(g(v.gv), c(v, 0))),
+        v128.store(at(v, 'f'), g(v.t)),
+        v128.store(at(v, 'h'), f32x4.mul(g(v.t), g(v.xv))),
+      ]),
+    ], true),
+    defineFunction('bn_gx', { g: 'i32', xh: 'i32', dst: 'i32', bytes: 'i32', cst: 'i32' }, { i: 'i32', t: 'v128' }, (v) => [
+      loop(v, [
+        local.set(v.t, f32x4.sub(f32x4.mul(f32x4.mul(v128.load(at(v, 'g')), c(v, 0)), c(v, 1)), c(v, 2))),
+        local.set(v.t, f32x4.sub(g(v.t), f32x4.mul(v128.load(at(v, 'xh')), c(v, 3)))),
+        v128.store(at(v, 'dst'), f32x4.mul(g(v.t), c(v, 4))),
+      ]),
+    ], true),
+  ];
+}
+
 /**
  * sum_f32(src, bytes, acc): widens each float to float64 and adds it into one of 8 running sums
  * (4 f64x2 accumulators, so consecutive adds do not wait on each other), which live in memory at
@@ -137,13 +200,15 @@ function sumKernel(): FuncSpec {
 }
 
 /** Pages of the module's own (unshared, fixed) memory: enough for the staging blocks. */
-export const ELEMENTWISE_PAGES = 4;
+export const ELEMENTWISE_PAGES = 7;
 
 export function elementwiseModuleBytes(): Uint8Array<ArrayBuffer> {
   const funcs: FuncSpec[] = [
     ...Object.entries(WASM_UNARY).map(([op, f]) => unaryKernel(op, f!)),
     ...Object.entries(WASM_BINARY).map(([op, f]) => binaryKernel(op, f!)),
     sumKernel(),
+    whereKernel(),
+    ...bnKernels(),
   ];
   return buildModule(funcs, { initialPages: ELEMENTWISE_PAGES, maximumPages: ELEMENTWISE_PAGES, shared: false });
 }
@@ -151,3 +216,10 @@ export function elementwiseModuleBytes(): Uint8Array<ArrayBuffer> {
 export type UnaryKernel = (src: number, dst: number, bytes: number) => void;
 export type BinaryKernel = (a: number, b: number, dst: number, bytes: number) => void;
 export type SumKernel = (src: number, bytes: number, acc: number) => void;
+export type WhereKernel = (c: number, a: number, b: number, dst: number, bytes: number) => void;
+export interface BnKernels {
+  bn_sqdev(src: number, bytes: number, cst: number): void;
+  bn_out(x: number, xh: number, y: number, bytes: number, cst: number): void;
+  bn_gsums(g: number, xh: number, e: number, f: number, h: number, bytes: number, cst: number): void;
+  bn_gx(g: number, xh: number, dst: number, bytes: number, cst: number): void;
+}

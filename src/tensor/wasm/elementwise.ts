@@ -19,13 +19,16 @@
 import type { BinaryOp, UnaryOp } from '../backend.js';
 import type { TypedArray } from '../dtype.js';
 import { RunReader } from '../cpu/layout.js';
-import type { BinaryKernel, SumKernel, UnaryKernel } from './elementwise-kernels.js';
+import type { BinaryKernel, BnKernels, SumKernel, UnaryKernel, WhereKernel } from './elementwise-kernels.js';
 import { elementwiseModuleBytes, ELEMENTWISE_PAGES, WASM_BINARY, WASM_UNARY } from './elementwise-kernels.js';
 
-/** Floats per staging block (64 KiB): three blocks and the sum lanes fit in the module's memory. */
+/** Floats per staging block (64 KiB): four blocks and the sum lanes fit in the module's memory. */
 const BLOCK = 16384;
-/** Word offsets of the staging areas: operands a, b, the result, and 8 float64 sum lanes. */
-const A = 0, B = BLOCK, OUT = 2 * BLOCK, ACC = 3 * BLOCK;
+/**
+ * Word offsets of the staging areas: operands a, b, the result, 8 float64 sum lanes (the block at
+ * ACC also holds batch norm's other sum lanes and constants), a condition, two more blocks.
+ */
+const A = 0, B = BLOCK, OUT = 2 * BLOCK, ACC = 3 * BLOCK, COND = 4 * BLOCK, E = 5 * BLOCK, F = 6 * BLOCK;
 /** Below this many elements the JavaScript loop is as fast as the setup here. */
 export const WASM_MIN_ELEMENTS = 1024;
 /** Shortest run worth a native copy call (else the per-run overhead exceeds a JS loop). */
@@ -37,6 +40,8 @@ interface Instance {
   unary: Partial<Record<UnaryOp, UnaryKernel>>;
   binary: Partial<Record<BinaryOp, BinaryKernel>>;
   sum: SumKernel;
+  where: WhereKernel;
+  bn: BnKernels;
 }
 
 let inst: Instance | null | undefined;
@@ -58,6 +63,8 @@ function instance(): Instance | null {
       unary: pick<UnaryOp, UnaryKernel>(Object.keys(WASM_UNARY) as UnaryOp[], 'unary'),
       binary: pick<BinaryOp, BinaryKernel>(Object.keys(WASM_BINARY) as BinaryOp[], 'binary'),
       sum: ex.sum_f32 as SumKernel,
+      where: ex.where_f32 as WhereKernel,
+      bn: ex as unknown as BnKernels,
     };
   } catch {
     inst = null;
@@ -111,6 +118,27 @@ export function wasmBinary(op: BinaryOp, result: Float32Array, shape: readonly n
     ra.read(f32, A, m);
     rb.read(f32, B, m);
     kernel(A * 4, B * 4, OUT * 4, bytes16(m));
+    result.set(f32.subarray(OUT, OUT + m), o);
+  }
+  return true;
+}
+
+/**
+ * out = c !== 0 ? a : b, all three float32 and already broadcast to `shape` (the straight-through
+ * estimator's backward selects the gradient with a float mask); false if this path does not apply.
+ */
+export function wasmWhere(result: Float32Array, shape: readonly number[], c: Operand, a: Operand, b: Operand): boolean {
+  const w = result.length >= WASM_MIN_ELEMENTS ? instance() : null;
+  if (!w) return false;
+  const rc = reader(shape, c), ra = rc && reader(shape, a), rb = ra && reader(shape, b);
+  if (!rc || !ra || !rb) return false;
+  const total = result.length, f32 = w.f32;
+  for (let o = 0; o < total; o += BLOCK) {
+    const m = Math.min(BLOCK, total - o);
+    rc.read(f32, COND, m);
+    ra.read(f32, A, m);
+    rb.read(f32, B, m);
+    w.where(COND * 4, A * 4, B * 4, OUT * 4, bytes16(m));
     result.set(f32.subarray(OUT, OUT + m), o);
   }
   return true;
@@ -183,3 +211,10 @@ export function wasmSum(x: Float32Array, outer: number, inner: number, result: T
   }
   return true;
 }
+
+/** The module's instance and staging layout, for batch normalisation's driver (./batchnorm.ts). */
+export function stagingInstance(): (Instance & { layout: typeof LAYOUT }) | null {
+  const w = instance();
+  return w ? { ...w, layout: LAYOUT } : null;
+}
+const LAYOUT = { BLOCK, A, B, OUT, ACC, COND, E, F, MIN_RUN, SUM_MIN_INNER };
