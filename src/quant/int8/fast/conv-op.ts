@@ -6,7 +6,7 @@
 import type { LayerPlan } from '../validate.js';
 import type { ConvKernelSpec } from './kernels.js';
 import type { ConvOp, Layout, LinearOp, Value } from './layout.js';
-import { buildTiles, clampRange, hasLeftShift, type TileTaps } from './tiles.js';
+import { buildTiles, clampRange, type TileTaps } from './tiles.js';
 
 type ConvPlan = Extract<LayerPlan, { kind: 'conv2d' }>;
 type PoolPlan = Extract<LayerPlan, { kind: 'maxpool2d' }>;
@@ -102,12 +102,13 @@ export function convOp(
   a: Value, b: Value, inIndex: number, outIndex: number, layout: Layout,
 ): ConvOp {
   const { layer, weighted } = plan;
-  const { tiles, nTiles, stride, maxTap } = buildTiles(
-    plan.geometry.O, layout, b, { bias: weighted.bias, multiplier: layer.multiplier, shift: layer.shift, ...clampRange(layer, reluLo) },
+  const { tiles, nTiles, stride, maxTap, requant } = buildTiles(
+    plan.geometry.O, layout, b,
+    { bias: weighted.bias, multiplier: layer.multiplier, shift: layer.shift, accBound: weighted.accBound, ...clampRange(layer, reluLo) },
     (t) => convTile(plan, a, t),
   );
   const { quads, outOffs, pixels } = convQuads(plan, pool, a, b);
-  const spec: ConvKernelSpec = { pixels, stride, mode: pool ? 'pool' : 'each', leftShift: hasLeftShift(layer.shift) };
+  const spec: ConvKernelSpec = { pixels, stride, mode: pool ? 'pool' : 'each', requant };
   // Pixels past a row's end read past the image: the input value keeps that much slack.
   const maxRead = maxOf(quads) + maxTap + maxOf(spec.pixels) + 4;
   a.slack = Math.max(a.slack, maxRead - a.imageBytes + 16);
@@ -127,8 +128,8 @@ export function linearOp(
   // The input words are contiguous, pixel-major: k-pair kk = (h·W + w)·pairs + cp holds the
   // features (c·H·W + h·W + w) of channels c = 2cp, 2cp + 1 of the flattened [C, H, W] input.
   const HW = a.H * a.W, K2 = a.pairs * HW;
-  const { tiles, nTiles, stride } = buildTiles(
-    O, layout, b, { bias: weighted.bias, multiplier: layer.multiplier, shift: layer.shift, ...clampRange(layer, reluLo) },
+  const { tiles, nTiles, stride, requant } = buildTiles(
+    O, layout, b, { bias: weighted.bias, multiplier: layer.multiplier, shift: layer.shift, accBound: weighted.accBound, ...clampRange(layer, reluLo) },
     () => ({
       first: 0,
       taps: Int32Array.from({ length: K2 }, (_, kk) => 4 * kk),
@@ -142,7 +143,7 @@ export function linearOp(
   const nQuads = (chunk + 3) >> 2;
   return {
     kind: 'linear', fn, in: inIndex, out: outIndex, tiles, nTiles,
-    spec: { pixels: [0, ib, 2 * ib, 3 * ib], stride, mode: 'each', leftShift: hasLeftShift(layer.shift) },
+    spec: { pixels: [0, ib, 2 * ib, 3 * ib], stride, mode: 'each', requant },
     quads: layout.put(Int32Array.from({ length: nQuads }, (_, q) => 4 * q * ib)),
     outOffs: layout.put(Int32Array.from({ length: 4 * nQuads }, (_, j) => j * ob)),
   };

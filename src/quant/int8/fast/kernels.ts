@@ -54,6 +54,7 @@
  * spill the accumulators).
  */
 import { emit } from '../../../tensor/wasm/index.js';
+import { STAGE_HALF_BYTES, type RequantSpec } from './stage.js';
 
 type Code = emit.Code;
 type FuncSpec = emit.FuncSpec;
@@ -108,9 +109,8 @@ const gtS = (a: Code, b: Code): Code => [...a, ...b, 0x4a];
 /** v128.store32_lane: stores lane `lane` of value (4 bytes) at addr + offset. */
 const store32Lane = (addr: Code, value: Code, lane: number, offset = 0): Code => [...addr, ...value, ...simd(0x5a), 2, ...uleb(offset), lane];
 
-/** Bytes of one tile descriptor (eight i32, see convFunction) and of one half's output-stage constants. */
+/** Bytes of one tile descriptor (eight i32, see convFunction). */
 export const TILE_BYTES = 32;
-export const STAGE_HALF_BYTES = 128;
 /** Bytes of the packed weights of one kk for one tile: 8 channels × an int16 pair. */
 export const KK_WEIGHT_BYTES = 32;
 /** Bytes of quantize's parameter block: inv, lo, hi (f32x4) and the ties-away mask (i32x4). */
@@ -127,8 +127,8 @@ export interface ConvKernelSpec {
   stride: number;
   /** 'pool': one output per quad, the max of its 4 pixels; 'each': 4 outputs. */
   mode: 'pool' | 'each';
-  /** Whether some channel has a positive shift (otherwise the multiply by 2^leftShift is left out). */
-  leftShift: boolean;
+  /** The output stage's form (./stage.ts). */
+  requant: RequantSpec;
 }
 
 /** Locals the output stage uses: the stage pointer, nPairs, the destination, and four v128 temporaries. */
@@ -142,13 +142,27 @@ interface StageLocals {
   hi: number;
 }
 
-/** The output stage of 4 channels in `src` with the constants at st + base; leaves the result in local h. */
-function requantCode(l: StageLocals, src: Code, base: number, leftShift: boolean): Code[] {
+/**
+ * The output stage of 4 channels in `src` with the constants at st + base (./stage.ts); leaves the
+ * result in local h. 'oneShift': x' = (acc + bias)·f, floor((x'·m + K) / 2^31) from the low words
+ * of the 64-bit sums shifted by 31, then an arithmetic shift by E, then the clamp.
+ */
+function requantCode(l: StageLocals, src: Code, base: number, mode: RequantSpec): Code[] {
   const g = local.get, set = local.set;
   const c = (i: number): Code => v128.load(g(l.st), base + 16 * i);
   const x = S.add32(src, c(0));
+  if (mode.kind === 'oneShift') {
+    const high = S.lowWords(
+      S.shrU64(S.add64(S.extmulLow(g(l.h), c(2)), c(3)), i32.const(31)),
+      S.shrU64(S.add64(S.extmulHigh(g(l.h), c(2)), c(4)), i32.const(31)),
+    );
+    return [
+      set(l.h, mode.scale ? S.mul32(x, c(1)) : x),
+      set(l.h, S.min32(S.max32(mode.shift > 0 ? S.shrS32(high, i32.const(mode.shift)) : high, c(6)), c(7))),
+    ];
+  }
   return [
-    set(l.h, leftShift ? S.mul32(x, c(1)) : x),
+    set(l.h, mode.leftShift ? S.mul32(x, c(1)) : x),
     set(l.lo, S.shrU64(S.add64(S.extmulLow(g(l.h), c(2)), S.i64x2Const(2 ** 30)), i32.const(31))),
     set(l.hi, S.shrU64(S.add64(S.extmulHigh(g(l.h), c(2)), S.i64x2Const(2 ** 30)), i32.const(31))),
     set(l.h, S.lowWords(g(l.lo), g(l.hi))),
@@ -161,12 +175,12 @@ function requantCode(l: StageLocals, src: Code, base: number, leftShift: boolean
 }
 
 /** Requantize 8 channels (two halves) and store their nPairs channel pairs at dst. */
-function finishCode(l: StageLocals, half0: Code, half1: Code, leftShift: boolean): Code[] {
+function finishCode(l: StageLocals, half0: Code, half1: Code, mode: RequantSpec): Code[] {
   const g = local.get, set = local.set;
   return [
-    ...requantCode(l, half0, 0, leftShift),
+    ...requantCode(l, half0, 0, mode),
     set(l.s, g(l.h)),
-    ...requantCode(l, half1, STAGE_HALF_BYTES, leftShift),
+    ...requantCode(l, half1, STAGE_HALF_BYTES, mode),
     set(l.s, S.narrow16(g(l.s), g(l.h))),
     ifElse(i32.eqz(i32.sub(g(l.np), i32.const(4))), [v128.store(g(l.dst), g(l.s))], [
       store32Lane(g(l.dst), g(l.s), 0),
@@ -275,7 +289,7 @@ function dotStep(l: Record<string, number>, accs: [number, number][], at: number
 /** conv<i>'s output: 'pool', the max of the 4 accumulators at outOffs[q]; 'each', 4 outputs. */
 function convEpilogue(l: StageLocals & Record<string, number>, accs: [number, number][], spec: ConvKernelSpec): Code[] {
   const g = local.get, set = local.set;
-  const finish = (half0: Code, half1: Code): Code[] => finishCode(l, half0, half1, spec.leftShift);
+  const finish = (half0: Code, half1: Code): Code[] => finishCode(l, half0, half1, spec.requant);
   const max4 = (h: number): Code => S.max32(S.max32(g(accs[0][h]), g(accs[1][h])), S.max32(g(accs[2][h]), g(accs[3][h])));
   const outOff = i32.load(g(l.td), 16);
   if (spec.mode === 'pool') {
@@ -427,7 +441,7 @@ export interface WinogradKernelSpec {
   tileBytes: number;
   /** Bytes from one of the 16 transformed positions ξ to the next. */
   xiBytes: number;
-  leftShift: boolean;
+  requant: RequantSpec;
 }
 
 /**
@@ -559,7 +573,7 @@ function winogradFunction(name: string, spec: WinogradKernelSpec): FuncSpec {
               ...winogradOutput(l, 0, l.y0),
               ...winogradOutput(l, 1, l.y1),
               set(l.dst, i32.add(i32.add(g(l.outBase), g(l.oo)), i32.load(i32.add(g(l.outOffs), i32.mul(i32.add(i32.mul(g(l.q), i32.const(4)), g(l.j)), i32.const(4)))))),
-              ...finishCode(l, g(l.y0), g(l.y1), spec.leftShift),
+              ...finishCode(l, g(l.y0), g(l.y1), spec.requant),
             ]),
           ]),
         ]),
