@@ -144,6 +144,11 @@ export function quantizeConstants(q: { scale: number; zeroPoint: number; qmin: n
   };
 }
 
+/** describe()'s note on a weighted op's output stage form (./stage.ts); the per-lane form is the default. */
+function stageNote(op: Op): string {
+  return (op.kind === 'conv' || op.kind === 'linear' || op.kind === 'wino') && op.spec.requant.kind === 'oneShift' ? ' (one-shift output stage)' : '';
+}
+
 /** Pass 3: every op with its constants in the layout, and a line per op for describe(). */
 export function emitOps(pending: Pending[], values: Value[], chunk: number, layout: Layout): { ops: Op[]; summary: string[] } {
   const ops: Op[] = [], summary: string[] = [];
@@ -166,11 +171,11 @@ export function emitOps(pending: Pending[], values: Value[], chunk: number, layo
       const g = op.plan.geometry;
       summary.push(
         `conv2d ${g.C}->${g.O} k${g.KH}x${g.KW}${op.reluLo ? ' +relu' : ''}${op.pool ? ` +maxpool ${op.pool.geometry.kernel.join('x')} (pooled before requantizing)` : ''}` +
-          (wino ? ' as Winograd F(2x2, 3x3)' : ''),
+          stageNote(ops[ops.length - 1]) + (wino ? ' as Winograd F(2x2, 3x3)' : ''),
       );
     } else {
       ops.push(linearOp(fn++, op.plan, op.reluLo, values[op.in], values[op.out], op.in, op.out, chunk, layout));
-      summary.push(`linear ${op.plan.weighted.K}->${op.plan.weighted.O}${op.reluLo ? ' +relu' : ''}`);
+      summary.push(`linear ${op.plan.weighted.K}->${op.plan.weighted.O}${op.reluLo ? ' +relu' : ''}${stageNote(ops[ops.length - 1])}`);
     }
   }
   return { ops, summary };
