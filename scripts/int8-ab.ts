@@ -3,8 +3,9 @@
  * seeded random weights, PTQ on 256 MNIST training images, converted; a batch of 64 test images):
  * this checkout's Int8Model (A), another checkout's (B, e.g. `git archive main src | tar -x -C
  * /tmp/base`, with node_modules and package.json beside it), and onnxruntime-node on 1 thread
- * running the exported QDQ model, in rounds A B O. Prints the median and range of the per-round
- * ratios A/B and A/O, and checks that A's and B's outputs are bit-identical.
+ * running the exported QDQ model, in rounds A B O / O B A. Prints the median and range of the
+ * per-round ratios A/B and A/O, of wall time and of CPU time, and checks that A's and B's outputs
+ * are bit-identical.
  *
  *   npx tsx scripts/int8-ab.ts /tmp/base [--rounds 200] [--batch 64]
  */
@@ -37,12 +38,24 @@ const ya = a.forward(x.x, batch), yb = b.forward(x.x, batch);
 for (let i = 0; i < ya.length; i++) if (!Object.is(ya[i], yb[i])) throw new Error(`outputs differ at ${i}: ${ya[i]} vs ${yb[i]}`);
 for (let i = 0; i < 5; i++) { a.forward(x.x, batch); b.forward(x.x, batch); await session.run(input); }
 
+// Wall time, and the process's CPU time (user + system, all threads: onnxruntime runs the session
+// on a worker thread), which leaves out the time another process holds the core; the order within
+// a round alternates (A B O, O B A) so that neither side always runs first.
 const ta: number[] = [], tb: number[] = [], to: number[] = [], ab: number[] = [], ao: number[] = [];
+const ca: number[] = [], cb: number[] = [], co: number[] = [], cab: number[] = [], cao: number[] = [];
+const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+async function timed(run: () => unknown): Promise<[number, number]> {
+  const c0 = cpu(), t0 = performance.now();
+  await run();
+  return [performance.now() - t0, cpu() - c0];
+}
 for (let r = 0; r < rounds; r++) {
-  let t = performance.now(); a.forward(x.x, batch); const da = performance.now() - t;
-  t = performance.now(); b.forward(x.x, batch); const db = performance.now() - t;
-  t = performance.now(); await session.run(input); const dO = performance.now() - t;
-  ta.push(da); tb.push(db); to.push(dO); ab.push(da / db); ao.push(da / dO);
+  const runA = () => timed(() => a.forward(x.x, batch)), runB = () => timed(() => b.forward(x.x, batch)), runO = () => timed(() => session.run(input));
+  let da: [number, number], db: [number, number], dO: [number, number];
+  if (r % 2 === 0) { da = await runA(); db = await runB(); dO = await runO(); }
+  else { dO = await runO(); db = await runB(); da = await runA(); }
+  ta.push(da[0]); tb.push(db[0]); to.push(dO[0]); ab.push(da[0] / db[0]); ao.push(da[0] / dO[0]);
+  ca.push(da[1]); cb.push(db[1]); co.push(dO[1]); cab.push(da[1] / db[1]); cao.push(da[1] / dO[1]);
 }
 await session.release();
 const sorted = (v: number[]) => [...v].sort((p, q) => p - q);
@@ -53,4 +66,7 @@ console.log(`${cpus()[0].model} x${cpus().length}, node ${process.version}, onnx
 console.log(`A (this checkout) ${us(ta)}, B (${base}) ${us(tb)}, O (onnxruntime 1t) ${us(to)}`);
 console.log(`A/B median ${ratio(ab)}`);
 console.log(`A/O median ${ratio(ao)}`);
+console.log(`CPU time: A ${us(ca)}, B ${us(cb)}, O ${us(co)}`);
+console.log(`CPU A/B median ${ratio(cab)}`);
+console.log(`CPU A/O median ${ratio(cao)}`);
 if (process.env.DEBUG_AB) for (const [n, v] of [['a', ta], ['b', tb], ['o', to]] as const) console.log(n, sorted(v).filter((_, i) => i % 20 === 0).map((t) => t.toFixed(2)).join(' '));

@@ -8,8 +8,9 @@
  *     at the edges, accumulators up to the form's limit, and the clamp's lower bound at 0 reached
  *     through qmin = zero point, a fused ReLU and a standalone one;
  *   - which form requantSpec picks at the edges of its conditions (lo < 0, the 2^30 bound, E > 30);
- *   - whole random models (single-channel first convs of many kernel shapes, Winograd and direct
- *     convs, linear layers, per-channel multipliers, zero points, odd sizes) and the MNIST CNN as
+ *   - whole random models (single-channel first convs of many kernel shapes, run as 1x1 convs over
+ *     their input's tap pairs or over column pairs, Winograd and direct convs, linear layers,
+ *     per-channel multipliers, zero points, odd sizes) and the MNIST CNN as
  *     the bench converts it (prepareQAT, calibrate, convert), against the reference path
  *     (kernels: 'js', whose output stage is src/quant/numerics').
  */
@@ -195,10 +196,10 @@ function randomInput(rnd: Rnd, n: number): Float32Array {
 describe('int8 fast path with the one-shift stage: whole models against the reference path', () => {
   it('random CNNs: a single-channel first conv of many kernel shapes, a Winograd or direct conv, linear layers', () => {
     const rnd = prng(1702);
-    let oneShiftLayers = 0, winograd = 0;
+    let oneShiftLayers = 0, winograd = 0, tapPairs = 0, columnPairs = 0;
     for (let t = 0; t < 24; t++) {
       const H = int(rnd, 7, 19), W = int(rnd, 7, 19);
-      const [KH, KW] = [[3, 3], [1, 3], [3, 1], [5, 5], [2, 3], [3, 3]][t % 6];
+      const [KH, KW] = [[3, 3], [1, 3], [3, 1], [5, 5], [2, 3], [3, 3], [1, 2]][t % 7];
       const dil: [number, number] = t % 4 === 3 ? [2, 1] : [1, 1];
       const stride: [number, number] = t % 5 === 4 ? [1, 2] : [1, 1];
       const pad: [number, number] = [int(rnd, 0, 2), int(rnd, 0, 2)];
@@ -211,6 +212,8 @@ describe('int8 fast path with the one-shift stage: whole models against the refe
       if (OH2 < 1 || OW2 < 1) continue;
       const layers: Int8Layer[] = [
         { kind: 'quantize', scale: 1 / 8, ...r0 },
+        // A standalone ReLU on the input: the tap pairs must be taken after it.
+        ...(t % 4 === 2 ? [{ kind: 'relu' as const, zeroPoint: r0.zeroPoint }] : []),
         { kind: 'conv2d', weightShape: [O1, 1, KH, KW], stride, padding: pad, dilation: dil, groups: 1, ...weighted(rnd, O1, KH * KW, r0, r1) },
         ...(t % 3 === 0 ? [{ kind: 'relu' as const, zeroPoint: r1.zeroPoint }] : []),
         { kind: 'maxpool2d', kernel: [2, 2], stride: [2, 2], padding: [0, 0] },
@@ -228,7 +231,14 @@ describe('int8 fast path with the one-shift stage: whole models against the refe
       const text = model.describe();
       oneShiftLayers += text.split('(one-shift output stage)').length - 1;
       if (text.includes('Winograd')) winograd++;
+      // The first conv runs as a 1x1 conv over its input's tap pairs unless it strides along W or has 2 taps.
+      const planes = /as 1x1 over (\d+) planes of tap pairs/.exec(text);
+      expect(planes?.[1], `case ${t}`).toBe(stride[1] === 1 && KH * KW > 2 ? String(Math.ceil((KH * KW) / 2)) : undefined);
+      if (planes) tapPairs++;
+      else columnPairs++;
     }
+    expect(tapPairs).toBeGreaterThan(10);
+    expect(columnPairs).toBeGreaterThan(2);
     expect(oneShiftLayers).toBeGreaterThan(30);
     expect(winograd).toBeGreaterThan(10);
   });
@@ -242,6 +252,6 @@ describe('int8 fast path with the one-shift stage: whole models against the refe
     const spec = convert(q, { inputShape: [1, 28, 28] });
     const [batch] = new MnistLoader(dataset, { batchSize: count });
     const model = expectSameAsReference(spec, batch.x, count, 'mnist cnn');
-    expect(model.describe()).toMatch(/conv2d 1->40 k3x3 .*\(one-shift output stage\).*conv2d 40->40 k3x3 .*\(one-shift output stage\) as Winograd/);
+    expect(model.describe()).toMatch(/conv2d 1->40 k3x3 .*\(one-shift output stage\) as 1x1 over 5 planes of tap pairs.*conv2d 40->40 k3x3 .*\(one-shift output stage\) as Winograd/);
   });
 });

@@ -435,6 +435,55 @@ function pairColumns(): FuncSpec {
   );
 }
 
+/** The constants the im2col function is generated for (bytes). */
+export interface TapPairSpec {
+  /** Offsets of the taps from a receptive field's corner in the input, two per output word (a missing last tap repeats the one before, and gets weight 0). */
+  taps: number[];
+  /** Bytes from one output plane (word j of every pixel) to the next. */
+  planeBytes: number;
+}
+
+/**
+ * im2col(src, srcImage, srcRow, dst, dstImage, images, OH, OW): the tap pairs of a conv over a
+ * single channel with unit stride along W, in planes: word j of output pixel (oh, ow) of image n,
+ * at dst + n·dstImage + j·planeBytes + 4·(oh·OW + ow), is (x[p + taps[2j]],
+ * x[p + taps[2j + 1]]) with p = src + n·srcImage + oh·srcRow + 4·ow, x the low half of an input
+ * word (x, 0). The conv is then a 1x1 conv over ceil(KH·KW / 2) channel pairs, whose k-pairs are
+ * consecutive words (the kernel's stride mode: no tap table, no zero half of a pair wasted at
+ * the end of every kernel row). Four output pixels per step (a v128 store per plane), taps baked
+ * in as constant offsets; a row's last step writes up to 3 words past it (the next row's,
+ * rewritten after, or the plane's padding) and reads up to 3 input words past its last receptive field.
+ */
+function im2colFunction(spec: TapPairSpec): FuncSpec {
+  return defineFunction(
+    'im2col',
+    { src: 'i32', srcImage: 'i32', srcRow: 'i32', dst: 'i32', dstImage: 'i32', images: 'i32', OH: 'i32', OW: 'i32' },
+    { n: 'i32', oh: 'i32', ow: 'i32', s: 'i32', d: 'i32', v: 'v128' },
+    (l) => {
+      const g = local.get, set = local.set;
+      const P = spec.taps.length / 2;
+      const words: Code[] = [];
+      for (let j = 0; j < P; j++) {
+        words.push(v128.store(g(l.d), S.or(v128.load(g(l.s), spec.taps[2 * j]), S.shl32(v128.load(g(l.s), spec.taps[2 * j + 1]), i32.const(16))), j * spec.planeBytes));
+      }
+      return [
+        forLoop(l.n, i32.const(0), g(l.images), 1, [
+          forLoop(l.oh, i32.const(0), g(l.OH), 1, [
+            set(l.s, i32.add(i32.add(g(l.src), i32.mul(g(l.n), g(l.srcImage))), i32.mul(g(l.oh), g(l.srcRow)))),
+            set(l.d, i32.add(i32.add(g(l.dst), i32.mul(g(l.n), g(l.dstImage))), i32.mul(i32.mul(g(l.oh), g(l.OW)), i32.const(4)))),
+            forLoop(l.ow, i32.const(0), g(l.OW), 4, [
+              ...words,
+              set(l.s, i32.add(g(l.s), i32.const(16))),
+              set(l.d, i32.add(g(l.d), i32.const(16))),
+            ]),
+          ]),
+        ]),
+      ];
+    },
+    true,
+  );
+}
+
 /** The constants one wino<i> function is generated for (bytes). */
 export interface WinogradKernelSpec {
   /** Bytes from one tile's transformed input to the next (its channel pairs, padded to a multiple of 4). */
@@ -609,11 +658,11 @@ export const INT8_MAXIMUM_PAGES = 16384; // 1 GiB of address space
 /** A layer's generated function: a direct conv2d / linear (conv<i>) or a Winograd conv2d + pool (wino<i>). */
 export type LayerKernelSpec = ({ kind: 'conv' } & ConvKernelSpec) | ({ kind: 'wino' } & WinogradKernelSpec);
 
-/** The module for a model: quantize, relu16, pair_columns, wino_in, and conv<i> / wino<i> for layers[i]. */
-export function int8ModuleBytes(layers: readonly LayerKernelSpec[]): Uint8Array<ArrayBuffer> {
+/** The module for a model: quantize, relu16, pair_columns, wino_in, [im2col,] and conv<i> / wino<i> for layers[i]. */
+export function int8ModuleBytes(layers: readonly LayerKernelSpec[], im2col: TapPairSpec | null = null): Uint8Array<ArrayBuffer> {
   return buildModule(
     [
-      quantizeFunction(), relu16(), pairColumns(), winogradInput(),
+      quantizeFunction(), relu16(), pairColumns(), winogradInput(), ...(im2col ? [im2colFunction(im2col)] : []),
       ...layers.map((spec, i) => (spec.kind === 'conv' ? convFunction(`conv${i}`, spec) : winogradFunction(`wino${i}`, spec))),
     ],
     { initialPages: INT8_INITIAL_PAGES, maximumPages: INT8_MAXIMUM_PAGES, shared: false },
@@ -628,6 +677,8 @@ export interface Int8KernelExports {
   ): void;
   relu16(ptr: number, bytes: number): void;
   pair_columns(ptr: number, words: number, dw: number): void;
+  /** Present when the module was built with a TapPairSpec. */
+  im2col(src: number, srcImage: number, srcRow: number, dst: number, dstImage: number, images: number, OH: number, OW: number): void;
   wino_in(
     src: number, srcImage: number, images: number, PH: number, PW: number, rowBytes: number, pixBytes: number, groups: number,
     dst: number, tileBytes: number, xiBytes: number,
@@ -644,13 +695,13 @@ const compiled = new Map<string, WebAssembly.Module | null>();
 const MAX_CACHED = 32;
 
 /** A fresh instance for `layers` over a memory of its own, or null where WebAssembly SIMD is unavailable. */
-export function instantiateInt8Kernels(layers: readonly LayerKernelSpec[]): { memory: WebAssembly.Memory; exports: Int8KernelExports } | null {
+export function instantiateInt8Kernels(layers: readonly LayerKernelSpec[], im2col: TapPairSpec | null = null): { memory: WebAssembly.Memory; exports: Int8KernelExports } | null {
   if (typeof WebAssembly === 'undefined') return null;
-  const key = JSON.stringify(layers);
+  const key = JSON.stringify([layers, im2col]);
   let module = compiled.get(key);
   if (module === undefined) {
     module = null;
-    const bytes = int8ModuleBytes(layers);
+    const bytes = int8ModuleBytes(layers, im2col);
     if (WebAssembly.validate(bytes)) {
       try {
         module = new WebAssembly.Module(bytes);
