@@ -5,8 +5,8 @@
  */
 import type { LayerPlan } from '../validate.js';
 import type { ConvKernelSpec } from './kernels.js';
-import type { ConvOp, Layout, LinearOp, Value } from './layout.js';
-import { buildTiles, clampRange, hasLeftShift, type TileTaps } from './tiles.js';
+import type { ConvOp, Im2colOp, Layout, LinearOp, Value } from './layout.js';
+import { buildTiles, clampRange, type TileTaps } from './tiles.js';
 
 type ConvPlan = Extract<LayerPlan, { kind: 'conv2d' }>;
 type PoolPlan = Extract<LayerPlan, { kind: 'maxpool2d' }>;
@@ -18,6 +18,14 @@ function convTile(plan: ConvPlan, a: Value, t: number): TileTaps {
   const Cg = C / groups, Og = O / groups;
   const [dh, dw] = g.dilation;
   const px = a.pixBytes, KK = KH * KW;
+  if (a.planes > 0) {
+    // The tap pairs' planes (tapPairPlan): k-pair kk is plane kk, weights channels 2kk, 2kk + 1.
+    return {
+      first: 0,
+      taps: Int32Array.from({ length: a.planes }, (_, kk) => kk * a.planeBytes),
+      weight: (kk, o, slot) => cw[o * K + 2 * kk + slot],
+    };
+  }
   if (a.colPairs > 0) {
     // One channel, words (x[h, w], x[h, w + dw]): k-pair (kh, kw pair) holds the taps 2j, 2j + 1.
     const KWP = Math.ceil(KW / 2);
@@ -102,12 +110,13 @@ export function convOp(
   a: Value, b: Value, inIndex: number, outIndex: number, layout: Layout,
 ): ConvOp {
   const { layer, weighted } = plan;
-  const { tiles, nTiles, stride, maxTap } = buildTiles(
-    plan.geometry.O, layout, b, { bias: weighted.bias, multiplier: layer.multiplier, shift: layer.shift, ...clampRange(layer, reluLo) },
+  const { tiles, nTiles, stride, maxTap, requant } = buildTiles(
+    plan.geometry.O, layout, b,
+    { bias: weighted.bias, multiplier: layer.multiplier, shift: layer.shift, accBound: weighted.accBound, ...clampRange(layer, reluLo) },
     (t) => convTile(plan, a, t),
   );
   const { quads, outOffs, pixels } = convQuads(plan, pool, a, b);
-  const spec: ConvKernelSpec = { pixels, stride, mode: pool ? 'pool' : 'each', leftShift: hasLeftShift(layer.shift) };
+  const spec: ConvKernelSpec = { pixels, stride, mode: pool ? 'pool' : 'each', requant };
   // Pixels past a row's end read past the image: the input value keeps that much slack.
   const maxRead = maxOf(quads) + maxTap + maxOf(spec.pixels) + 4;
   a.slack = Math.max(a.slack, maxRead - a.imageBytes + 16);
@@ -127,8 +136,8 @@ export function linearOp(
   // The input words are contiguous, pixel-major: k-pair kk = (h·W + w)·pairs + cp holds the
   // features (c·H·W + h·W + w) of channels c = 2cp, 2cp + 1 of the flattened [C, H, W] input.
   const HW = a.H * a.W, K2 = a.pairs * HW;
-  const { tiles, nTiles, stride } = buildTiles(
-    O, layout, b, { bias: weighted.bias, multiplier: layer.multiplier, shift: layer.shift, ...clampRange(layer, reluLo) },
+  const { tiles, nTiles, stride, requant } = buildTiles(
+    O, layout, b, { bias: weighted.bias, multiplier: layer.multiplier, shift: layer.shift, accBound: weighted.accBound, ...clampRange(layer, reluLo) },
     () => ({
       first: 0,
       taps: Int32Array.from({ length: K2 }, (_, kk) => 4 * kk),
@@ -142,8 +151,40 @@ export function linearOp(
   const nQuads = (chunk + 3) >> 2;
   return {
     kind: 'linear', fn, in: inIndex, out: outIndex, tiles, nTiles,
-    spec: { pixels: [0, ib, 2 * ib, 3 * ib], stride, mode: 'each', leftShift: hasLeftShift(layer.shift) },
+    spec: { pixels: [0, ib, 2 * ib, 3 * ib], stride, mode: 'each', requant },
     quads: layout.put(Int32Array.from({ length: nQuads }, (_, q) => 4 * q * ib)),
     outOffs: layout.put(Int32Array.from({ length: 4 * nQuads }, (_, j) => j * ob)),
   };
+}
+
+/**
+ * A conv2d over a single channel as the 1x1 conv over its input's tap pairs (im2col in
+ * ./kernels.ts): channel c of the pairs' value is tap c of the kernel in row-major order, so the
+ * weights are the same numbers, [O, KH·KW] padded with a zero to an even count.
+ */
+export function tapPairPlan(plan: ConvPlan): ConvPlan {
+  const g = plan.geometry, T = g.KH * g.KW, C2 = 2 * Math.ceil(T / 2), cw = plan.weighted.centeredWeight;
+  const centeredWeight = new Int32Array(g.O * C2);
+  for (let o = 0; o < g.O; o++) for (let t = 0; t < T; t++) centeredWeight[o * C2 + t] = cw[o * T + t];
+  return {
+    ...plan,
+    geometry: { ...g, C: C2, H: g.OH, W: g.OW, KH: 1, KW: 1, stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 },
+    weighted: { ...plan.weighted, K: C2, centeredWeight },
+  };
+}
+
+/** The im2col step before such a conv: tap offsets from a receptive field's corner, and where output pixel (0, 0)'s is. */
+export function im2colOp(plan: ConvPlan, a: Value, b: Value, inIndex: number, outIndex: number): Im2colOp {
+  const g = plan.geometry, T = g.KH * g.KW, [dh, dw] = g.dilation, px = a.pixBytes;
+  const taps: number[] = [];
+  for (let t = 0; t < 2 * b.planes; t++) {
+    const u = Math.min(t, T - 1); // a missing last tap reads the one before; its weight is 0
+    taps.push((Math.floor(u / g.KW) * dh * a.Ws + (u % g.KW) * dw) * px);
+  }
+  const origin = ((a.padH - g.padding[0]) * a.Ws + (a.padW - g.padding[1])) * px;
+  const srcRow = g.stride[0] * a.Ws * px;
+  // The last step of a row reads up to 3 input words past it (its writes past a plane stay in planeBytes).
+  const lastRead = origin + (g.OH - 1) * srcRow + 4 * (Math.ceil(g.OW / 4) * 4 - 1) + Math.max(...taps) + 4;
+  a.slack = Math.max(a.slack, lastRead - a.imageBytes + 16);
+  return { kind: 'im2col', spec: { taps, planeBytes: b.planeBytes }, in: inIndex, out: outIndex, origin, srcRow, OH: g.OH, OW: g.OW };
 }

@@ -54,10 +54,11 @@
  * spill the accumulators).
  */
 import { emit } from '../../../tensor/wasm/index.js';
+import { STAGE_HALF_BYTES, type RequantSpec } from './stage.js';
 
 type Code = emit.Code;
 type FuncSpec = emit.FuncSpec;
-const { buildModule, defineFunction, doWhile, forLoop, i32, ifElse, local, uleb, v128 } = emit;
+const { buildModule, defineFunction, doWhile, forLoop, i32, ifElse, local, uleb, v128, whileLoop } = emit;
 
 const simd = (op: number): Code => [0xfd, ...uleb(op)];
 const bi = (op: number) => (a: Code, b: Code): Code => [...a, ...b, ...simd(op)];
@@ -108,9 +109,8 @@ const gtS = (a: Code, b: Code): Code => [...a, ...b, 0x4a];
 /** v128.store32_lane: stores lane `lane` of value (4 bytes) at addr + offset. */
 const store32Lane = (addr: Code, value: Code, lane: number, offset = 0): Code => [...addr, ...value, ...simd(0x5a), 2, ...uleb(offset), lane];
 
-/** Bytes of one tile descriptor (eight i32, see convFunction) and of one half's output-stage constants. */
+/** Bytes of one tile descriptor (eight i32, see convFunction). */
 export const TILE_BYTES = 32;
-export const STAGE_HALF_BYTES = 128;
 /** Bytes of the packed weights of one kk for one tile: 8 channels × an int16 pair. */
 export const KK_WEIGHT_BYTES = 32;
 /** Bytes of quantize's parameter block: inv, lo, hi (f32x4) and the ties-away mask (i32x4). */
@@ -127,8 +127,8 @@ export interface ConvKernelSpec {
   stride: number;
   /** 'pool': one output per quad, the max of its 4 pixels; 'each': 4 outputs. */
   mode: 'pool' | 'each';
-  /** Whether some channel has a positive shift (otherwise the multiply by 2^leftShift is left out). */
-  leftShift: boolean;
+  /** The output stage's form (./stage.ts). */
+  requant: RequantSpec;
 }
 
 /** Locals the output stage uses: the stage pointer, nPairs, the destination, and four v128 temporaries. */
@@ -142,13 +142,27 @@ interface StageLocals {
   hi: number;
 }
 
-/** The output stage of 4 channels in `src` with the constants at st + base; leaves the result in local h. */
-function requantCode(l: StageLocals, src: Code, base: number, leftShift: boolean): Code[] {
+/**
+ * The output stage of 4 channels in `src` with the constants at st + base (./stage.ts); leaves the
+ * result in local h. 'oneShift': x' = (acc + bias)·f, floor((x'·m + K) / 2^31) from the low words
+ * of the 64-bit sums shifted by 31, then an arithmetic shift by E, then the clamp.
+ */
+function requantCode(l: StageLocals, src: Code, base: number, mode: RequantSpec): Code[] {
   const g = local.get, set = local.set;
   const c = (i: number): Code => v128.load(g(l.st), base + 16 * i);
   const x = S.add32(src, c(0));
+  if (mode.kind === 'oneShift') {
+    const high = S.lowWords(
+      S.shrU64(S.add64(S.extmulLow(g(l.h), c(2)), c(3)), i32.const(31)),
+      S.shrU64(S.add64(S.extmulHigh(g(l.h), c(2)), c(4)), i32.const(31)),
+    );
+    return [
+      set(l.h, mode.scale ? S.mul32(x, c(1)) : x),
+      set(l.h, S.min32(S.max32(mode.shift > 0 ? S.shrS32(high, i32.const(mode.shift)) : high, c(6)), c(7))),
+    ];
+  }
   return [
-    set(l.h, leftShift ? S.mul32(x, c(1)) : x),
+    set(l.h, mode.leftShift ? S.mul32(x, c(1)) : x),
     set(l.lo, S.shrU64(S.add64(S.extmulLow(g(l.h), c(2)), S.i64x2Const(2 ** 30)), i32.const(31))),
     set(l.hi, S.shrU64(S.add64(S.extmulHigh(g(l.h), c(2)), S.i64x2Const(2 ** 30)), i32.const(31))),
     set(l.h, S.lowWords(g(l.lo), g(l.hi))),
@@ -161,12 +175,12 @@ function requantCode(l: StageLocals, src: Code, base: number, leftShift: boolean
 }
 
 /** Requantize 8 channels (two halves) and store their nPairs channel pairs at dst. */
-function finishCode(l: StageLocals, half0: Code, half1: Code, leftShift: boolean): Code[] {
+function finishCode(l: StageLocals, half0: Code, half1: Code, mode: RequantSpec): Code[] {
   const g = local.get, set = local.set;
   return [
-    ...requantCode(l, half0, 0, leftShift),
+    ...requantCode(l, half0, 0, mode),
     set(l.s, g(l.h)),
-    ...requantCode(l, half1, STAGE_HALF_BYTES, leftShift),
+    ...requantCode(l, half1, STAGE_HALF_BYTES, mode),
     set(l.s, S.narrow16(g(l.s), g(l.h))),
     ifElse(i32.eqz(i32.sub(g(l.np), i32.const(4))), [v128.store(g(l.dst), g(l.s))], [
       store32Lane(g(l.dst), g(l.s), 0),
@@ -212,15 +226,18 @@ function convFunction(name: string, spec: ConvKernelSpec): FuncSpec {
     (l) => {
       const g = local.get, set = local.set;
       const accs = accumulators(l);
-      // One k-pair: the 4 pixels' words at constant offsets from one address.
-      const step: Code[] = [];
-      if (spec.stride === 0) {
-        step.push(set(l.a, i32.add(g(l.p), i32.load(g(l.tp)))), set(l.tp, i32.add(g(l.tp), i32.const(4))));
-      }
-      step.push(...dotStep(l, accs, spec.stride === 0 ? l.a : l.p, spec.pixels));
-      if (spec.stride !== 0) step.push(set(l.p, i32.add(g(l.p), i32.const(spec.stride))));
-      step.push(set(l.w, i32.add(g(l.w), i32.const(KK_WEIGHT_BYTES))));
-      const zero: Code[] = accs.flat().map((a) => set(a, v128.zero()));
+      // One k-pair: the 4 pixels' words at constant offsets from one address. The first (every
+      // tile has one) sets the accumulators, the loop adds the others.
+      const step = (first: boolean): Code[] => {
+        const code: Code[] = [];
+        if (spec.stride === 0) {
+          code.push(set(l.a, i32.add(g(l.p), i32.load(g(l.tp)))), set(l.tp, i32.add(g(l.tp), i32.const(4))));
+        }
+        code.push(...dotStep(l, accs, spec.stride === 0 ? l.a : l.p, spec.pixels, first));
+        if (spec.stride !== 0) code.push(set(l.p, i32.add(g(l.p), i32.const(spec.stride))));
+        code.push(set(l.w, i32.add(g(l.w), i32.const(KK_WEIGHT_BYTES))));
+        return code;
+      };
       const epilogue = convEpilogue(l, accs, spec);
 
       return [
@@ -237,8 +254,8 @@ function convFunction(name: string, spec: ConvKernelSpec): FuncSpec {
               set(l.st, i32.load(g(l.td), 12)),
               set(l.np, i32.load(g(l.td), 20)),
               set(l.tp, i32.load(g(l.td), 28)),
-              ...zero,
-              doWhile(step, i32.ltU(g(l.w), g(l.wEnd))),
+              ...step(true),
+              whileLoop(i32.ltU(g(l.w), g(l.wEnd)), step(false)),
               ...epilogue,
             ]),
           ]),
@@ -257,16 +274,17 @@ function accumulators(l: Record<string, number>): [number, number][] {
 /**
  * One k-pair of the GEMM micro-kernel shared by conv<i> and wino<i>: the weight pairs of 8
  * channels (w0, w1 at w) times the word of each of 4 pixels (at `at` + offsets[j], splat), added
- * into the accumulators with i32x4.dot_i16x8_s.
+ * into the accumulators with i32x4.dot_i16x8_s; the first k-pair of a tile (first) sets them
+ * instead, which spares zeroing 8 registers and 8 adds per tile.
  */
-function dotStep(l: Record<string, number>, accs: [number, number][], at: number, offsets: readonly number[]): Code[] {
+function dotStep(l: Record<string, number>, accs: [number, number][], at: number, offsets: readonly number[], first = false): Code[] {
   const g = local.get, set = local.set;
   const out: Code[] = [set(l.w0, v128.load(g(l.w))), set(l.w1, v128.load(g(l.w), 16))];
   for (let j = 0; j < 4; j++) {
     out.push(
       set(l.s, v128.load32Splat(g(at), offsets[j])),
-      set(accs[j][0], S.add32(g(accs[j][0]), S.dot(g(l.s), g(l.w0)))),
-      set(accs[j][1], S.add32(g(accs[j][1]), S.dot(g(l.s), g(l.w1)))),
+      set(accs[j][0], first ? S.dot(g(l.s), g(l.w0)) : S.add32(g(accs[j][0]), S.dot(g(l.s), g(l.w0)))),
+      set(accs[j][1], first ? S.dot(g(l.s), g(l.w1)) : S.add32(g(accs[j][1]), S.dot(g(l.s), g(l.w1)))),
     );
   }
   return out;
@@ -275,7 +293,7 @@ function dotStep(l: Record<string, number>, accs: [number, number][], at: number
 /** conv<i>'s output: 'pool', the max of the 4 accumulators at outOffs[q]; 'each', 4 outputs. */
 function convEpilogue(l: StageLocals & Record<string, number>, accs: [number, number][], spec: ConvKernelSpec): Code[] {
   const g = local.get, set = local.set;
-  const finish = (half0: Code, half1: Code): Code[] => finishCode(l, half0, half1, spec.leftShift);
+  const finish = (half0: Code, half1: Code): Code[] => finishCode(l, half0, half1, spec.requant);
   const max4 = (h: number): Code => S.max32(S.max32(g(accs[0][h]), g(accs[1][h])), S.max32(g(accs[2][h]), g(accs[3][h])));
   const outOff = i32.load(g(l.td), 16);
   if (spec.mode === 'pool') {
@@ -421,13 +439,62 @@ function pairColumns(): FuncSpec {
   );
 }
 
+/** The constants the im2col function is generated for (bytes). */
+export interface TapPairSpec {
+  /** Offsets of the taps from a receptive field's corner in the input, two per output word (a missing last tap repeats the one before, and gets weight 0). */
+  taps: number[];
+  /** Bytes from one output plane (word j of every pixel) to the next. */
+  planeBytes: number;
+}
+
+/**
+ * im2col(src, srcImage, srcRow, dst, dstImage, images, OH, OW): the tap pairs of a conv over a
+ * single channel with unit stride along W, in planes: word j of output pixel (oh, ow) of image n,
+ * at dst + n·dstImage + j·planeBytes + 4·(oh·OW + ow), is (x[p + taps[2j]],
+ * x[p + taps[2j + 1]]) with p = src + n·srcImage + oh·srcRow + 4·ow, x the low half of an input
+ * word (x, 0). The conv is then a 1x1 conv over ceil(KH·KW / 2) channel pairs, whose k-pairs are
+ * consecutive words (the kernel's stride mode: no tap table, no zero half of a pair wasted at
+ * the end of every kernel row). Four output pixels per step (a v128 store per plane), taps baked
+ * in as constant offsets; a row's last step writes up to 3 words past it (the next row's,
+ * rewritten after, or the plane's padding) and reads up to 3 input words past its last receptive field.
+ */
+function im2colFunction(spec: TapPairSpec): FuncSpec {
+  return defineFunction(
+    'im2col',
+    { src: 'i32', srcImage: 'i32', srcRow: 'i32', dst: 'i32', dstImage: 'i32', images: 'i32', OH: 'i32', OW: 'i32' },
+    { n: 'i32', oh: 'i32', ow: 'i32', s: 'i32', d: 'i32', v: 'v128' },
+    (l) => {
+      const g = local.get, set = local.set;
+      const P = spec.taps.length / 2;
+      const words: Code[] = [];
+      for (let j = 0; j < P; j++) {
+        words.push(v128.store(g(l.d), S.or(v128.load(g(l.s), spec.taps[2 * j]), S.shl32(v128.load(g(l.s), spec.taps[2 * j + 1]), i32.const(16))), j * spec.planeBytes));
+      }
+      return [
+        forLoop(l.n, i32.const(0), g(l.images), 1, [
+          forLoop(l.oh, i32.const(0), g(l.OH), 1, [
+            set(l.s, i32.add(i32.add(g(l.src), i32.mul(g(l.n), g(l.srcImage))), i32.mul(g(l.oh), g(l.srcRow)))),
+            set(l.d, i32.add(i32.add(g(l.dst), i32.mul(g(l.n), g(l.dstImage))), i32.mul(i32.mul(g(l.oh), g(l.OW)), i32.const(4)))),
+            forLoop(l.ow, i32.const(0), g(l.OW), 4, [
+              ...words,
+              set(l.s, i32.add(g(l.s), i32.const(16))),
+              set(l.d, i32.add(g(l.d), i32.const(16))),
+            ]),
+          ]),
+        ]),
+      ];
+    },
+    true,
+  );
+}
+
 /** The constants one wino<i> function is generated for (bytes). */
 export interface WinogradKernelSpec {
   /** Bytes from one tile's transformed input to the next (its channel pairs, padded to a multiple of 4). */
   tileBytes: number;
   /** Bytes from one of the 16 transformed positions ξ to the next. */
   xiBytes: number;
-  leftShift: boolean;
+  requant: RequantSpec;
 }
 
 /**
@@ -530,8 +597,10 @@ function winogradFunction(name: string, spec: WinogradKernelSpec): FuncSpec {
       const g = local.get, set = local.set;
       const accs = accumulators(l);
       const T = spec.tileBytes;
-      const step: Code[] = dotStep(l, accs, l.pp, [0, T, 2 * T, 3 * T]);
-      step.push(set(l.pp, i32.add(g(l.pp), i32.const(4))), set(l.w, i32.add(g(l.w), i32.const(KK_WEIGHT_BYTES))));
+      const step = (first: boolean): Code[] => [
+        ...dotStep(l, accs, l.pp, [0, T, 2 * T, 3 * T], first),
+        set(l.pp, i32.add(g(l.pp), i32.const(4))), set(l.w, i32.add(g(l.w), i32.const(KK_WEIGHT_BYTES))),
+      ];
 
       return [
         forLoop(l.q, i32.const(0), g(l.nQuads), 1, [
@@ -546,10 +615,10 @@ function winogradFunction(name: string, spec: WinogradKernelSpec): FuncSpec {
             set(l.p, g(l.base)),
             set(l.m, g(l.scratch)),
             forLoop(l.xi, i32.const(0), i32.const(16), 1, [
-              ...accs.flat().map((a) => set(a, v128.zero())),
               set(l.pp, g(l.p)),
               set(l.wEnd, i32.add(g(l.w), g(l.K2))),
-              doWhile(step, i32.ltU(g(l.w), g(l.wEnd))),
+              ...step(true),
+              whileLoop(i32.ltU(g(l.w), g(l.wEnd)), step(false)),
               ...accs.flatMap(([a0, a1], j) => [v128.store(g(l.m), g(a0), 32 * j), v128.store(g(l.m), g(a1), 32 * j + 16)]),
               set(l.m, i32.add(g(l.m), i32.const(128))),
               set(l.p, i32.add(g(l.p), i32.const(spec.xiBytes))),
@@ -559,7 +628,7 @@ function winogradFunction(name: string, spec: WinogradKernelSpec): FuncSpec {
               ...winogradOutput(l, 0, l.y0),
               ...winogradOutput(l, 1, l.y1),
               set(l.dst, i32.add(i32.add(g(l.outBase), g(l.oo)), i32.load(i32.add(g(l.outOffs), i32.mul(i32.add(i32.mul(g(l.q), i32.const(4)), g(l.j)), i32.const(4)))))),
-              ...finishCode(l, g(l.y0), g(l.y1), spec.leftShift),
+              ...finishCode(l, g(l.y0), g(l.y1), spec.requant),
             ]),
           ]),
         ]),
@@ -595,11 +664,11 @@ export const INT8_MAXIMUM_PAGES = 16384; // 1 GiB of address space
 /** A layer's generated function: a direct conv2d / linear (conv<i>) or a Winograd conv2d + pool (wino<i>). */
 export type LayerKernelSpec = ({ kind: 'conv' } & ConvKernelSpec) | ({ kind: 'wino' } & WinogradKernelSpec);
 
-/** The module for a model: quantize, relu16, pair_columns, wino_in, and conv<i> / wino<i> for layers[i]. */
-export function int8ModuleBytes(layers: readonly LayerKernelSpec[]): Uint8Array<ArrayBuffer> {
+/** The module for a model: quantize, relu16, pair_columns, wino_in, [im2col,] and conv<i> / wino<i> for layers[i]. */
+export function int8ModuleBytes(layers: readonly LayerKernelSpec[], im2col: TapPairSpec | null = null): Uint8Array<ArrayBuffer> {
   return buildModule(
     [
-      quantizeFunction(), relu16(), pairColumns(), winogradInput(),
+      quantizeFunction(), relu16(), pairColumns(), winogradInput(), ...(im2col ? [im2colFunction(im2col)] : []),
       ...layers.map((spec, i) => (spec.kind === 'conv' ? convFunction(`conv${i}`, spec) : winogradFunction(`wino${i}`, spec))),
     ],
     { initialPages: INT8_INITIAL_PAGES, maximumPages: INT8_MAXIMUM_PAGES, shared: false },
@@ -614,6 +683,8 @@ export interface Int8KernelExports {
   ): void;
   relu16(ptr: number, bytes: number): void;
   pair_columns(ptr: number, words: number, dw: number): void;
+  /** Present when the module was built with a TapPairSpec. */
+  im2col(src: number, srcImage: number, srcRow: number, dst: number, dstImage: number, images: number, OH: number, OW: number): void;
   wino_in(
     src: number, srcImage: number, images: number, PH: number, PW: number, rowBytes: number, pixBytes: number, groups: number,
     dst: number, tileBytes: number, xiBytes: number,
@@ -630,13 +701,13 @@ const compiled = new Map<string, WebAssembly.Module | null>();
 const MAX_CACHED = 32;
 
 /** A fresh instance for `layers` over a memory of its own, or null where WebAssembly SIMD is unavailable. */
-export function instantiateInt8Kernels(layers: readonly LayerKernelSpec[]): { memory: WebAssembly.Memory; exports: Int8KernelExports } | null {
+export function instantiateInt8Kernels(layers: readonly LayerKernelSpec[], im2col: TapPairSpec | null = null): { memory: WebAssembly.Memory; exports: Int8KernelExports } | null {
   if (typeof WebAssembly === 'undefined') return null;
-  const key = JSON.stringify(layers);
+  const key = JSON.stringify([layers, im2col]);
   let module = compiled.get(key);
   if (module === undefined) {
     module = null;
-    const bytes = int8ModuleBytes(layers);
+    const bytes = int8ModuleBytes(layers, im2col);
     if (WebAssembly.validate(bytes)) {
       try {
         module = new WebAssembly.Module(bytes);

@@ -10,7 +10,7 @@
  */
 
 import type { Pool2dGeometry } from '../kernels.js';
-import type { ConvKernelSpec, WinogradKernelSpec } from './kernels.js';
+import type { ConvKernelSpec, TapPairSpec, WinogradKernelSpec } from './kernels.js';
 
 /** Bytes of wasm memory a model may use: the kernels' address space is 1 GiB, less 1 MiB of headroom. */
 export const MEMORY_LIMIT = 2 ** 30 - 2 ** 20;
@@ -37,6 +37,12 @@ export interface Value {
    * holds (x[h, w], x[h, w + d]) so that a conv with dilation d along W multiplies two taps per word.
    */
   colPairs: number;
+  /**
+   * 0: pixel-major as above. P > 0 (the tap pairs of a single-channel conv, ./conv-op.ts): P planes
+   * [H, W] of one word per pixel, planeBytes apart (pixBytes 4, pairs 1).
+   */
+  planes: number;
+  planeBytes: number;
   /** Byte offset of the chunk's first image in kernel memory. */
   base: number;
   /** Bytes past the last image that kernels may read (never use). */
@@ -97,7 +103,20 @@ export interface PoolOp extends Omit<Pool2dGeometry, 'planes' | 'H' | 'W'> {
   out: number;
 }
 
-export type Op = ConvOp | LinearOp | WinoOp | PoolOp | { kind: 'relu'; value: number };
+/** The tap pairs of a single-channel conv's input (kernels.ts im2col), before that conv. */
+export interface Im2colOp {
+  kind: 'im2col';
+  spec: TapPairSpec;
+  in: number;
+  out: number;
+  /** Byte offset in an input image of output pixel (0, 0)'s receptive field; bytes from one output row's to the next's. */
+  origin: number;
+  srcRow: number;
+  OH: number;
+  OW: number;
+}
+
+export type Op = ConvOp | LinearOp | WinoOp | PoolOp | Im2colOp | { kind: 'relu'; value: number };
 
 /** A byte image of the constants (packed weights, tables) and the layout of everything in kernel memory. */
 export class Layout {

@@ -12,7 +12,7 @@
  */
 import { INT16_MAX } from '../../numerics/int-limits.js';
 import type { LayerPlan } from '../validate.js';
-import { convOp, linearOp } from './conv-op.js';
+import { convOp, im2colOp, linearOp, tapPairPlan } from './conv-op.js';
 import { QUANTIZE_PARAM_BYTES } from './kernels.js';
 import { align16, Layout, MEMORY_LIMIT, type Op, type Value } from './layout.js';
 import { poolFusable, weightedProblem } from './tiles.js';
@@ -29,6 +29,8 @@ type PoolPlan = Extract<LayerPlan, { kind: 'maxpool2d' }>;
 export type Pending =
   | {
     kind: 'conv'; plan: ConvPlan; in: number; out: number; reluLo: boolean; pool: PoolPlan | null;
+    /** The value of its input's tap pairs, when it runs as a 1x1 conv over them (decided with the layout). */
+    cols?: number;
     /** Winograd's transformed weights, when it runs as Winograd (decided with the layout). */
     wino?: Int32Array | null;
   }
@@ -58,7 +60,7 @@ export function fuseLayers(plans: LayerPlan[]): { values: Value[]; pending: Pend
   const values: Value[] = [];
   const newValue = (shape: readonly number[]): number => {
     const [C, H, W] = shape.length === 3 ? shape : [shape.reduce((a, b) => a * b, 1), 1, 1];
-    values.push({ C, H, W, padH: 0, padW: 0, Hs: 0, Ws: 0, pairs: Math.ceil(C / 2), pixBytes: 0, imageBytes: 0, colPairs: 0, base: 0, slack: 16 });
+    values.push({ C, H, W, padH: 0, padW: 0, Hs: 0, Ws: 0, pairs: Math.ceil(C / 2), pixBytes: 0, imageBytes: 0, colPairs: 0, planes: 0, planeBytes: 0, base: 0, slack: 16 });
     return values.length - 1;
   };
   const pending: Pending[] = [];
@@ -95,8 +97,9 @@ export function fuseLayers(plans: LayerPlan[]): { values: Value[]; pending: Pend
 }
 
 /**
- * Pass 2: borders (a conv's padding on its input value), column pairs for a first conv over a
- * single channel (the quantized input, at most ReLUs between), every value's bytes per image, and
+ * Pass 2: borders (a conv's padding on its input value), tap pairs (a value of its own) or column
+ * pairs for a first conv over a single channel (the quantized input, at most ReLUs between), every
+ * value's bytes per image, and
  * the chunk size; or the reason the activations alone do not fit in kernel memory.
  */
 export function layOutValues(values: Value[], pending: Pending[]): { chunk: number } | string {
@@ -105,14 +108,31 @@ export function layOutValues(values: Value[], pending: Pending[]): { chunk: numb
     const v = values[op.in], g = op.plan.geometry;
     v.padH = Math.max(v.padH, g.padding[0]);
     v.padW = Math.max(v.padW, g.padding[1]);
-    if (op.in === 0 && v.C === 1 && g.KW > 1) v.colPairs = g.dilation[1];
   }
-  let perImage = 0;
   for (const v of values) {
     v.Hs = v.H + 2 * v.padH;
     v.Ws = v.W + 2 * v.padW;
+  }
+  for (const op of pending) {
+    if (op.kind !== 'conv' || op.in !== 0 || values[0].C !== 1) continue;
+    const g = op.plan.geometry;
+    if (g.stride[1] === 1 && g.KH * g.KW > 2) {
+      // Tap pairs, ceil(KH·KW / 2) words per output pixel (see im2col in ./kernels.ts).
+      const planes = Math.ceil((g.KH * g.KW) / 2);
+      values.push({
+        C: 2 * planes, H: g.OH, W: g.OW, padH: 0, padW: 0, Hs: g.OH, Ws: g.OW, pairs: 1, pixBytes: 0, imageBytes: 0, colPairs: 0,
+        // im2col's last step writes up to 3 words past a plane.
+        planes, planeBytes: align16(g.OH * g.OW * 4 + 12), base: 0, slack: 16,
+      });
+      op.cols = values.length - 1;
+    } else if (g.KW > 1) {
+      values[0].colPairs = g.dilation[1];
+    }
+  }
+  let perImage = 0;
+  for (const v of values) {
     v.pixBytes = v.pairs * 4;
-    v.imageBytes = align16(v.Hs * v.Ws * v.pixBytes);
+    v.imageBytes = v.planes > 0 ? v.planes * v.planeBytes : align16(v.Hs * v.Ws * v.pixBytes);
     perImage += v.imageBytes;
   }
   // The smallest chunk is 4 images: if their activations alone exceed the limit, stop here, before
@@ -144,6 +164,11 @@ export function quantizeConstants(q: { scale: number; zeroPoint: number; qmin: n
   };
 }
 
+/** describe()'s note on a weighted op's output stage form (./stage.ts); the per-lane form is the default. */
+function stageNote(op: Op): string {
+  return (op.kind === 'conv' || op.kind === 'linear' || op.kind === 'wino') && op.spec.requant.kind === 'oneShift' ? ' (one-shift output stage)' : '';
+}
+
 /** Pass 3: every op with its constants in the layout, and a line per op for describe(). */
 export function emitOps(pending: Pending[], values: Value[], chunk: number, layout: Layout): { ops: Op[]; summary: string[] } {
   const ops: Op[] = [], summary: string[] = [];
@@ -158,19 +183,25 @@ export function emitOps(pending: Pending[], values: Value[], chunk: number, layo
       summary.push(`maxpool2d ${g.kernel.join('x')} on int16 values`);
     } else if (op.kind === 'conv') {
       const wino = op.wino ?? null;
-      ops.push(
-        wino
-          ? winoOp(fn++, op.plan, wino, op.reluLo, values[op.in], values[op.out], op.in, op.out, chunk, layout)
-          : convOp(fn++, op.plan, op.pool, op.reluLo, values[op.in], values[op.out], op.in, op.out, layout),
-      );
+      if (op.cols !== undefined) {
+        ops.push(im2colOp(op.plan, values[op.in], values[op.cols], op.in, op.cols));
+        ops.push(convOp(fn++, tapPairPlan(op.plan), op.pool, op.reluLo, values[op.cols], values[op.out], op.cols, op.out, layout));
+      } else {
+        ops.push(
+          wino
+            ? winoOp(fn++, op.plan, wino, op.reluLo, values[op.in], values[op.out], op.in, op.out, chunk, layout)
+            : convOp(fn++, op.plan, op.pool, op.reluLo, values[op.in], values[op.out], op.in, op.out, layout),
+        );
+      }
       const g = op.plan.geometry;
       summary.push(
         `conv2d ${g.C}->${g.O} k${g.KH}x${g.KW}${op.reluLo ? ' +relu' : ''}${op.pool ? ` +maxpool ${op.pool.geometry.kernel.join('x')} (pooled before requantizing)` : ''}` +
-          (wino ? ' as Winograd F(2x2, 3x3)' : ''),
+          stageNote(ops[ops.length - 1]) + (wino ? ' as Winograd F(2x2, 3x3)' : '') +
+          (op.cols !== undefined ? ` as 1x1 over ${values[op.cols].planes} planes of tap pairs` : ''),
       );
     } else {
       ops.push(linearOp(fn++, op.plan, op.reluLo, values[op.in], values[op.out], op.in, op.out, chunk, layout));
-      summary.push(`linear ${op.plan.weighted.K}->${op.plan.weighted.O}${op.reluLo ? ' +relu' : ''}`);
+      summary.push(`linear ${op.plan.weighted.K}->${op.plan.weighted.O}${op.reluLo ? ' +relu' : ''}${stageNote(ops[ops.length - 1])}`);
     }
   }
   return { ops, summary };

@@ -10,8 +10,11 @@
  *     with a zero border as wide as the consuming conv's padding: a padded input is the zero
  *     point, as in the reference im2col. Only models whose every level range and centred weight
  *     fit in int16 take this path (FastProgram.plan checks; 8-bit models always do). A first conv
- *     over a single channel reads column pairs instead, (x[h, w], x[h, w + dilation]): two taps
- *     per multiply instead of a tap and a zero.
+ *     over a single channel (nothing to pair along channels) pairs its taps instead: with unit
+ *     stride along W its input's tap pairs are laid out in planes, ceil(KH·KW / 2) words per
+ *     output pixel (im2col, the one im2col of the path: a few KiB per image), and the conv runs
+ *     as a 1x1 conv over them, 5 multiplies of two taps for a 3x3 kernel; otherwise it reads column
+ *     pairs, (x[h, w], x[h, w + dilation]), KH·ceil(KW / 2) multiplies.
  *   - conv2d and linear are an implicit GEMM (conv<i>: no im2col, no packing of activations; the
  *     weights are packed once, per tile of 8 output channels). The int32 sums are exact, as in the
  *     reference (the validated bound), so their order does not matter.
@@ -29,11 +32,14 @@
  *     requantization clamp's lower bound, max(qmin, zeroPoint): clamp, then max with the zero
  *     point, is that clamp, and max pooling commutes with it.
  *   - The output stage is vectorised and bit-exact with multiplyByQuantizedMultiplier for
- *     |acc + bias| · 2^leftShift < 2^30 (checked per layer from the validated accumulator bound).
+ *     |acc + bias| · 2^leftShift < 2^30 (checked per layer from the validated accumulator bound);
+ *     where the clamp starts at the value 0 (a ReLU), in a shorter form with one 64-bit product
+ *     and one shift (stage.ts).
  *   - quantize is the reference's float32 arithmetic in wasm; other max pools, ReLUs and the
  *     dequantize run on the int16 values (max(v, 0) for ReLU).
  * The files: plan.ts (the passes that plan a model), layout.ts (kernel memory), tiles.ts, conv-op.ts
- * and winograd.ts (the constants of each op), kernels.ts (the generated WebAssembly), gemm-int8.ts
+ * and winograd.ts (the constants of each op), stage.ts (the output stage's two forms and their
+ * constants), kernels.ts (the generated WebAssembly), gemm-int8.ts
  * (the int16 SIMD gemm the reference engine's selectGemm can also use); this file runs a plan.
  *
  * Batches are processed in chunks of `chunk` images, layer by layer, through buffers laid out once
@@ -61,7 +67,8 @@ export class FastProgram {
       /** Float staging of a chunk, the parameter block and the NaN flag (byte offsets). */
       staging: number; params: number; flag: number;
     },
-    private readonly dequant: { scale: number; outputSize: number },
+    /** The output's scale and size, and the index of its value. */
+    private readonly dequant: { scale: number; outputSize: number; value: number },
     /** One line per op for describe(). */
     readonly summary: string[],
   ) {}
@@ -91,7 +98,7 @@ export class FastProgram {
     return new FastProgram(
       values, ops, layout, chunk,
       { scale: q.scale, zeroPoint: q.zeroPoint, qmin: q.qmin, qmax: q.qmax, rounding: q.rounding ?? 'halfEven', inputSize, ...quantConstants },
-      { scale: Math.fround(last.layer.scale), outputSize },
+      { scale: Math.fround(last.layer.scale), outputSize, value: finalValue },
       summary,
     );
   }
@@ -103,7 +110,8 @@ export class FastProgram {
     const specs = this.ops.flatMap((op): LayerKernelSpec[] =>
       op.kind === 'conv' || op.kind === 'linear' ? [{ kind: 'conv', ...op.spec }] : op.kind === 'wino' ? [{ kind: 'wino', ...op.spec }] : [],
     );
-    const k = instantiateInt8Kernels(specs);
+    const im2col = this.ops.find((op) => op.kind === 'im2col');
+    const k = instantiateInt8Kernels(specs, im2col ? im2col.spec : null);
     if (!k) {
       this.unavailable = true;
       return false;
@@ -146,6 +154,11 @@ export class FastProgram {
             k.exports[`wino${op.fn}`](op.v, b.base, (count * op.PH * op.PW + 3) >> 2, op.outOffs, op.tiles, op.nTiles, op.scratch);
             break;
           }
+          case 'im2col': {
+            const a = this.values[op.in], b = this.values[op.out];
+            k.exports.im2col(a.base + op.origin, a.imageBytes, op.srcRow, b.base, b.imageBytes, count, op.OH, op.OW);
+            break;
+          }
           case 'relu': {
             const v = this.values[op.value];
             k.exports.relu16(v.base, count * v.imageBytes);
@@ -181,7 +194,7 @@ export class FastProgram {
   /** The reference dequantize: float32((q - zp) · float32(scale)); the values are q - zp already. */
   private dequantizeOutput(count: number, out: Float32Array, n0: number, i16: Int16Array): void {
     const { scale, outputSize } = this.dequant;
-    const v = this.values[this.values.length - 1];
+    const v = this.values[this.dequant.value];
     const pix = v.pixBytes >> 1;
     for (let n = 0; n < count; n++) {
       let dst = (n0 + n) * outputSize;

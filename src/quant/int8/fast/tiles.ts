@@ -5,8 +5,9 @@
  */
 import { INT16_MAX, TWO_30 } from '../../numerics/int-limits.js';
 import type { LayerPlan, WeightedPlan } from '../validate.js';
-import { KK_WEIGHT_BYTES, STAGE_HALF_BYTES, TILE_BYTES } from './kernels.js';
+import { KK_WEIGHT_BYTES, TILE_BYTES } from './kernels.js';
 import type { Layout, Value } from './layout.js';
+import { requantSpec, STAGE_HALF_BYTES, stageConstants, type RequantSpec, type StageInput } from './stage.js';
 
 /** Why a conv2d / linear layer cannot take the fast path, or null. */
 export function weightedProblem(w: WeightedPlan, shift: Int32Array): string | null {
@@ -23,36 +24,6 @@ export function poolFusable(p: Extract<LayerPlan, { kind: 'maxpool2d' }>): boole
   return g.kernel[0] * g.kernel[1] <= 4 && g.padding[0] === 0 && g.padding[1] === 0 && g.stride[0] >= g.kernel[0] && g.stride[1] >= g.kernel[1];
 }
 
-/**
- * The output-stage constants of channels [o0, o0 + 8) as two halves of 8 v128 (see
- * ./kernels.ts): bias, 2^leftShift, multiplier, 2^(e-1), sign mask, 2^(30-e), lo, hi.
- * Channels past O get multiplier 0 and produce the value 0.
- */
-export function stageConstants(
-  o0: number, O: number, bias: Int32Array, multiplier: Int32Array, shift: Int32Array, lo: number, hi: number, dst: Int32Array, at: number,
-): void {
-  for (let half = 0; half < 2; half++) {
-    for (let i = 0; i < 4; i++) {
-      const o = o0 + 4 * half + i;
-      const base = at + half * (STAGE_HALF_BYTES >> 2) + i;
-      const lane = (vec: number, value: number) => (dst[base + 4 * vec] = value);
-      if (o < O) {
-        const s = shift[o], e = s > 0 ? 0 : -s;
-        lane(0, bias[o]);
-        lane(1, 2 ** (s > 0 ? s : 0));
-        lane(2, multiplier[o]);
-        lane(3, e >= 1 && e <= 30 ? 2 ** (e - 1) : 0);
-        lane(4, e >= 1 && e <= 30 ? -1 : 0);
-        lane(5, e <= 30 ? 2 ** (30 - e) : 0);
-      } else {
-        lane(0, 0); lane(1, 1); lane(2, 0); lane(3, 0); lane(4, 0); lane(5, TWO_30);
-      }
-      lane(6, lo);
-      lane(7, hi);
-    }
-  }
-}
-
 /** One tile's k-pairs: byte offsets from the quad base + `first`, and the weight of channel o at (kk, slot). */
 export interface TileTaps {
   first: number;
@@ -67,9 +38,10 @@ export interface TileTaps {
  */
 export function buildTiles(
   O: number, layout: Layout, out: Value,
-  stage: { bias: Int32Array; multiplier: Int32Array; shift: Int32Array; lo: number; hi: number },
+  stage: StageInput,
   tile: (t: number) => TileTaps,
-): { tiles: number; nTiles: number; stride: number; maxTap: number } {
+): { tiles: number; nTiles: number; stride: number; maxTap: number; requant: RequantSpec } {
+  const requant = requantSpec(stage);
   const nTiles = (O + 7) >> 3;
   const all = Array.from({ length: nTiles }, (_, t) => tile(t));
   const d = all[0].taps.length > 1 ? all[0].taps[1] : 4;
@@ -88,7 +60,7 @@ export function buildTiles(
       }
     }
     const st = new Int32Array(2 * (STAGE_HALF_BYTES >> 2));
-    stageConstants(8 * t, O, stage.bias, stage.multiplier, stage.shift, stage.lo, stage.hi, st, 0);
+    stageConstants(8 * t, O, stage, requant, st, 0);
     let table = 0;
     if (stride === 0) {
       const key = taps.join(',');
@@ -105,14 +77,10 @@ export function buildTiles(
     desc[at + 5] = Math.min(4, out.pairs - 4 * t);
     desc[at + 7] = table;
   });
-  return { tiles: layout.put(desc), nTiles, stride, maxTap };
+  return { tiles: layout.put(desc), nTiles, stride, maxTap, requant };
 }
 
 export function clampRange(layer: { qmin: number; qmax: number; outZeroPoint: number }, reluLo: boolean): { lo: number; hi: number } {
   const qmin = reluLo ? Math.max(layer.qmin, layer.outZeroPoint) : layer.qmin;
   return { lo: qmin - layer.outZeroPoint, hi: layer.qmax - layer.outZeroPoint };
-}
-
-export function hasLeftShift(shift: Int32Array): boolean {
-  return shift.some((s) => s > 0);
 }

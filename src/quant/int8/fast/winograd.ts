@@ -4,9 +4,10 @@
  */
 import { INT16_MAX } from '../../numerics/int-limits.js';
 import type { LayerPlan } from '../validate.js';
-import { STAGE_HALF_BYTES, TILE_BYTES } from './kernels.js';
+import { TILE_BYTES } from './kernels.js';
 import type { Layout, Value, WinoOp } from './layout.js';
-import { clampRange, hasLeftShift, stageConstants } from './tiles.js';
+import { requantSpec, STAGE_HALF_BYTES, stageConstants } from './stage.js';
+import { clampRange } from './tiles.js';
 
 /** G' = 2G of Winograd's F(2x2, 3x3) (Lavin & Gray 2016), so that the filter transform is integral. */
 const WINO_G = [[2, 0, 0], [1, 1, 1], [1, -1, 1], [0, 0, 2]];
@@ -55,7 +56,8 @@ export function winoOp(
   const groups = (a.pairs + 3) >> 2, tileBytes = 16 * groups;
   const maxTiles = chunk * tilesPerImage + 4; // the last quad may run past the chunk's tiles
   const xiBytes = maxTiles * tileBytes;
-  const stage = { bias: weighted.bias, multiplier: layer.multiplier, shift: layer.shift, ...clampRange(layer, reluLo) };
+  const stage = { bias: weighted.bias, multiplier: layer.multiplier, shift: layer.shift, accBound: weighted.accBound, ...clampRange(layer, reluLo) };
+  const requant = requantSpec(stage);
 
   // Per tile of 8 output channels: weights [ξ][channel pair][channel][slot], and the output stage.
   const nTiles = (O + 7) >> 3;
@@ -74,7 +76,7 @@ export function winoOp(
       }
     }
     const st = new Int32Array(2 * (STAGE_HALF_BYTES >> 2));
-    stageConstants(8 * t, O, stage.bias, stage.multiplier, stage.shift, stage.lo, stage.hi, st, 0);
+    stageConstants(8 * t, O, stage, requant, st, 0);
     const at = t * (TILE_BYTES >> 2);
     desc[at] = layout.put(w);
     desc[at + 2] = a.pairs;
@@ -94,7 +96,7 @@ export function winoOp(
   a.slack = Math.max(a.slack, tileBytes + 16);
   return {
     kind: 'wino', fn, in: inIndex, out: outIndex,
-    spec: { tileBytes, xiBytes, leftShift: hasLeftShift(layer.shift) },
+    spec: { tileBytes, xiBytes, requant },
     PH, PW, groups, origin: ((a.padH - g.padding[0]) * a.Ws + (a.padW - g.padding[1])) * a.pixBytes,
     v: layout.reserve(16 * xiBytes), scratch: layout.reserve(2048), outOffs: layout.put(outOffs),
     tiles: layout.put(desc), nTiles,
