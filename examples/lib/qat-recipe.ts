@@ -6,8 +6,9 @@
  *
  * Schedule: SGD with momentum 0.9, a linear warm-up over the first `warmupFraction` of the steps
  * (Goyal et al. 2017), then cosine decay to 0 (Loshchilov & Hutter 2017). The activation ranges stay
- * the ones PTQ calibrated (observers off); weight ranges follow the weights, by min/max or by the
- * per-channel MSE search (src/quant/qat/mse-weight-observer.ts). Batch-norm statistics freeze
+ * the ones PTQ calibrated (observers off); weight ranges follow the weights by the model's own
+ * weight observers (min/max, or the MSE search of src/quant/mse-weight-observer.ts where the
+ * qconfig asks for it). Batch-norm statistics freeze
  * after `bnFreezeFraction` of the steps (Jacob et al. 2018 §3.2, Krishnamoorthi 2018 §3.4). With
  * `distill`, the loss is Hinton et al. 2015's: (1 − w)·CE(labels) + w·T²·CE(softmax(t/T), s/T),
  * the float model as teacher (Mishra & Marr 2018, "Apprentice", use it for low-bit networks).
@@ -19,8 +20,7 @@
 import { noGrad, tidy, Tensor, type Device } from '../../src/index.js';
 import { MnistLoader, SGD, evaluate, batchInput, type Module, type Sequential, type Batch } from '../../src/nn/index.js';
 import * as F from '../../src/autograd/functional.js';
-import { fakeQuantizers, freezeBn, FakeQuantize } from '../../src/quant/index.js';
-import { PerChannelMseWeightObserver } from '../../src/quant/qat/mse-weight-observer.js';
+import { fakeQuantizers, freezeBn } from '../../src/quant/index.js';
 import { Progress } from './progress.js';
 import { chooseQatSnapshot, type PairedCounts } from './qat-selection.js';
 
@@ -33,8 +33,6 @@ export interface QatRecipe {
   bnFreezeFraction: number;
   /** validation checks before the end, as fractions of the steps */
   checkFractions: number[];
-  /** weight ranges: each channel's min..max, or the per-channel MSE-optimal scale */
-  weightRange: 'minmax' | 'mse';
   /** knowledge distillation from a float teacher (null: plain cross-entropy) */
   distill: { teacher: Module; temperature: number; weight: number } | null;
 }
@@ -66,20 +64,8 @@ export function scheduledLr(r: Pick<QatRecipe, 'lr' | 'warmupFraction'>, step: n
   return (r.lr * (1 + Math.cos(Math.PI * t))) / 2;
 }
 
-/** Swaps the min/max observer of every uniform per-channel weight quantizer for the MSE search. */
-export function useMseWeightRanges(model: Module): number {
-  let n = 0;
-  for (const fq of fakeQuantizers(model)) {
-    if (!fq.config.signed || (fq.config.channelAxis ?? null) === null || fq.constructor !== FakeQuantize) continue;
-    (fq as { observer: unknown }).observer = new PerChannelMseWeightObserver(fq.config.channelAxis!, { qmin: fq.qmin, qmax: fq.qmax, rounding: fq.range.rounding });
-    n++;
-  }
-  return n;
-}
-
 export function qatTrain(model: Sequential, recipe: QatRecipe, run: QatRun): QatSelection {
   for (const fq of fakeQuantizers(model)) fq.observerEnabled = !!fq.config.signed;
-  if (recipe.weightRange === 'mse') useMseWeightRanges(model);
   const opt = new SGD(model.parameters(), { lr: scheduledLr(recipe, 0, run.loader.numBatches), momentum: 0.9 });
   const total = run.loader.numBatches;
   const history: QatSelection['history'] = [];
