@@ -122,7 +122,9 @@ function configFor(bits: number, kind: 'ptq' | 'qat', code = weightCodeFor(bits)
     : { bits, activationObserver: flags.observer as ObserverKind, calibration: flags.calibration as CalibrationMethod };
   const eight = qconfig({ ...opts, bits: 8 });
   const last = String(newModelChildren() - 1);
-  const layer = qconfig({ ...opts, ...(code ? { weightCode: code } : { weightRange: weightRangeFor(bits) }) });
+  // (min/max is qconfig's default: only 'mse' is passed, so the configs above 2 bits are unchanged)
+  const range = code ? {} : weightRangeFor(bits) === 'mse' ? { weightRange: 'mse' as const } : {};
+  const layer = qconfig({ ...opts, ...(code ? { weightCode: code } : {}), ...range });
   return { default: layer, input: eight, layers: { [last]: { ...layer, activation: eight.activation } } };
 }
 /**
