@@ -128,13 +128,14 @@ function configFor(bits: number, kind: 'ptq' | 'qat', code = weightCodeFor(bits)
   return { default: layer, input: eight, layers: { [last]: { ...layer, activation: eight.activation } } };
 }
 /**
- * Uniform weights' per-channel ranges: min/max above 2 bits; at 2 bits and below the range with the
- * least squared weight error (src/quant/mse-weight-observer.ts). A 2-bit symmetric grid is
- * {-2, -1, 0, 1}·max|w|/1.5, which rounds about two thirds of each channel's weights to 0; chosen on
- * the validation split (PTQ 88.60% -> 97.45%, QAT 98.65% -> 99.05%; docs/low-bit.md).
+ * Uniform weights' per-channel ranges: min/max, except at 2 bits the range with the least squared
+ * weight error (src/quant/mse-weight-observer.ts). A 2-bit symmetric grid is {-2, -1, 0, 1}·max|w|/1.5,
+ * which rounds about two thirds of a channel's weights to 0; chosen on the validation split (PTQ
+ * 88.60% -> 97.45%, QAT 98.65% -> 99.05%; docs/low-bit.md §7). Not at 1 bit: uniform signed 1-bit
+ * weights have the levels {-1, 0}, no positive level for the search to place.
  */
 function weightRangeFor(bits: number): 'minmax' | 'mse' {
-  return bits <= 2 ? 'mse' : 'minmax';
+  return bits === 2 ? 'mse' : 'minmax';
 }
 /** --weights: 'auto' is binary (XNOR-Net α·sign, src/quant/binary.ts) at 1 bit, uniform above. */
 function weightCodeFor(bits: number): 'binary' | 'ternary' | 'pow2' | undefined {
