@@ -16,13 +16,13 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { manualSeed, Generator, noGrad } from '../src/index.js';
+import { manualSeed, Generator } from '../src/index.js';
 import {
   MnistLoader, mnistCnn, SGD, Adam, CosineAnnealingLR, trainEpoch, evaluate,
   type Sequential, type MnistDataset, type EvalResult,
 } from '../src/nn/index.js';
 import {
-  prepareQAT, qconfig, calibrate, convert, Int8Model, setQuantState, freezeBn, fakeQuantizers,
+  prepareQAT, qconfig, calibrate, convert, Int8Model,
   type QatConfig, type CalibrationMethod, type ObserverKind,
 } from '../src/quant/index.js';
 import { loadCheckpoint, saveCheckpoint, saveInt8Model, writeFileAtomic } from '../src/node.js';
@@ -35,7 +35,7 @@ import { selectDevice } from './lib/device.js';
 import { accuracyChartSvg, type Series } from './lib/chart.js';
 import { classReport } from './lib/confusion.js';
 import { writeOnnxModels } from './lib/onnx.js';
-import { chooseQatSnapshot, type PairedCounts } from './lib/qat-selection.js';
+import { qatTrain, type QatRecipe, type QatSelection } from './lib/qat-recipe.js';
 
 /** Seed document 004's table (PyTorch, naive min/max observers), bits 1..8, in %. */
 const PUBLISHED_SOURCE = 'tutorial "Neural network quantization, an introduction: QAT" (PyTorch; seed document 004)';
@@ -122,8 +122,20 @@ function configFor(bits: number, kind: 'ptq' | 'qat', code = weightCodeFor(bits)
     : { bits, activationObserver: flags.observer as ObserverKind, calibration: flags.calibration as CalibrationMethod };
   const eight = qconfig({ ...opts, bits: 8 });
   const last = String(newModelChildren() - 1);
-  const layer = qconfig({ ...opts, ...(code ? { weightCode: code } : {}) });
+  // (min/max is qconfig's default: only 'mse' is passed, so the configs above 2 bits are unchanged)
+  const range = code ? {} : weightRangeFor(bits) === 'mse' ? { weightRange: 'mse' as const } : {};
+  const layer = qconfig({ ...opts, ...(code ? { weightCode: code } : {}), ...range });
   return { default: layer, input: eight, layers: { [last]: { ...layer, activation: eight.activation } } };
+}
+/**
+ * Uniform weights' per-channel ranges: min/max, except at 2 bits the range with the least squared
+ * weight error (src/quant/mse-weight-observer.ts). A 2-bit symmetric grid is {-2, -1, 0, 1}·max|w|/1.5,
+ * which rounds about two thirds of a channel's weights to 0; chosen on the validation split (PTQ
+ * 88.60% -> 97.45%, QAT 98.65% -> 99.05%; docs/low-bit.md §7). Not at 1 bit: uniform signed 1-bit
+ * weights have the levels {-1, 0}, no positive level for the search to place.
+ */
+function weightRangeFor(bits: number): 'minmax' | 'mse' {
+  return bits === 2 ? 'mse' : 'minmax';
 }
 /** --weights: 'auto' is binary (XNOR-Net α·sign, src/quant/binary.ts) at 1 bit, uniform above. */
 function weightCodeFor(bits: number): 'binary' | 'ternary' | 'pow2' | undefined {
@@ -172,7 +184,7 @@ interface Row {
 }
 const rows: Row[] = [];
 /** Per bit width: the validation accuracy of each QAT snapshot considered and the one kept. */
-const selections: ({ bits: number; weights: string } & Selection)[] = [];
+const selections: ({ bits: number; weights: string } & QatSelection)[] = [];
 const valLoader = () => new MnistLoader(val, { batchSize: 500 });
 /** Confusion matrix and per-class accuracy of every model evaluated, by name. */
 const testLabels = () => test.labels.subarray(0, floatRes.count);
@@ -180,6 +192,25 @@ const perModel: Record<string, ReturnType<typeof classReport>> = { float: classR
 const qatLoaderFor = (bits: number) =>
   new MnistLoader(train, { batchSize: 64, shuffle: true, seed: seed + 1, subset: { size: Math.min(qatImagesFor(bits), train.count), seed } });
 const calibLoader = new MnistLoader(train, { batchSize: 256, subset: { size: Math.min(calibImages, train.count), seed: seed + 2 } });
+
+/**
+ * QAT fine-tuning of the PTQ model (examples/lib/qat-recipe.ts): SGD with momentum and a
+ * cosine-decayed learning rate (lower bits get a larger one: seed document 004 notes the learning
+ * rate matters greatly there). The activation ranges stay the ones PTQ calibrated; weight ranges
+ * follow the weights. Batch-norm statistics freeze after 60% of the steps. The validation split is
+ * measured at the start (= PTQ), at 80% and at the end (three evaluations keep the full run within
+ * its 15-minute budget); the most accurate snapshot replaces PTQ only if the exact McNemar test on
+ * the validation split says it is better at level --qat-alpha (examples/lib/qat-selection.ts).
+ */
+function recipeFor(bits: number): QatRecipe {
+  return {
+    lr: flags.lr ?? (bits >= 5 ? 5e-3 : bits >= 3 ? 1e-2 : 2e-2),
+    warmupFraction: 0,
+    bnFreezeFraction: 0.6,
+    checkFractions: [0.8],
+    distill: null,
+  };
+}
 
 for (const variant of variants) {
   const { bits, code } = variant;
@@ -195,7 +226,9 @@ for (const variant of variants) {
   // (the PTQ starting point included, so QAT can only lose to PTQ by val/test disagreement).
   const qatModel = prepareQAT(cloneFloat(), configFor(bits, 'ptq', code));
   qatModel.loadStateDict(ptqModel.stateDict());
-  const sel = await phase('qat training', () => qatTrain(qatModel, bits));
+  const sel = await phase('qat training', () => qatTrain(qatModel, recipeFor(bits), {
+    label: `${bits}-bit`, loader: qatLoaderFor(bits), val: valLoader, valLabels: val.labels, device, alpha: flags['qat-alpha'],
+  }));
   // When the selection keeps PTQ, the QAT model holds exactly PTQ's state: its figures are PTQ's,
   // reused rather than recomputed (about 20 s per width on the full test set).
   const qat = sel.kept === 'ptq' ? ptq : await phase('qat eval', () => evaluate(qatModel, testLoader(), { device }));
@@ -216,66 +249,6 @@ for (const variant of variants) {
     saveInt8Model(qatInt.model, join(outDir, 'mnist-cnn-int8.qgrd'));
     writeOnnxModels(outDir, 'mnist-cnn', floatModel, join(outDir, 'mnist-cnn-int8.qgrd'));
   }
-}
-
-interface Selection {
-  /** 'ptq' (the starting point) or the step whose snapshot was kept. */
-  kept: string;
-  history: { step: string; accuracy: number }[];
-  /** the most accurate QAT snapshot on validation, and its exact McNemar test against PTQ there */
-  bestStep: string;
-  test: PairedCounts;
-  alpha: number;
-}
-
-/**
- * QAT fine-tuning of the PTQ model: SGD with momentum and a cosine-decayed learning rate (lower
- * bits get a larger one: seed document 004 notes the learning rate matters greatly there). The
- * activation ranges stay the ones PTQ calibrated (observers off); weight ranges follow the
- * weights. Batch-norm statistics freeze after 60% of the steps. The validation split is measured
- * at the start (= PTQ), at 80% and at the end (three evaluations keep the full run within its
- * 15-minute budget). The most accurate snapshot replaces PTQ only if the exact McNemar test on
- * the validation split says it is better at level --qat-alpha (examples/lib/qat-selection.ts).
- */
-function qatTrain(model: Sequential, bits: number): Selection {
-  for (const fq of fakeQuantizers(model)) fq.observerEnabled = !!fq.config.signed;
-  const lr0 = flags.lr ?? (bits >= 5 ? 5e-3 : bits >= 3 ? 1e-2 : 2e-2);
-  const opt = new SGD(model.parameters(), { lr: lr0, momentum: 0.9 });
-  const qatLoader = qatLoaderFor(bits);
-  const total = qatLoader.numBatches;
-  const history: Selection['history'] = [];
-  // stateDict() holds the live tensors, which training updates in place: a snapshot must copy them
-  const snapshot = () => new Map([...model.stateDict()].map(([k, t]) => [k, noGrad(() => t.detach().clone())] as const));
-  const ptqState = snapshot();
-  const snaps: { step: string; predictions: ArrayLike<number>; state: ReturnType<typeof snapshot> }[] = [];
-  let ptqPredictions: ArrayLike<number> = [];
-  const consider = (step: string) => {
-    const r = evaluate(model, valLoader(), { device });
-    history.push({ step, accuracy: r.accuracy });
-    if (step === 'ptq') ptqPredictions = r.predictions;
-    else snaps.push({ step, predictions: r.predictions, state: snapshot() });
-  };
-  consider('ptq');
-  model.train();
-  const checkpoints = new Set([Math.floor(total * 0.8)]);
-  const bar = new Progress(`QAT ${bits}-bit`, total);
-  trainEpoch(model, opt, qatLoader.batches(0), {
-    device,
-    onStep: (s) => {
-      opt.lr = (lr0 * (1 + Math.cos((Math.PI * s.step) / total))) / 2;
-      bar.update(s.step, { loss: s.loss, lr: opt.lr }, s.seen);
-      if (checkpoints.has(s.step)) {
-        consider(String(s.step));
-        model.train();
-      }
-      if (s.step === Math.floor(total * 0.6)) freezeBn(model);
-    },
-  });
-  freezeBn(model);
-  consider(String(total));
-  const d = chooseQatSnapshot(val.labels, ptqPredictions, snaps, flags['qat-alpha']);
-  model.loadStateDict(d.kept === 'ptq' ? ptqState : snaps.find((s) => s.step === d.kept)!.state);
-  return { kept: d.kept, history, bestStep: d.bestStep, test: d.test, alpha: d.alpha };
 }
 
 // ---- 3. report --------------------------------------------------------------------------------

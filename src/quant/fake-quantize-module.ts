@@ -20,6 +20,7 @@ import {
   type CalibrationMethod, type ObservedQParams, type Observer, type QuantRange,
 } from './observer.js';
 import { qrange, roundWith, type QScheme, type Rounding } from './numerics/index.js';
+import { PerChannelMseWeightObserver } from './mse-weight-observer.js';
 
 const NO_QPARAMS =
   'FakeQuantize: fake quantization is enabled but no quantization parameters exist yet (the observer has not seen data): calibrate with observerEnabled first';
@@ -43,6 +44,12 @@ export interface FakeQuantConfig {
   rounding?: Rounding;
   /** LSQ: scale and zero point become trainable parameters (per-tensor only). */
   learnable?: boolean;
+  /**
+   * How a per-channel signed (weight) quantizer picks each channel's range: 'minmax' (default, the
+   * observer's min..max) or 'mse', the scale minimising the weights' own quantization error
+   * (mse-weight-observer.ts; worth it at 2 bits, where min/max zeroes most weights).
+   */
+  rangeMethod?: 'minmax' | 'mse';
 }
 
 export function makeObserver(c: FakeQuantConfig): Observer {
@@ -52,6 +59,12 @@ export function makeObserver(c: FakeQuantConfig): Observer {
     throw new Error(`FakeQuantConfig.observer must be one of ${OBSERVER_KINDS.join(', ')}; got ${JSON.stringify(c.observer)}`);
   }
   const axis = c.channelAxis ?? null;
+  if (c.rangeMethod !== undefined && c.rangeMethod !== 'minmax') {
+    if (c.rangeMethod !== 'mse') throw new Error(`FakeQuantConfig.rangeMethod must be 'minmax' or 'mse'; got ${JSON.stringify(c.rangeMethod)}`);
+    if (axis === null || !c.signed) throw new Error("FakeQuantConfig.rangeMethod 'mse' is for per-channel signed (weight) quantizers: set channelAxis and signed");
+    const { qmin, qmax } = qrange(c.bits, c.signed, { narrow: c.narrow });
+    return new PerChannelMseWeightObserver(axis, { qmin, qmax, rounding: c.rounding });
+  }
   if (axis !== null) {
     return c.observer === 'movingAverage' ? new MovingAveragePerChannelMinMaxObserver(axis, c.averagingConstant ?? 0.01) : new PerChannelMinMaxObserver(axis);
   }

@@ -39,10 +39,12 @@ export interface QConfigOptions {
   quantizeBias?: boolean;
   simulateRequant?: boolean;
   weightCode?: WeightCodeKind;
+  /** Per-channel weight ranges: 'minmax' (default) or 'mse' (least squared weight error; mse-weight-observer.ts). */
+  weightRange?: 'minmax' | 'mse';
 }
 
 const OPTION_CHOICES: Record<keyof QConfigOptions, readonly unknown[] | null> = {
-  bits: null, weightBits: null, activationBits: null, perChannel: null, averagingConstant: null, learnable: null, quantizeBias: null, simulateRequant: null, weightCode: WEIGHT_CODES,
+  bits: null, weightBits: null, activationBits: null, perChannel: null, averagingConstant: null, learnable: null, quantizeBias: null, simulateRequant: null, weightCode: WEIGHT_CODES, weightRange: ['minmax', 'mse'],
   weightScheme: ['affine', 'symmetric'], activationScheme: ['affine', 'symmetric'],
   activationObserver: OBSERVER_KINDS, calibration: CALIBRATION_METHODS, rounding: ['halfEven', 'halfAwayFromZero'],
 };
@@ -77,6 +79,7 @@ export function qconfig(o: QConfigOptions = {}): LayerQConfig {
       observer: 'movingAverage',
       averagingConstant: 1,
       rounding,
+      ...(o.weightRange !== undefined ? { rangeMethod: o.weightRange } : {}),
     },
     activation: {
       bits: o.activationBits ?? bits,
