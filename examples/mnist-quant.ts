@@ -95,7 +95,7 @@ if (flags.study !== 'none') {
   const { runStudy } = await import('./lib/study.js');
   await runStudy(flags.study, {
     floatModel, cloneFloat, floatAccuracy: floatRes.accuracy, train, val, test, device, seed, quick,
-    bits: flags.bits, calibImages, outDir,
+    bits: flags.bits, calibImages, outDir, qatAlpha: flags['qat-alpha'],
   });
   process.exit(0);
 }

@@ -11,12 +11,22 @@
  *      weights at their layer's bits, every activation (input, hidden, logits) at 8 bits with the
  *      main job's histogram/MSE calibration, then converted to the integer-only Int8Model.
  *
+ *   4. QAT of every evaluated configuration, from its PTQ model and ranges, with the main job's
+ *      recipe and selection (examples/lib/qat-recipe.ts: SGD, cosine learning rate set by the
+ *      configuration's narrowest layer, snapshots judged on the validation split, kept only when
+ *      the exact McNemar test says they beat PTQ there), then converted and tested the same way.
+ *      HAQ and HAWQ fine-tune their chosen mixed configurations the same way (Wang et al. 2019 §4,
+ *      Dong et al. 2019 §4): the sensitivity ranks layers under PTQ, QAT recovers what remains.
+ *
+ * At 2 bits the weight ranges are the per-channel MSE-optimal ones, as in the main job's 2-bit row
+ * (min/max would put two thirds of a channel's weights on 0; examples/mnist-quant.ts).
+ *
  * The width chosen here is the weights' only: the budget is model size, which activations do not
  * change (HAQ's size-constrained setting, Wang et al. 2019), so activations stay at 8 bits in every
  * configuration, uniform ones included. This is not the main sweep's "b bits", which also puts the
  * hidden activations at b bits.
  *
- * Writes DIR/study-mixed.json and DIR/mixed-frontier.svg (test accuracy against packed size).
+ * Writes DIR/study-mixed.json and DIR/mixed-frontier.svg (test accuracy against packed size, PTQ and QAT).
  */
 import { join } from 'node:path';
 import { MnistLoader, evaluate, type Sequential, type EvalResult } from '../../src/nn/index.js';
@@ -25,10 +35,22 @@ import {
   allocateBits, packedModelBytes, quantizableLayers, type QatConfig, type FrontierPoint, type QuantLayerInfo,
 } from '../../src/quant/index.js';
 import { writeFileAtomic } from '../../src/node.js';
+import { qatTrain } from './qat-recipe.js';
 import { accuracyChartSvg, type Series } from './chart.js';
 import type { StudyContext } from './study.js';
 
 const DEFAULT_BITS = [2, 3, 4, 6, 8];
+
+/** A configuration's figures after QAT (examples/lib/qat-recipe.ts). */
+export interface QatFigures {
+  /** 'ptq' or the training step whose snapshot was kept */
+  kept: string;
+  /** exact McNemar p-value of the best snapshot against PTQ on the validation split */
+  p: number;
+  test: number;
+  intOnly: number;
+  agreement: number;
+}
 
 export interface Evaluated {
   kind: 'mixed' | 'uniform';
@@ -40,6 +62,8 @@ export interface Evaluated {
   test: number;
   intOnly: number;
   agreement: number;
+  /** after QAT (absent in charts drawn from older JSON) */
+  qat?: QatFigures;
 }
 
 export async function runStudy(ctx: StudyContext): Promise<void> {
@@ -57,7 +81,7 @@ export async function runStudy(ctx: StudyContext): Promise<void> {
   const configOf = (bits: Record<string, number>): QatConfig => ({
     default: qconfig({ bits: 8, ...act }),
     input: qconfig({ bits: 8, ...act }),
-    layers: Object.fromEntries(Object.entries(bits).map(([name, b]) => [name, qconfig({ weightBits: b, activationBits: 8, ...act })])),
+    layers: Object.fromEntries(Object.entries(bits).map(([name, b]) => [name, qconfig({ weightBits: b, activationBits: 8, ...act, ...(b === 2 ? { weightRange: 'mse' as const } : {}) })])),
   });
   const calibLoader = () => new MnistLoader(ctx.train, { batchSize: 256, subset: { size: Math.min(ctx.calibImages, ctx.train.count), seed: ctx.seed + 2 } });
   const valLoader = () => new MnistLoader(ctx.val, { batchSize: 500 });
@@ -106,11 +130,13 @@ export async function runStudy(ctx: StudyContext): Promise<void> {
   // ---- 3. test-set evaluation --------------------------------------------------------------------
   // a frontier point that is a uniform configuration is measured once
   const done = new Map<string, Evaluated>();
+  const ptqStates = new Map<string, ReturnType<Sequential['stateDict']>>();
   const evalConfig = (kind: Evaluated['kind'], bits: Record<string, number>): Evaluated => {
     const seen = done.get(bitsText(bits));
     if (seen) return { ...seen, kind };
     const q = prepareQAT(ctx.cloneFloat(), configOf(bits));
     calibrate(q, calibLoader(), { device: ctx.device });
+    ptqStates.set(bitsText(bits), q.stateDict());
     const fq = evaluate(q, testLoader(), { device: ctx.device });
     const int = intOnly(q, bits, fq);
     const e: Evaluated = {
@@ -131,6 +157,40 @@ export async function runStudy(ctx: StudyContext): Promise<void> {
   console.log(`evaluating ${picked.size} of the frontier's configurations and ${candidateBits.length} uniform widths on ${ctx.test.count} test images`);
   const uniform = [...candidateBits].sort((a, b) => a - b).map((b) => evalConfig('uniform', uniformBits(b)));
   const mixed = [...picked].sort((a, b) => a - b).map((i) => evalConfig('mixed', frontier[i].bits));
+  const tPtq = (performance.now() - t0) / 1000;
+
+  // ---- 4. QAT of each evaluated configuration ------------------------------------------------------
+  // The main job's recipe for the configuration's narrowest layer (examples/mnist-quant.ts recipeFor
+  // and qatImagesFor): the narrowest layer is the one QAT has to repair.
+  const qatDone = new Map<string, QatFigures>();
+  const qatConfig = (e: Evaluated): QatFigures => {
+    const key = bitsText(e.bits);
+    const seen = qatDone.get(key);
+    if (seen) return seen;
+    const narrowest = Math.min(...Object.values(e.bits));
+    const images = ctx.quick ? 2048 : narrowest === 2 ? 25_600 : narrowest >= 5 ? 6400 : 12_800;
+    const q = prepareQAT(ctx.cloneFloat(), configOf(e.bits));
+    q.loadStateDict(ptqStates.get(key)!);
+    const sel = qatTrain(q, {
+      lr: narrowest >= 5 ? 5e-3 : narrowest >= 3 ? 1e-2 : 2e-2, warmupFraction: 0, bnFreezeFraction: 0.6, checkFractions: [0.8], distill: null,
+    }, {
+      label: key, device: ctx.device, alpha: ctx.qatAlpha, val: valLoader, valLabels: ctx.val.labels,
+      loader: new MnistLoader(ctx.train, { batchSize: 64, shuffle: true, seed: ctx.seed + 1, subset: { size: Math.min(images, ctx.train.count), seed: ctx.seed } }),
+    });
+    let figures: QatFigures;
+    if (sel.kept === 'ptq') {
+      figures = { kept: 'ptq', p: sel.test.p, test: e.test, intOnly: e.intOnly, agreement: e.agreement };
+    } else {
+      const fq = evaluate(q, testLoader(), { device: ctx.device });
+      const int = intOnly(q, e.bits, fq);
+      figures = { kept: sel.kept, p: sel.test.p, test: fq.accuracy, intOnly: int.accuracy, agreement: int.agreement };
+    }
+    console.log(`  QAT ${key}: kept ${figures.kept} (McNemar p = ${figures.p.toPrecision(3)} on validation), test ${pct(figures.test)} (int-only ${pct(figures.intOnly)}, agree ${pct(figures.agreement)})`);
+    qatDone.set(key, figures);
+    return figures;
+  };
+  console.log(`QAT of the ${done.size} evaluated configurations`);
+  for (const e of [...uniform, ...mixed]) e.qat = qatConfig(e);
   const tAll = (performance.now() - t0) / 1000;
 
   // ---- 4. report ---------------------------------------------------------------------------------
@@ -144,10 +204,10 @@ export async function runStudy(ctx: StudyContext): Promise<void> {
   ];
   const isUniform = (bits: Record<string, number>) => new Set(Object.values(bits)).size === 1;
   const rowOf = (e: Evaluated) =>
-    `| ${e.kind === 'mixed' && isUniform(e.bits) ? 'mixed (= uniform)' : e.kind} | ${bitsText(e.bits)} | ${(e.packedBytes / 1024).toFixed(2)} | ${(e.int8FileBytes / 1024).toFixed(2)} | ${signed(e.estimatedLoss)} | ${pct(e.test)} | ${pct(e.intOnly)} | ${pct(e.agreement)} |`;
+    `| ${e.kind === 'mixed' && isUniform(e.bits) ? 'mixed (= uniform)' : e.kind} | ${bitsText(e.bits)} | ${(e.packedBytes / 1024).toFixed(2)} | ${(e.int8FileBytes / 1024).toFixed(2)} | ${signed(e.estimatedLoss)} | ${pct(e.test)} | ${pct(e.intOnly)} | ${pct(e.agreement)} | ${e.qat ? `${pct(e.qat.test)} | ${pct(e.qat.intOnly)} | ${pct(e.qat.agreement)} | ${e.qat.kept}` : '- | - | - | -'} |`;
   const lines = [
-    `| config | weight bits (${layers.map(label).join(' / ')}) | packed KB | int8 file KB today | est. Δ val loss | PTQ test | int-only test | agree |`,
-    '|---|---|---|---|---|---|---|---|',
+    `| config | weight bits (${layers.map(label).join(' / ')}) | packed KB | int8 file KB | est. Δ val loss | PTQ test | int-only test | agree | QAT test | QAT int-only | agree | QAT kept |`,
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...[...mixed, ...uniform.filter((u) => !mixed.some((m) => bitsText(m.bits) === bitsText(u.bits)))].sort((a, b) => a.packedBytes - b.packedBytes || (a.kind < b.kind ? -1 : 1)).map(rowOf),
   ];
   console.log(`\nsensitivity: increase of validation cross-entropy over float (${sensitivity.baseline.toFixed(4)}; float validation accuracy ${pct(valAccuracy[0])}), validation accuracy in brackets\n${sensLines.join('\n')}`);
@@ -164,7 +224,8 @@ export async function runStudy(ctx: StudyContext): Promise<void> {
     frontier,
     evaluated: { mixed, uniform },
     images: { val: ctx.val.count, test: ctx.test.count, calibration: ctx.calibImages },
-    seconds: { sensitivity: tSens, total: tAll },
+    qat: { recipe: 'examples/lib/qat-recipe.ts with the main job\'s settings for the narrowest layer', alpha: ctx.qatAlpha },
+    seconds: { sensitivity: tSens, ptq: tPtq - tSens, qat: tAll - tPtq, total: tAll },
   };
   writeFileAtomic(join(ctx.outDir, 'study-mixed.json'), JSON.stringify(json, null, 2));
   writeFileAtomic(join(ctx.outDir, 'mixed-frontier.svg'), mixedFrontierSvg(mixed, uniform, {
@@ -187,9 +248,10 @@ export function mixedFrontierSvg(mixed: Evaluated[], uniform: Evaluated[], ctx: 
   const xTicks: number[] = [];
   for (let x = Math.floor(xMin / step) * step; x <= xMax + step; x += step) xTicks.push(Number(x.toFixed(6)));
   const float = ctx.floatAccuracy * 100;
-  const yLow = Math.min(...all.map((e) => Math.min(e.test, e.intOnly) * 100));
+  const yLow = Math.min(...all.map((e) => Math.min(e.test, e.intOnly, e.qat?.test ?? 1) * 100));
+  const hasQat = all.every((e) => e.qat !== undefined);
   // integer-only lines only where they differ from fake-quant (the simulation makes them equal)
-  const intDiffers = all.some((e) => e.intOnly !== e.test);
+  const intDiffers = all.some((e) => e.intOnly !== e.test || (e.qat !== undefined && e.qat.intOnly !== e.qat.test));
   const series: Series[] = [
     { label: `float (${float.toFixed(2)}%)`, color: '#555', dashed: true, noMarkers: true, points: [{ x: xTicks[0], y: float }, { x: xTicks[xTicks.length - 1], y: float }] },
     // squares under the frontier's circles: where the frontier passes through a uniform
@@ -198,6 +260,10 @@ export function mixedFrontierSvg(mixed: Evaluated[], uniform: Evaluated[], ctx: 
     ...(intDiffers ? [{ label: 'uniform, integer-only', color: '#ff9896', dotted: true, points: pts(uniform, (e) => e.intOnly) }] : []),
     { label: 'mixed, Pareto frontier (PTQ fake-quant)', color: '#1f77b4', points: pts(mixed, (e) => e.test) },
     ...(intDiffers ? [{ label: 'mixed, integer-only', color: '#aec7e8', dashed: true, points: pts(mixed, (e) => e.intOnly) }] : []),
+    ...(hasQat ? [
+      { label: 'uniform weight bits (QAT fake-quant)', color: '#9467bd', dotted: true, points: pts(uniform, (e) => e.qat!.test) },
+      { label: 'mixed, Pareto frontier (QAT fake-quant)', color: '#2ca02c', points: pts(mixed, (e) => e.qat!.test) },
+    ] : []),
   ];
   const zoomLow = Math.floor((float - 1) * 2) / 2;
   return accuracyChartSvg({
@@ -211,7 +277,7 @@ export function mixedFrontierSvg(mixed: Evaluated[], uniform: Evaluated[], ctx: 
       { yMin: zoomLow, yMax: Math.ceil(float + 0.5), yStep: 0.5, note: `zoom (open markers: below ${zoomLow}%)` },
     ],
     caption: [
-      `${ctx.testImages.toLocaleString('en')} MNIST test images; weights at per-layer bits, all activations at 8 bits; PTQ (${ctx.calibImages} calibration images).`,
+      `${ctx.testImages.toLocaleString('en')} MNIST test images; weights at per-layer bits, all activations at 8 bits; PTQ (${ctx.calibImages} calibration images)${hasQat ? ', then QAT from it (kept only if better on validation)' : ''}.`,
       `Uniform points left to right: ${[...bits].sort((a, b) => a - b).join(', ')} bits. Sensitivity measured on ${ctx.valImages.toLocaleString('en')} validation images.`,
       intDiffers ? 'Light colours: the converted integer-only models.' : 'The converted integer-only models have the same accuracy at every point (not drawn separately).',
     ],

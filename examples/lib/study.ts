@@ -26,6 +26,8 @@ export interface StudyContext {
   bits: number[] | undefined;
   /** Training images for PTQ calibration (--calib-images or the job's default). */
   calibImages: number;
+  /** --qat-alpha: the level of the McNemar test that lets a QAT snapshot replace PTQ (examples/lib/qat-selection.ts). */
+  qatAlpha: number;
   outDir: string;
 }
 

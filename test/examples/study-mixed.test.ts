@@ -37,7 +37,7 @@ function context(outDir: string, bits: number[] | undefined): StudyContext {
   return {
     floatModel: float, cloneFloat: make, floatAccuracy: 1,
     train: synthetic(64, 1), val: labelledBy(float, synthetic(48, 2)), test: labelledBy(float, synthetic(40, 3)),
-    device: getDefaultDevice(), seed: 1, quick: true, bits, calibImages: 32, outDir,
+    device: getDefaultDevice(), seed: 1, quick: true, bits, calibImages: 32, outDir, qatAlpha: 0.05,
   };
 }
 
@@ -66,6 +66,12 @@ describe('--study mixed', () => {
       for (const e of [...json.evaluated.mixed, ...json.evaluated.uniform]) {
         expect(e.packedBytes).toBe(size(names.map((n: string) => e.bits[n])));
         expect(e.agreement).toBe(1);
+        // QAT ran on every evaluated configuration; a kept PTQ reports PTQ's own figures
+        expect(e.qat.agreement).toBe(1);
+        expect(e.qat.p).toBeGreaterThanOrEqual(0);
+        expect(e.qat.p).toBeLessThanOrEqual(1);
+        if (e.qat.kept === 'ptq') expect([e.qat.test, e.qat.intOnly]).toEqual([e.test, e.intOnly]);
+        else expect(e.qat.p).toBeLessThanOrEqual(0.05);
       }
       expect(json.evaluated.uniform.map((e: { bits: Record<string, number> }) => e.bits[names[0]])).toEqual([2, 4, 8]);
       expect(json.sensitivity).toHaveLength(3 * 3);
@@ -79,6 +85,7 @@ describe('--study mixed', () => {
       const svg = readFileSync(join(dir, 'mixed-frontier.svg'), 'utf8');
       expect(svg).toContain('packed model size (KB)');
       expect(svg).toContain('data-series="mixed, Pareto frontier (PTQ fake-quant)"');
+      expect(svg).toContain('data-series="mixed, Pareto frontier (QAT fake-quant)"');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
