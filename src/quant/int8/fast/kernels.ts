@@ -39,7 +39,7 @@
  *   64-bit right shifts are logical: bits 31..62 (30..61) of the two's complement value are the
  *   low 32 bits of the arithmetic shift, and the result fits in int32.
  *
- * wino_in / wino<i>: a 3x3 conv2d fused with its 2x2 max pool as Winograd F(2x2, 3x3), in exact
+ * winoIn<i> / wino<i>: a 3x3 conv2d fused with its 2x2 max pool as Winograd F(2x2, 3x3), in exact
  * integer arithmetic (see fast.ts); the products use conv<i>'s micro-kernel.
  *
  * quantize: float32 input -> int16 values, with the float arithmetic of src/quant/numerics
@@ -494,33 +494,38 @@ export interface WinogradKernelSpec {
   tileBytes: number;
   /** Bytes from one of the 16 transformed positions ξ to the next. */
   xiBytes: number;
+  /** The input value's bytes per row and per pixel (winoIn<i>'s strides, constants in its code). */
+  rowBytes: number;
+  pixBytes: number;
   requant: RequantSpec;
 }
 
 /**
- * wino_in(src, srcImage, images, PH, PW, rowBytes, pixBytes, groups, dst, tileBytes, xiBytes): the
+ * winoIn<i>(src, srcImage, images, PH, PW, rowBytes, pixBytes, groups, dst, tileBytes, xiBytes): the
  * input transform of Winograd's F(2x2, 3x3) (Lavin & Gray 2016), V = Bᵀ d B for the 4x4 patch d
  * at rows 2i.., columns 2j.. of each image (src already at the patch corner of tile (0, 0)), on
  * int16 values, 8 channels (4 words) at a time for `groups` groups: V[ξ = 4r + c] of tile
  * (n·PH + i)·PW + j is stored at dst + ξ·xiBytes + tile·tileBytes + 16·group. Integer adds only,
- * wrapping: |V| <= 4·max|d|, which fast.ts keeps within int16, so V is exact.
+ * wrapping: |V| <= 4·max|d|, which fast.ts keeps within int16, so V is exact. Generated per layer:
+ * the spec's rowBytes, pixBytes and xiBytes (equal to the arguments) are constant offsets of its
+ * 16 loads and 16 stores, so a group costs no address arithmetic beyond its two base pointers.
  */
-function winogradInput(): FuncSpec {
+function winogradInput(name: string, spec: WinogradKernelSpec): FuncSpec {
   const e: Record<string, 'v128'> = {};
   for (let a = 0; a < 4; a++) for (let c = 0; c < 4; c++) e[`e${a}${c}`] = 'v128';
   return defineFunction(
-    'wino_in',
+    name,
     { src: 'i32', srcImage: 'i32', images: 'i32', PH: 'i32', PW: 'i32', rowBytes: 'i32', pixBytes: 'i32', groups: 'i32', dst: 'i32', tileBytes: 'i32', xiBytes: 'i32' },
-    { n: 'i32', i: 'i32', j: 'i32', gr: 'i32', tile: 'i32', corner: 'i32', p: 'i32', o: 'i32', tmp: 'v128', ...e },
+    { n: 'i32', i: 'i32', j: 'i32', gr: 'i32', tile: 'i32', corner: 'i32', o: 'i32', tmp: 'v128', ...e },
     (l) => {
       const g = local.get, set = local.set;
       const ev = (a: number, c: number) => l[`e${a}${c}` as keyof typeof l];
       const sub = S.sub16, add = S.add16;
       /** Row a of the patch, times B on the right: e[a] = (d0 - d2, d1 + d2, d2 - d1, d1 - d3). */
       const row = (a: number): Code[] => {
-        const d = (c: number): Code => v128.load(c === 0 ? g(l.p) : i32.add(g(l.p), i32.mul(g(l.pixBytes), i32.const(c))));
+        // The layer's row and pixel strides are constants: every address is corner + a constant offset.
+        const d = (c: number): Code => v128.load(g(l.corner), a * spec.rowBytes + c * spec.pixBytes);
         return [
-          set(l.p, i32.add(g(l.corner), i32.mul(g(l.rowBytes), i32.const(a)))),
           set(ev(a, 0), d(0)), set(ev(a, 1), d(1)), set(ev(a, 2), d(2)), set(ev(a, 3), d(3)),
           set(ev(a, 0), sub(g(ev(a, 0)), g(ev(a, 2)))),
           set(ev(a, 3), sub(g(ev(a, 1)), g(ev(a, 3)))),
@@ -531,7 +536,7 @@ function winogradInput(): FuncSpec {
       };
       /** Store V[4r + c] for c = 0..3. */
       const put = (r: number, vals: Code[]): Code[] =>
-        vals.map((v, c) => v128.store(i32.add(g(l.o), i32.mul(g(l.xiBytes), i32.const(4 * r + c))), v));
+        vals.map((v, c) => v128.store(g(l.o), v, spec.xiBytes * (4 * r + c)));
       const cols = [0, 1, 2, 3];
       return [
         forLoop(l.n, i32.const(0), g(l.images), 1, [
@@ -664,12 +669,12 @@ export const INT8_MAXIMUM_PAGES = 16384; // 1 GiB of address space
 /** A layer's generated function: a direct conv2d / linear (conv<i>) or a Winograd conv2d + pool (wino<i>). */
 export type LayerKernelSpec = ({ kind: 'conv' } & ConvKernelSpec) | ({ kind: 'wino' } & WinogradKernelSpec);
 
-/** The module for a model: quantize, relu16, pair_columns, wino_in, [im2col,] and conv<i> / wino<i> for layers[i]. */
+/** The module for a model: quantize, relu16, pair_columns, [im2col,] and conv<i> or winoIn<i> + wino<i> for layers[i]. */
 export function int8ModuleBytes(layers: readonly LayerKernelSpec[], im2col: TapPairSpec | null = null): Uint8Array<ArrayBuffer> {
   return buildModule(
     [
-      quantizeFunction(), relu16(), pairColumns(), winogradInput(), ...(im2col ? [im2colFunction(im2col)] : []),
-      ...layers.map((spec, i) => (spec.kind === 'conv' ? convFunction(`conv${i}`, spec) : winogradFunction(`wino${i}`, spec))),
+      quantizeFunction(), relu16(), pairColumns(), ...(im2col ? [im2colFunction(im2col)] : []),
+      ...layers.flatMap((spec, i) => (spec.kind === 'conv' ? [convFunction(`conv${i}`, spec)] : [winogradInput(`winoIn${i}`, spec), winogradFunction(`wino${i}`, spec)])),
     ],
     { initialPages: INT8_INITIAL_PAGES, maximumPages: INT8_MAXIMUM_PAGES, shared: false },
   );
@@ -685,10 +690,10 @@ export interface Int8KernelExports {
   pair_columns(ptr: number, words: number, dw: number): void;
   /** Present when the module was built with a TapPairSpec. */
   im2col(src: number, srcImage: number, srcRow: number, dst: number, dstImage: number, images: number, OH: number, OW: number): void;
-  wino_in(
+  [winoIn: `winoIn${number}`]: (
     src: number, srcImage: number, images: number, PH: number, PW: number, rowBytes: number, pixBytes: number, groups: number,
     dst: number, tileBytes: number, xiBytes: number,
-  ): void;
+  ) => void;
   [conv: `conv${number}`]: (
     inBase: number, inStride: number, outBase: number, outStride: number, images: number,
     quads: number, nQuads: number, outOffs: number, tiles: number, nTiles: number,
