@@ -317,13 +317,19 @@ function convEpilogue(l: StageLocals & Record<string, number>, accs: [number, nu
 /**
  * Quantize 4 floats into local `into`: nearest (ties to even), or on an exact tie with ties away
  * from zero, trunc + 2·(x - trunc) = trunc ± 1; then clamp to [lo, hi]. NaN sets the nan lanes.
+ * A module built for ties to even only (tiesAway false) leaves out the tie test.
  */
-function quantize4(l: Record<string, number>, x: Code, into: number): Code[] {
+function quantize4(l: Record<string, number>, x: Code, into: number, tiesAway: boolean): Code[] {
   const g = local.get, set = local.set;
   const half = v128.i32Const([0x3f000000, 0x3f000000, 0x3f000000, 0x3f000000]); // 0.5f
-  return [
+  const head = [
     set(l.t, S.f32Mul(x, g(l.inv))),
     set(l.nan, S.or(g(l.nan), S.f32Ne(g(l.t), g(l.t)))),
+  ];
+  const clamp = set(into, S.truncSat(S.f32Max(S.f32Min(g(into), g(l.hi)), g(l.lo))));
+  if (!tiesAway) return [...head, set(into, S.f32Nearest(g(l.t))), clamp];
+  return [
+    ...head,
     set(l.tr, S.f32Trunc(g(l.t))),
     set(l.dd, S.f32Sub(g(l.t), g(l.tr))),
     set(into, v128.bitselect(
@@ -331,19 +337,19 @@ function quantize4(l: Record<string, number>, x: Code, into: number): Code[] {
       S.f32Nearest(g(l.t)),
       S.and(S.f32Eq(S.f32Abs(g(l.dd)), half), g(l.away)),
     )),
-    set(into, S.truncSat(S.f32Max(S.f32Min(g(into), g(l.hi)), g(l.lo)))),
+    clamp,
   ];
 }
 
 /** One step along a row of quantize: 4 pixels of channels c, c + 1 into their channel-pair words. */
-function quantizeStep(l: Record<string, number>): Code[] {
+function quantizeStep(l: Record<string, number>, tiesAway: boolean): Code[] {
   const g = local.get, set = local.set;
   const low16 = v128.i32Const([0xffff, 0xffff, 0xffff, 0xffff]);
   const pixel = (k: number): Code => (k === 0 ? g(l.d) : i32.add(g(l.d), i32.mul(g(l.dstPixel), i32.const(k))));
   return [
-    ...quantize4(l, v128.load(i32.add(g(l.r0), g(l.x))), l.v0),
+    ...quantize4(l, v128.load(i32.add(g(l.r0), g(l.x))), l.v0, tiesAway),
     // A missing second channel (odd C) is 0, which quantizes to the value 0 (lo <= 0 <= hi).
-    ifElse(g(l.r1), quantize4(l, v128.load(i32.add(g(l.r1), g(l.x))), l.v1), [set(l.v1, v128.zero())]),
+    ifElse(g(l.r1), quantize4(l, v128.load(i32.add(g(l.r1), g(l.x))), l.v1, tiesAway), [set(l.v1, v128.zero())]),
     set(l.v0, S.or(S.and(g(l.v0), low16), S.shl32(g(l.v1), i32.const(16)))),
     ifElse(i32.and(i32.eqz(i32.sub(g(l.dstPixel), i32.const(4))), i32.gtU(g(l.left), i32.const(3))), [
       v128.store(g(l.d), g(l.v0)),
@@ -369,7 +375,7 @@ function quantizeStep(l: Record<string, number>): Code[] {
  * are read 4 floats at a time (up to 3 past their end, which must be readable) and written
  * exactly. flag receives 1 if some x was NaN.
  */
-function quantizeFunction(): FuncSpec {
+function quantizeFunction(tiesAway: boolean): FuncSpec {
   return defineFunction(
     'quantize',
     {
@@ -401,7 +407,7 @@ function quantizeFunction(): FuncSpec {
               set(l.d, i32.add(i32.add(g(l.image), i32.mul(g(l.h), g(l.dstRow))), i32.mul(g(l.c), i32.const(2)))),
               set(l.x, i32.const(0)),
               set(l.left, g(l.W)),
-              doWhile(quantizeStep(l), gtS(g(l.left), i32.const(0))),
+              doWhile(quantizeStep(l, tiesAway), gtS(g(l.left), i32.const(0))),
             ]),
           ]),
         ]),
@@ -670,10 +676,10 @@ export const INT8_MAXIMUM_PAGES = 16384; // 1 GiB of address space
 export type LayerKernelSpec = ({ kind: 'conv' } & ConvKernelSpec) | ({ kind: 'wino' } & WinogradKernelSpec);
 
 /** The module for a model: quantize, relu16, pair_columns, [im2col,] and conv<i> or winoIn<i> + wino<i> for layers[i]. */
-export function int8ModuleBytes(layers: readonly LayerKernelSpec[], im2col: TapPairSpec | null = null): Uint8Array<ArrayBuffer> {
+export function int8ModuleBytes(layers: readonly LayerKernelSpec[], im2col: TapPairSpec | null = null, tiesAway = true): Uint8Array<ArrayBuffer> {
   return buildModule(
     [
-      quantizeFunction(), relu16(), pairColumns(), ...(im2col ? [im2colFunction(im2col)] : []),
+      quantizeFunction(tiesAway), relu16(), pairColumns(), ...(im2col ? [im2colFunction(im2col)] : []),
       ...layers.flatMap((spec, i) => (spec.kind === 'conv' ? [convFunction(`conv${i}`, spec)] : [winogradInput(`winoIn${i}`, spec), winogradFunction(`wino${i}`, spec)])),
     ],
     { initialPages: INT8_INITIAL_PAGES, maximumPages: INT8_MAXIMUM_PAGES, shared: false },
@@ -706,13 +712,15 @@ const compiled = new Map<string, WebAssembly.Module | null>();
 const MAX_CACHED = 32;
 
 /** A fresh instance for `layers` over a memory of its own, or null where WebAssembly SIMD is unavailable. */
-export function instantiateInt8Kernels(layers: readonly LayerKernelSpec[], im2col: TapPairSpec | null = null): { memory: WebAssembly.Memory; exports: Int8KernelExports } | null {
+export function instantiateInt8Kernels(
+  layers: readonly LayerKernelSpec[], im2col: TapPairSpec | null = null, tiesAway = true,
+): { memory: WebAssembly.Memory; exports: Int8KernelExports } | null {
   if (typeof WebAssembly === 'undefined') return null;
-  const key = JSON.stringify([layers, im2col]);
+  const key = JSON.stringify([layers, im2col, tiesAway]);
   let module = compiled.get(key);
   if (module === undefined) {
     module = null;
-    const bytes = int8ModuleBytes(layers, im2col);
+    const bytes = int8ModuleBytes(layers, im2col, tiesAway);
     if (WebAssembly.validate(bytes)) {
       try {
         module = new WebAssembly.Module(bytes);

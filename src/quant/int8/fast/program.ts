@@ -111,7 +111,7 @@ export class FastProgram {
       op.kind === 'conv' || op.kind === 'linear' ? [{ kind: 'conv', ...op.spec }] : op.kind === 'wino' ? [{ kind: 'wino', ...op.spec }] : [],
     );
     const im2col = this.ops.find((op) => op.kind === 'im2col');
-    const k = instantiateInt8Kernels(specs, im2col ? im2col.spec : null);
+    const k = instantiateInt8Kernels(specs, im2col ? im2col.spec : null, this.quant.rounding === 'halfAwayFromZero');
     if (!k) {
       this.unavailable = true;
       return false;
