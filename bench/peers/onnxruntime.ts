@@ -5,9 +5,12 @@
  *
  * The model is mnistCnn() (40 channels) with seeded random weights, PTQ-calibrated on 256 MNIST
  * training images and converted; the input is a batch of 64 test images. The two are timed
- * interleaved, A B A B ..., and the speed figure is the median of the per-pair ratios
- * (onnxruntime time / qgrad time), so a burst of load from other processes hits both sides of a
- * pair alike instead of skewing one column.
+ * interleaved, A B B A A B ... (the order alternates so that neither always runs first), and the
+ * speed figure is the median of the per-pair ratios (onnxruntime time / qgrad time), so a burst of
+ * load from other processes hits both sides of a pair alike instead of skewing one column. Each
+ * sample also records the process's CPU time (user + system over all threads; onnxruntime runs
+ * the session on a worker thread), which leaves out the time the core was given to another
+ * process: on a loaded machine its ratios spread far less than wall-clock ones.
  */
 import { createRequire } from 'node:module';
 import { Generator, MnistLoader, mnistCnn } from '../../src/index.js';
@@ -21,6 +24,8 @@ export interface OnnxInt8Result {
   onnxruntime: Stats;
   /** Per-pair onnxruntime ms / qgrad ms: > 1 means qgrad is faster. */
   ratio: Stats;
+  /** The same from CPU time. */
+  cpuRatio: Stats;
   notes: string[];
 }
 
@@ -51,19 +56,31 @@ export async function benchOnnxInt8(opts: { reps: number; budgetMs: number; root
     runQgrad();
     await runOrt();
   }
-  const a: number[] = [], o: number[] = [], r: number[] = [];
+  const a: number[] = [], o: number[] = [], r: number[] = [], cr: number[] = [];
+  const cpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const timed = async (run: () => unknown): Promise<[number, number]> => {
+    const c0 = cpu(), t0 = performance.now();
+    await run();
+    return [performance.now() - t0, cpu() - c0];
+  };
   let spent = 0;
   for (let i = 0; i < opts.reps && (i < 3 || spent < opts.budgetMs); i++) {
-    let t0 = performance.now();
-    runQgrad();
-    const ta = performance.now() - t0;
-    t0 = performance.now();
-    await runOrt();
-    const to = performance.now() - t0;
-    a.push(ta);
-    o.push(to);
-    r.push(to / ta);
-    spent += ta + to;
+    let ta: [number, number], to: [number, number];
+    if (i % 2 === 0) {
+      ta = await timed(runQgrad);
+      to = await timed(runOrt);
+    } else {
+      to = await timed(runOrt);
+      ta = await timed(runQgrad);
+    }
+    a.push(ta[0]);
+    o.push(to[0]);
+    r.push(to[0] / ta[0]);
+    cr.push(to[1] / ta[1]);
+    spent += ta[0] + to[0];
   }
   await session.release();
   const path = int8.forwardPath();
@@ -72,9 +89,11 @@ export async function benchOnnxInt8(opts: { reps: number; budgetMs: number; root
     qgrad: stats(a),
     onnxruntime: stats(o),
     ratio: stats(r),
+    cpuRatio: stats(cr),
     notes: [
       `int8 mnistCnn: qgrad Int8Model (${path.kernels} kernels${path.reason ? `: ${path.reason}` : ''}, 1 thread) vs onnxruntime-node ${ort.env.versions.node} (CPU EP, 1 thread, QDQ model fused to QLinearConv/QGemm); ` +
-        `median of ${r.length} interleaved per-pair ratios onnxruntime/qgrad = ${stats(r).median.toFixed(2)} (> 1: qgrad faster)`,
+        `median of ${r.length} interleaved per-pair ratios onnxruntime/qgrad = ${stats(r).median.toFixed(2)} (> 1: qgrad faster); ` +
+        `from CPU time ${stats(cr).median.toFixed(2)} (range ${stats(cr).min.toFixed(2)}-${stats(cr).max.toFixed(2)})`,
     ],
   };
 }

@@ -72,16 +72,17 @@ describe('int8 fast path: the one-shift output stage against the BigInt oracle',
     const x = Float32Array.from(xs);
     let checked = 0, oneShift = 0, scaled = 0, leftShifted = 0;
     const distinct = new Set<number>();
-    for (let t = 0; t < 60; t++) {
+    for (let t = 0; t < 40; t++) {
       // The layer's largest right shift E and how far below it its channels go (f = 2^(E - e) <= 2^spread).
-      const E = t < 31 ? t : int(rnd, 0, 30);
+      // Cases 31, 33, ... mix channels with left shifts (real multipliers >= 1, E = 0) into the layer.
+      const withLeft = t >= 31 && t % 2 === 1;
+      const E = t < 31 ? t : withLeft ? 0 : int(rnd, 0, 30);
       const spread = Math.min(E, [0, 1, 2, 5, 12][t % 5]);
-      const withLeft = E === 0 && t % 2 === 1;
       const c = { w: [] as number[], bias: [] as number[], multiplier: [] as number[], shift: [] as number[] };
       // |acc + bias| <= INPUT·|w| + |bias| must stay below 2^30 / 2^(spread or the left shift): pick w and bias to fill it.
       const left = withLeft ? int(rnd, 1, 8) : 0;
       const room = Math.floor((2 ** 30 - 1) / 2 ** (spread + left));
-      for (let o = 0; o < 24; o++) {
+      for (let o = 0; o < 16; o++) {
         const m = [2 ** 30, 2 ** 31 - 1, 2 ** 30 + 1, 0][o % 8] ?? int(rnd, 2 ** 30, 2 ** 31 - 1);
         const e = o === 0 ? E : E - int(rnd, 0, spread);
         const wMax = Math.max(1, Math.min(32767, Math.floor(room / INPUT / 2)));
@@ -121,10 +122,10 @@ describe('int8 fast path: the one-shift output stage against the BigInt oracle',
       }
     }
     // Coverage: every case took the one-shift form, many with per-channel scaling, some with left shifts.
-    expect(oneShift).toBe(60);
-    expect(scaled).toBeGreaterThan(30);
-    expect(leftShifted).toBeGreaterThan(0);
-    expect(checked).toBeGreaterThan(5_000_000);
+    expect(oneShift).toBe(40);
+    expect(scaled).toBeGreaterThan(20);
+    expect(leftShifted).toBe(5);
+    expect(checked).toBeGreaterThan(2_500_000);
     expect(distinct.size).toBeGreaterThan(10_000);
   });
 

@@ -39,7 +39,7 @@
  *   64-bit right shifts are logical: bits 31..62 (30..61) of the two's complement value are the
  *   low 32 bits of the arithmetic shift, and the result fits in int32.
  *
- * wino_in / wino<i>: a 3x3 conv2d fused with its 2x2 max pool as Winograd F(2x2, 3x3), in exact
+ * winoIn<i> / wino<i>: a 3x3 conv2d fused with its 2x2 max pool as Winograd F(2x2, 3x3), in exact
  * integer arithmetic (see fast.ts); the products use conv<i>'s micro-kernel.
  *
  * quantize: float32 input -> int16 values, with the float arithmetic of src/quant/numerics
@@ -317,13 +317,19 @@ function convEpilogue(l: StageLocals & Record<string, number>, accs: [number, nu
 /**
  * Quantize 4 floats into local `into`: nearest (ties to even), or on an exact tie with ties away
  * from zero, trunc + 2·(x - trunc) = trunc ± 1; then clamp to [lo, hi]. NaN sets the nan lanes.
+ * A module built for ties to even only (tiesAway false) leaves out the tie test.
  */
-function quantize4(l: Record<string, number>, x: Code, into: number): Code[] {
+function quantize4(l: Record<string, number>, x: Code, into: number, tiesAway: boolean): Code[] {
   const g = local.get, set = local.set;
   const half = v128.i32Const([0x3f000000, 0x3f000000, 0x3f000000, 0x3f000000]); // 0.5f
-  return [
+  const head = [
     set(l.t, S.f32Mul(x, g(l.inv))),
     set(l.nan, S.or(g(l.nan), S.f32Ne(g(l.t), g(l.t)))),
+  ];
+  const clamp = set(into, S.truncSat(S.f32Max(S.f32Min(g(into), g(l.hi)), g(l.lo))));
+  if (!tiesAway) return [...head, set(into, S.f32Nearest(g(l.t))), clamp];
+  return [
+    ...head,
     set(l.tr, S.f32Trunc(g(l.t))),
     set(l.dd, S.f32Sub(g(l.t), g(l.tr))),
     set(into, v128.bitselect(
@@ -331,19 +337,19 @@ function quantize4(l: Record<string, number>, x: Code, into: number): Code[] {
       S.f32Nearest(g(l.t)),
       S.and(S.f32Eq(S.f32Abs(g(l.dd)), half), g(l.away)),
     )),
-    set(into, S.truncSat(S.f32Max(S.f32Min(g(into), g(l.hi)), g(l.lo)))),
+    clamp,
   ];
 }
 
 /** One step along a row of quantize: 4 pixels of channels c, c + 1 into their channel-pair words. */
-function quantizeStep(l: Record<string, number>): Code[] {
+function quantizeStep(l: Record<string, number>, tiesAway: boolean): Code[] {
   const g = local.get, set = local.set;
   const low16 = v128.i32Const([0xffff, 0xffff, 0xffff, 0xffff]);
   const pixel = (k: number): Code => (k === 0 ? g(l.d) : i32.add(g(l.d), i32.mul(g(l.dstPixel), i32.const(k))));
   return [
-    ...quantize4(l, v128.load(i32.add(g(l.r0), g(l.x))), l.v0),
+    ...quantize4(l, v128.load(i32.add(g(l.r0), g(l.x))), l.v0, tiesAway),
     // A missing second channel (odd C) is 0, which quantizes to the value 0 (lo <= 0 <= hi).
-    ifElse(g(l.r1), quantize4(l, v128.load(i32.add(g(l.r1), g(l.x))), l.v1), [set(l.v1, v128.zero())]),
+    ifElse(g(l.r1), quantize4(l, v128.load(i32.add(g(l.r1), g(l.x))), l.v1, tiesAway), [set(l.v1, v128.zero())]),
     set(l.v0, S.or(S.and(g(l.v0), low16), S.shl32(g(l.v1), i32.const(16)))),
     ifElse(i32.and(i32.eqz(i32.sub(g(l.dstPixel), i32.const(4))), i32.gtU(g(l.left), i32.const(3))), [
       v128.store(g(l.d), g(l.v0)),
@@ -369,7 +375,7 @@ function quantizeStep(l: Record<string, number>): Code[] {
  * are read 4 floats at a time (up to 3 past their end, which must be readable) and written
  * exactly. flag receives 1 if some x was NaN.
  */
-function quantizeFunction(): FuncSpec {
+function quantizeFunction(tiesAway: boolean): FuncSpec {
   return defineFunction(
     'quantize',
     {
@@ -401,7 +407,7 @@ function quantizeFunction(): FuncSpec {
               set(l.d, i32.add(i32.add(g(l.image), i32.mul(g(l.h), g(l.dstRow))), i32.mul(g(l.c), i32.const(2)))),
               set(l.x, i32.const(0)),
               set(l.left, g(l.W)),
-              doWhile(quantizeStep(l), gtS(g(l.left), i32.const(0))),
+              doWhile(quantizeStep(l, tiesAway), gtS(g(l.left), i32.const(0))),
             ]),
           ]),
         ]),
@@ -494,33 +500,38 @@ export interface WinogradKernelSpec {
   tileBytes: number;
   /** Bytes from one of the 16 transformed positions ξ to the next. */
   xiBytes: number;
+  /** The input value's bytes per row and per pixel (winoIn<i>'s strides, constants in its code). */
+  rowBytes: number;
+  pixBytes: number;
   requant: RequantSpec;
 }
 
 /**
- * wino_in(src, srcImage, images, PH, PW, rowBytes, pixBytes, groups, dst, tileBytes, xiBytes): the
+ * winoIn<i>(src, srcImage, images, PH, PW, rowBytes, pixBytes, groups, dst, tileBytes, xiBytes): the
  * input transform of Winograd's F(2x2, 3x3) (Lavin & Gray 2016), V = Bᵀ d B for the 4x4 patch d
  * at rows 2i.., columns 2j.. of each image (src already at the patch corner of tile (0, 0)), on
  * int16 values, 8 channels (4 words) at a time for `groups` groups: V[ξ = 4r + c] of tile
  * (n·PH + i)·PW + j is stored at dst + ξ·xiBytes + tile·tileBytes + 16·group. Integer adds only,
- * wrapping: |V| <= 4·max|d|, which fast.ts keeps within int16, so V is exact.
+ * wrapping: |V| <= 4·max|d|, which fast.ts keeps within int16, so V is exact. Generated per layer:
+ * the spec's rowBytes, pixBytes and xiBytes (equal to the arguments) are constant offsets of its
+ * 16 loads and 16 stores, so a group costs no address arithmetic beyond its two base pointers.
  */
-function winogradInput(): FuncSpec {
+function winogradInput(name: string, spec: WinogradKernelSpec): FuncSpec {
   const e: Record<string, 'v128'> = {};
   for (let a = 0; a < 4; a++) for (let c = 0; c < 4; c++) e[`e${a}${c}`] = 'v128';
   return defineFunction(
-    'wino_in',
+    name,
     { src: 'i32', srcImage: 'i32', images: 'i32', PH: 'i32', PW: 'i32', rowBytes: 'i32', pixBytes: 'i32', groups: 'i32', dst: 'i32', tileBytes: 'i32', xiBytes: 'i32' },
-    { n: 'i32', i: 'i32', j: 'i32', gr: 'i32', tile: 'i32', corner: 'i32', p: 'i32', o: 'i32', tmp: 'v128', ...e },
+    { n: 'i32', i: 'i32', j: 'i32', gr: 'i32', tile: 'i32', corner: 'i32', o: 'i32', tmp: 'v128', ...e },
     (l) => {
       const g = local.get, set = local.set;
       const ev = (a: number, c: number) => l[`e${a}${c}` as keyof typeof l];
       const sub = S.sub16, add = S.add16;
       /** Row a of the patch, times B on the right: e[a] = (d0 - d2, d1 + d2, d2 - d1, d1 - d3). */
       const row = (a: number): Code[] => {
-        const d = (c: number): Code => v128.load(c === 0 ? g(l.p) : i32.add(g(l.p), i32.mul(g(l.pixBytes), i32.const(c))));
+        // The layer's row and pixel strides are constants: every address is corner + a constant offset.
+        const d = (c: number): Code => v128.load(g(l.corner), a * spec.rowBytes + c * spec.pixBytes);
         return [
-          set(l.p, i32.add(g(l.corner), i32.mul(g(l.rowBytes), i32.const(a)))),
           set(ev(a, 0), d(0)), set(ev(a, 1), d(1)), set(ev(a, 2), d(2)), set(ev(a, 3), d(3)),
           set(ev(a, 0), sub(g(ev(a, 0)), g(ev(a, 2)))),
           set(ev(a, 3), sub(g(ev(a, 1)), g(ev(a, 3)))),
@@ -531,7 +542,7 @@ function winogradInput(): FuncSpec {
       };
       /** Store V[4r + c] for c = 0..3. */
       const put = (r: number, vals: Code[]): Code[] =>
-        vals.map((v, c) => v128.store(i32.add(g(l.o), i32.mul(g(l.xiBytes), i32.const(4 * r + c))), v));
+        vals.map((v, c) => v128.store(g(l.o), v, spec.xiBytes * (4 * r + c)));
       const cols = [0, 1, 2, 3];
       return [
         forLoop(l.n, i32.const(0), g(l.images), 1, [
@@ -664,12 +675,12 @@ export const INT8_MAXIMUM_PAGES = 16384; // 1 GiB of address space
 /** A layer's generated function: a direct conv2d / linear (conv<i>) or a Winograd conv2d + pool (wino<i>). */
 export type LayerKernelSpec = ({ kind: 'conv' } & ConvKernelSpec) | ({ kind: 'wino' } & WinogradKernelSpec);
 
-/** The module for a model: quantize, relu16, pair_columns, wino_in, [im2col,] and conv<i> / wino<i> for layers[i]. */
-export function int8ModuleBytes(layers: readonly LayerKernelSpec[], im2col: TapPairSpec | null = null): Uint8Array<ArrayBuffer> {
+/** The module for a model: quantize, relu16, pair_columns, [im2col,] and conv<i> or winoIn<i> + wino<i> for layers[i]. */
+export function int8ModuleBytes(layers: readonly LayerKernelSpec[], im2col: TapPairSpec | null = null, tiesAway = true): Uint8Array<ArrayBuffer> {
   return buildModule(
     [
-      quantizeFunction(), relu16(), pairColumns(), winogradInput(), ...(im2col ? [im2colFunction(im2col)] : []),
-      ...layers.map((spec, i) => (spec.kind === 'conv' ? convFunction(`conv${i}`, spec) : winogradFunction(`wino${i}`, spec))),
+      quantizeFunction(tiesAway), relu16(), pairColumns(), ...(im2col ? [im2colFunction(im2col)] : []),
+      ...layers.flatMap((spec, i) => (spec.kind === 'conv' ? [convFunction(`conv${i}`, spec)] : [winogradInput(`winoIn${i}`, spec), winogradFunction(`wino${i}`, spec)])),
     ],
     { initialPages: INT8_INITIAL_PAGES, maximumPages: INT8_MAXIMUM_PAGES, shared: false },
   );
@@ -685,10 +696,10 @@ export interface Int8KernelExports {
   pair_columns(ptr: number, words: number, dw: number): void;
   /** Present when the module was built with a TapPairSpec. */
   im2col(src: number, srcImage: number, srcRow: number, dst: number, dstImage: number, images: number, OH: number, OW: number): void;
-  wino_in(
+  [winoIn: `winoIn${number}`]: (
     src: number, srcImage: number, images: number, PH: number, PW: number, rowBytes: number, pixBytes: number, groups: number,
     dst: number, tileBytes: number, xiBytes: number,
-  ): void;
+  ) => void;
   [conv: `conv${number}`]: (
     inBase: number, inStride: number, outBase: number, outStride: number, images: number,
     quads: number, nQuads: number, outOffs: number, tiles: number, nTiles: number,
@@ -701,13 +712,15 @@ const compiled = new Map<string, WebAssembly.Module | null>();
 const MAX_CACHED = 32;
 
 /** A fresh instance for `layers` over a memory of its own, or null where WebAssembly SIMD is unavailable. */
-export function instantiateInt8Kernels(layers: readonly LayerKernelSpec[], im2col: TapPairSpec | null = null): { memory: WebAssembly.Memory; exports: Int8KernelExports } | null {
+export function instantiateInt8Kernels(
+  layers: readonly LayerKernelSpec[], im2col: TapPairSpec | null = null, tiesAway = true,
+): { memory: WebAssembly.Memory; exports: Int8KernelExports } | null {
   if (typeof WebAssembly === 'undefined') return null;
-  const key = JSON.stringify([layers, im2col]);
+  const key = JSON.stringify([layers, im2col, tiesAway]);
   let module = compiled.get(key);
   if (module === undefined) {
     module = null;
-    const bytes = int8ModuleBytes(layers, im2col);
+    const bytes = int8ModuleBytes(layers, im2col, tiesAway);
     if (WebAssembly.validate(bytes)) {
       try {
         module = new WebAssembly.Module(bytes);

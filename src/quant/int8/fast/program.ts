@@ -111,7 +111,7 @@ export class FastProgram {
       op.kind === 'conv' || op.kind === 'linear' ? [{ kind: 'conv', ...op.spec }] : op.kind === 'wino' ? [{ kind: 'wino', ...op.spec }] : [],
     );
     const im2col = this.ops.find((op) => op.kind === 'im2col');
-    const k = instantiateInt8Kernels(specs, im2col ? im2col.spec : null);
+    const k = instantiateInt8Kernels(specs, im2col ? im2col.spec : null, this.quant.rounding === 'halfAwayFromZero');
     if (!k) {
       this.unavailable = true;
       return false;
@@ -150,7 +150,7 @@ export class FastProgram {
           }
           case 'wino': {
             const a = this.values[op.in], b = this.values[op.out];
-            k.exports.wino_in(a.base + op.origin, a.imageBytes, count, op.PH, op.PW, a.Ws * a.pixBytes, a.pixBytes, op.groups, op.v, op.spec.tileBytes, op.spec.xiBytes);
+            k.exports[`winoIn${op.fn}`](a.base + op.origin, a.imageBytes, count, op.PH, op.PW, a.Ws * a.pixBytes, a.pixBytes, op.groups, op.v, op.spec.tileBytes, op.spec.xiBytes);
             k.exports[`wino${op.fn}`](op.v, b.base, (count * op.PH * op.PW + 3) >> 2, op.outOffs, op.tiles, op.nTiles, op.scratch);
             break;
           }

@@ -96,7 +96,7 @@ export function winoOp(
   a.slack = Math.max(a.slack, tileBytes + 16);
   return {
     kind: 'wino', fn, in: inIndex, out: outIndex,
-    spec: { tileBytes, xiBytes, requant },
+    spec: { tileBytes, xiBytes, requant, rowBytes: a.Ws * a.pixBytes, pixBytes: a.pixBytes },
     PH, PW, groups, origin: ((a.padH - g.padding[0]) * a.Ws + (a.padW - g.padding[1])) * a.pixBytes,
     v: layout.reserve(16 * xiBytes), scratch: layout.reserve(2048), outOffs: layout.put(outOffs),
     tiles: layout.put(desc), nTiles,
