@@ -97,7 +97,10 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
   const rows = [];
   const selections: ({ bits: number } & Selection)[] = [];
   const valLoader = () => new MnistLoader(val, { batchSize: 500 });
-  /** evaluate() on the validation split, plus each image's cross-entropy (for --qat-rule loss) */
+  /**
+   * evaluate() on the validation split, plus each image's cross-entropy (for --qat-rule loss); the
+   * loader is unshuffled, so the i-th row of the logits is validation image i.
+   */
   const evaluateVal = (model: GraphModule) => {
     const losses = new Float64Array(val.count);
     let i = 0;
@@ -148,8 +151,8 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
    * correction. SGD at lr 0.01-0.02 overshot it (validation accuracy swinging between 98.2% and
    * 99.5% from one 40-step snapshot to the next, the validation loss sometimes above PTQ's), while
    * Adam at 1e-4 improved the validation loss at every snapshot (docs/low-bit.md, the residual
-   * network). At 2 bits PTQ is near chance and the larger SGD steps are needed. From PTQ, the activation ranges stay PTQ's calibrated ones (weights' follow
-   * the weights); from observers, activation ranges follow a moving average until 80%. Validation
+   * network). At 2 bits PTQ is near chance and the larger SGD steps are needed. From PTQ, the
+   * activation ranges stay PTQ's calibrated ones (weights' follow the weights); from observers, activation ranges follow a moving average until 80%. Validation
    * accuracy and per-image cross-entropy are measured for PTQ, at 80% and at the end. With
    * --qat-rule loss (the default) the lowest-loss snapshot replaces PTQ only if a one-sided paired
    * t-test on the per-image losses prefers it at --qat-alpha and it is not less accurate than PTQ
