@@ -154,10 +154,11 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
    * network). At 2 bits PTQ is near chance and the larger SGD steps are needed. From PTQ, the
    * activation ranges stay PTQ's calibrated ones (weights' follow the weights); from observers,
    * activation ranges follow a moving average until 80%. Validation accuracy and per-image
-   * cross-entropy are measured for PTQ, at 80% and at the end. With --qat-rule loss (the default) the lowest-loss snapshot replaces PTQ only if a one-sided paired
-   * t-test on the per-image losses prefers it at --qat-alpha and it is not less accurate than PTQ
-   * on validation; with --qat-rule mcnemar (the CNN sweep's rule) the most accurate snapshot
-   * replaces PTQ only if the exact McNemar test prefers it (qat-selection.ts says why the two).
+   * cross-entropy are measured for PTQ, at 80% and at the end. With --qat-rule loss (the
+   * default) the lowest-loss snapshot replaces PTQ only if a one-sided paired t-test on the
+   * per-image losses prefers it at --qat-alpha and it is not less accurate than PTQ on validation;
+   * with --qat-rule mcnemar (the CNN sweep's rule) the most accurate snapshot replaces PTQ only if
+   * the exact McNemar test prefers it (qat-selection.ts says why the two).
    */
   function qatTrain(model: GraphModule, ptqModel: GraphModule, bits: number, fromPtq: boolean): Selection {
     if (fromPtq) for (const fq of fakeQuantizers(model)) { fq.fakeQuantEnabled = true; fq.observerEnabled = !!fq.config.signed; }
