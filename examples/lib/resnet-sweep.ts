@@ -8,13 +8,14 @@
  *          --calib-images N (default 2048)  --channels N (default 16)  --seed N  --out DIR
  *          --arith fixedPoint|float (int8 add)  --quick (subsets: 8192 train / 2000 test images)
  *          --retrain (ignore a saved float checkpoint)  --val-images N (default 2,000)
- *          --qat-start ptq|observer  --qat-alpha P (default 0.05)  --qat-optimizer auto|adam|sgd  --lr X
+ *          --qat-start ptq|observer  --qat-rule loss|mcnemar  --qat-alpha P (default 0.05)
+ *          --qat-optimizer auto|adam|sgd  --lr X
  * Writes DIR/resnet-results.json, DIR/mnist-resnet-int8.qgrd (8-bit QAT), and beside it, as the CNN's
  * job does (onnx.ts), DIR/mnist-resnet-float.onnx and DIR/mnist-resnet-int8.onnx (QDQ form).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Generator, manualSeed, noGrad } from '../../src/index.js';
+import { Generator, manualSeed, noGrad, tidy } from '../../src/index.js';
 import {
   Adam, CosineAnnealingLR, evaluate, MnistLoader, mnistResNet, SGD, trainEpoch,
   type EvalResult, type GraphModule, type MnistResNet,
@@ -28,7 +29,7 @@ import { writeOnnxModels } from './onnx.js';
 import { Progress } from './progress.js';
 import { loadSplits } from './splits.js';
 import { phaseTimer } from './phases.js';
-import { chooseQatSnapshot, type PairedCounts } from './qat-selection.js';
+import { chooseQatSnapshot, chooseQatSnapshotByLoss, type PairedCounts, type PairedLossTest } from './qat-selection.js';
 import { runCli, exitUsage } from './cli.js';
 import { RESNET_FLAGS } from './flags.js';
 
@@ -96,6 +97,22 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
   const rows = [];
   const selections: ({ bits: number } & Selection)[] = [];
   const valLoader = () => new MnistLoader(val, { batchSize: 500 });
+  /**
+   * evaluate() on the validation split, plus each image's cross-entropy (for --qat-rule loss); the
+   * loader is unshuffled, so the i-th row of the logits is validation image i.
+   */
+  const evaluateVal = (model: GraphModule) => {
+    const losses = new Float64Array(val.count);
+    let i = 0;
+    const r = evaluate(model, valLoader(), {
+      forward: (x, shape) => {
+        const logits = tidy(() => model.call(fromArray(x, shape)).toTypedArray() as Float32Array);
+        for (let row = 0; row < shape[0]; row++, i++) losses[i] = crossEntropyOf(logits, logits.length / shape[0], row, val.labels[i]);
+        return logits;
+      },
+    });
+    return { ...r, losses };
+  };
   for (const bits of bitsList) {
     const ptqModel = prepareQAT(cloneFloat(), configFor(bits, 'histogram'), { exampleInput: example });
     phase('ptq calibration', () => calibrate(ptqModel, calibLoader));
@@ -111,7 +128,10 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
     else phase('qat calibration', () => calibrate(qatModel, calibLoader, { maxBatches: 2 }));
     const sel = phase('qat training', () => qatTrain(qatModel, ptqModel, bits, fromPtq));
     selections.push({ bits, ...sel });
-    console.log(`resnet bits ${bits}: QAT kept ${sel.kept} (validation ${sel.history.map((h) => `${h.step}: ${pct(h.accuracy)} loss ${h.loss.toFixed(4)}`).join(', ')}; best snapshot ${sel.bestStep} vs PTQ: +${sel.test.b}/-${sel.test.c} images, McNemar p = ${sel.test.p.toPrecision(3)}, alpha ${sel.alpha})`);
+    const why = sel.lossTest
+      ? `lowest-loss snapshot ${sel.bestStep} vs PTQ: loss lower by ${sel.lossTest.meanDiff.toFixed(4)}, paired t = ${sel.lossTest.t.toFixed(2)}, p = ${sel.lossTest.p.toPrecision(3)}; +${sel.test.b}/-${sel.test.c} images`
+      : `best snapshot ${sel.bestStep} vs PTQ: +${sel.test.b}/-${sel.test.c} images, McNemar p = ${sel.test.p.toPrecision(3)}`;
+    console.log(`resnet bits ${bits}: QAT kept ${sel.kept} (validation ${sel.history.map((h) => `${h.step}: ${pct(h.accuracy)} loss ${h.loss.toFixed(4)}`).join(', ')}; ${why}; rule ${sel.rule}, alpha ${sel.alpha})`);
     // when PTQ is kept, the QAT result is the PTQ model's: its figures are reused, not recomputed
     const qat = sel.kept === 'ptq' ? ptq : phase('qat eval', () => evaluate(qatModel, testLoader()));
     const qatInt = sel.kept === 'ptq' ? ptqInt : phase('int8 convert+eval', () => int8Eval(qatModel, bits, 'qat', qat));
@@ -131,10 +151,14 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
    * correction. SGD at lr 0.01-0.02 overshot it (validation accuracy swinging between 98.2% and
    * 99.5% from one 40-step snapshot to the next, the validation loss sometimes above PTQ's), while
    * Adam at 1e-4 improved the validation loss at every snapshot (docs/low-bit.md, the residual
-   * network). At 2 bits PTQ is near chance and the larger SGD steps are needed. From PTQ, the activation ranges stay PTQ's calibrated ones (weights' follow
-   * the weights); from observers, activation ranges follow a moving average until 80%. Validation
-   * accuracy is measured for PTQ, at 80% and at the end; the best snapshot replaces PTQ only if
-   * the exact McNemar test on the validation split prefers it at --qat-alpha (qat-selection.ts).
+   * network). At 2 bits PTQ is near chance and the larger SGD steps are needed. From PTQ, the
+   * activation ranges stay PTQ's calibrated ones (weights' follow the weights); from observers,
+   * activation ranges follow a moving average until 80%. Validation accuracy and per-image
+   * cross-entropy are measured for PTQ, at 80% and at the end. With --qat-rule loss (the
+   * default) the lowest-loss snapshot replaces PTQ only if a one-sided paired t-test on the
+   * per-image losses prefers it at --qat-alpha and it is not less accurate than PTQ on validation;
+   * with --qat-rule mcnemar (the CNN sweep's rule) the most accurate snapshot replaces PTQ only if
+   * the exact McNemar test prefers it (qat-selection.ts says why the two).
    */
   function qatTrain(model: GraphModule, ptqModel: GraphModule, bits: number, fromPtq: boolean): Selection {
     if (fromPtq) for (const fq of fakeQuantizers(model)) { fq.fakeQuantEnabled = true; fq.observerEnabled = !!fq.config.signed; }
@@ -147,15 +171,15 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
     const history: Selection['history'] = [];
     // stateDict() holds the live tensors, which training updates in place: a snapshot copies them
     const snapshot = () => new Map([...model.stateDict()].map(([k, t]) => [k, noGrad(() => t.detach().clone())] as const));
-    const snaps: { step: string; predictions: ArrayLike<number>; state: ReturnType<typeof snapshot> }[] = [];
+    const snaps: { step: string; predictions: ArrayLike<number>; losses: Float64Array; state: ReturnType<typeof snapshot> }[] = [];
     const consider = (step: string) => {
-      const r = evaluate(model, valLoader());
+      const r = evaluateVal(model);
       history.push({ step, accuracy: r.accuracy, loss: r.loss });
-      snaps.push({ step, predictions: r.predictions, state: snapshot() });
+      snaps.push({ step, predictions: r.predictions, losses: r.losses, state: snapshot() });
       model.train();
     };
-    // the baseline: the PTQ model's own validation predictions
-    const ptqVal = evaluate(ptqModel, valLoader());
+    // the baseline: the PTQ model's own validation predictions and losses
+    const ptqVal = evaluateVal(ptqModel);
     history.push({ step: 'ptq', accuracy: ptqVal.accuracy, loss: ptqVal.loss });
     model.train();
     const bar = new Progress(`resnet QAT ${bits}-bit`, total);
@@ -171,11 +195,14 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
     freezeBn(model);
     for (const fq of fakeQuantizers(model)) if (!fq.config.signed) fq.observerEnabled = false;
     consider(String(total));
-    const d = chooseQatSnapshot(val.labels, ptqVal.predictions, snaps, values['qat-alpha']);
+    const rule = values['qat-rule'] as 'loss' | 'mcnemar';
+    const d: { kept: string; bestStep: string; test: PairedCounts; lossTest?: PairedLossTest; alpha: number } = rule === 'loss'
+      ? chooseQatSnapshotByLoss(val.labels, ptqVal, snaps, values['qat-alpha'])
+      : chooseQatSnapshot(val.labels, ptqVal.predictions, snaps, values['qat-alpha']);
     // kept 'ptq': the caller reports the PTQ model (with observer start the two models' quant
     // state differs in kind, so PTQ's state is not copied in here)
     if (d.kept !== 'ptq') model.loadStateDict(snaps.find((s) => s.step === d.kept)!.state);
-    return { kept: d.kept, history, bestStep: d.bestStep, test: d.test, alpha: d.alpha };
+    return { kept: d.kept, rule, history, bestStep: d.bestStep, test: d.test, ...(d.lossTest ? { lossTest: d.lossTest } : {}), alpha: d.alpha };
   }
 
   const lines = ['| bits | PTQ fake-quant | PTQ int-only | agree | QAT fake-quant | QAT int-only | agree |', '|---|---|---|---|---|---|---|'];
@@ -183,18 +210,33 @@ export async function runResnetSweep(argv: string[]): Promise<void> {
   const wall = (performance.now() - t0) / 1000;
   console.log(`\nresnet float: ${pct(floatRes.accuracy)} on ${floatRes.count} test images\n${lines.join('\n')}\nwall ${wall.toFixed(0)} s; by phase: ${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`);
   const out = join(values.out, 'resnet-results.json');
-  writeFileAtomic(out, JSON.stringify({ float: { accuracy: floatRes.accuracy, epochs, channels }, settings: { quick, seed, qatImages, calibImages, valImages, trainImages: train.count, qatStart: values['qat-start'], qatAlpha: values['qat-alpha'], qatOptimizer: Object.fromEntries(bitsList.map((b) => [b, optimizerFor(b)])), lr: values.lr ?? 'by optimizer and bits', arith: arith.mode, testImages: floatRes.count }, rows, qatSelection: selections, phases, wall }, null, 2));
+  writeFileAtomic(out, JSON.stringify({ float: { accuracy: floatRes.accuracy, epochs, channels }, settings: { quick, seed, qatImages, calibImages, valImages, trainImages: train.count, qatStart: values['qat-start'], qatRule: values['qat-rule'], qatAlpha: values['qat-alpha'], qatOptimizer: Object.fromEntries(bitsList.map((b) => [b, optimizerFor(b)])), lr: values.lr ?? 'by optimizer and bits', arith: arith.mode, testImages: floatRes.count }, rows, qatSelection: selections, phases, wall }, null, 2));
   console.log(`wrote ${out}`);
 }
 
 interface Selection {
   /** 'ptq' (the starting point) or the step whose snapshot was kept */
   kept: string;
+  rule: 'loss' | 'mcnemar';
   /** validation accuracy and mean cross-entropy of PTQ and of each QAT snapshot */
   history: { step: string; accuracy: number; loss: number }[];
+  /** the snapshot the rule tested: most accurate (mcnemar) or lowest loss (loss) */
   bestStep: string;
+  /** its paired accuracy counts against PTQ on the validation split */
   test: PairedCounts;
+  /** with --qat-rule loss: the paired t-test of its per-image losses against PTQ's */
+  lossTest?: PairedLossTest;
   alpha: number;
+}
+
+/** −log softmax(logits[row])[label], computed stably (max subtracted). */
+function crossEntropyOf(logits: Float32Array, k: number, row: number, label: number): number {
+  const o = row * k;
+  let m = -Infinity;
+  for (let c = 0; c < k; c++) m = Math.max(m, logits[o + c]);
+  let s = 0;
+  for (let c = 0; c < k; c++) s += Math.exp(logits[o + c] - m);
+  return -(logits[o + label] - m - Math.log(s));
 }
 
 function pct(x: number): string {
