@@ -57,9 +57,12 @@ const quick = flags.quick;
 const bitsList = flags.bits ?? (quick ? [8, 4, 2] : [1, 2, 3, 4, 5, 6, 7, 8]);
 const floatEpochs = flags.epochs ?? (quick ? 1 : 2);
 // QAT fine-tuning data per bit width: at 5 bits and up PTQ already matches float accuracy, so
-// half the data suffices there; the low widths get the full budget, and 2 bits twice that (chosen
-// on the validation split: 12,800 images ended at 98.70%, 25,600 at 99.20%; docs/low-bit.md).
-const qatImagesFor = (bits: number): number => flags['qat-images'] ?? (quick ? 2048 : bits === 2 ? 25_600 : bits >= 5 ? 6400 : 12_800);
+// half the data suffices there; the low widths get the full budget, 2 bits twice that (chosen
+// on the validation split: 12,800 images ended at 98.70%, 25,600 at 99.20%), and uniform 2-bit
+// weights with their MSE ranges twice that again (validation 99.05-99.20% and cross-entropy
+// 0.039-0.041 over three data seeds at 25,600; 99.30% and 0.034 at 51,200; docs/low-bit.md §7).
+const qatImagesFor = (bits: number, code?: WeightCodeName): number =>
+  flags['qat-images'] ?? (quick ? 2048 : bits === 2 && code === undefined ? 51_200 : bits === 2 ? 25_600 : bits >= 5 ? 6400 : 12_800);
 const calibImages = flags['calib-images'] ?? (quick ? 512 : 2048);
 const device = flags.device;
 const seed = flags.seed;
@@ -189,8 +192,8 @@ const valLoader = () => new MnistLoader(val, { batchSize: 500 });
 /** Confusion matrix and per-class accuracy of every model evaluated, by name. */
 const testLabels = () => test.labels.subarray(0, floatRes.count);
 const perModel: Record<string, ReturnType<typeof classReport>> = { float: classReport(testLabels(), floatRes.predictions) };
-const qatLoaderFor = (bits: number) =>
-  new MnistLoader(train, { batchSize: 64, shuffle: true, seed: seed + 1, subset: { size: Math.min(qatImagesFor(bits), train.count), seed } });
+const qatLoaderFor = (bits: number, code: WeightCodeName | undefined) =>
+  new MnistLoader(train, { batchSize: 64, shuffle: true, seed: seed + 1, subset: { size: Math.min(qatImagesFor(bits, code), train.count), seed } });
 const calibLoader = new MnistLoader(train, { batchSize: 256, subset: { size: Math.min(calibImages, train.count), seed: seed + 2 } });
 
 /**
@@ -227,7 +230,7 @@ for (const variant of variants) {
   const qatModel = prepareQAT(cloneFloat(), configFor(bits, 'ptq', code));
   qatModel.loadStateDict(ptqModel.stateDict());
   const sel = await phase('qat training', () => qatTrain(qatModel, recipeFor(bits), {
-    label: `${bits}-bit`, loader: qatLoaderFor(bits), val: valLoader, valLabels: val.labels, device, alpha: flags['qat-alpha'],
+    label: `${bits}-bit`, loader: qatLoaderFor(bits, code), val: valLoader, valLabels: val.labels, device, alpha: flags['qat-alpha'],
   }));
   // When the selection keeps PTQ, the QAT model holds exactly PTQ's state: its figures are PTQ's,
   // reused rather than recomputed (about 20 s per width on the full test set).
@@ -266,7 +269,7 @@ console.log('\nwall time by phase: ' + Object.entries(phases).map(([k, v]) => `$
 const mode = quick ? `quick mode (${train.count.toLocaleString('en')} training images)` : 'full mode (all 60,000 training images)';
 const results = {
   float: { accuracy: floatRes.accuracy, recipe, epochs: floatEpochs },
-  settings: { quick, seed, device, weights: flags.weights, valImages, trainImages: train.count, qatImages: Object.fromEntries(bitsList.map((b) => [b, qatImagesFor(b)])), calibImages, observer: flags.observer, calibration: flags.calibration, testImages: floatRes.count },
+  settings: { quick, seed, device, weights: flags.weights, valImages, trainImages: train.count, qatImages: Object.fromEntries(variants.map((v) => [variantLabel(v), qatImagesFor(v.bits, v.code)])), calibImages, observer: flags.observer, calibration: flags.calibration, testImages: floatRes.count },
   rows, qatSelection: selections, published: { source: PUBLISHED_SOURCE, ...PUBLISHED }, phases,
   /** Per model: accuracy, per-class accuracy (recall of each digit) and the confusion matrix (rows: true digit, columns: predicted). */
   perModel,

@@ -18,7 +18,7 @@ export const MNIST_QUANT_FLAGS = {
   quick: { kind: 'boolean', default: false, help: 'about a minute: 8,192 training and 2,000 test images, bits 8,4,2' },
   bits: { kind: 'bits', min: 1, max: 8, defaultText: '1-8 (8,4,2 with --quick)', help: 'bit widths to sweep, a list (8,4,2) or range (2-4), in the order given' },
   epochs: { kind: 'int', min: 1, max: 1000, defaultText: '2 (1 with --quick)', help: 'epochs of float training' },
-  'qat-images': { kind: 'int', min: 1, defaultText: '25,600 at 2 bits, 12,800 at 1, 3 and 4 bits, 6,400 above (2,048 with --quick)', help: 'training images for QAT fine-tuning per bit width' },
+  'qat-images': { kind: 'int', min: 1, defaultText: '51,200 at 2 bits with uniform weights, 25,600 with ternary ones, 12,800 at 1, 3 and 4 bits, 6,400 above (2,048 with --quick)', help: 'training images for QAT fine-tuning per bit width' },
   'calib-images': { kind: 'int', min: 1, defaultText: '2,048 (512 with --quick)', help: 'training images for PTQ calibration' },
   lr: { kind: 'number', positive: true, defaultText: '5e-3 at >= 5 bits, 1e-2 at 3-4, 2e-2 below', help: 'QAT initial learning rate (cosine-decayed)' },
   device: { kind: 'choice', choices: DEVICES, default: DEFAULT_DEVICE, help: 'tensor backend' },

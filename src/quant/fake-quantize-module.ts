@@ -63,7 +63,7 @@ export function makeObserver(c: FakeQuantConfig): Observer {
     if (c.rangeMethod !== 'mse') throw new Error(`FakeQuantConfig.rangeMethod must be 'minmax' or 'mse'; got ${JSON.stringify(c.rangeMethod)}`);
     if (axis === null || !c.signed) throw new Error("FakeQuantConfig.rangeMethod 'mse' is for per-channel signed (weight) quantizers: set channelAxis and signed");
     const { qmin, qmax } = qrange(c.bits, c.signed, { narrow: c.narrow });
-    return new PerChannelMseWeightObserver(axis, { qmin, qmax, rounding: c.rounding });
+    return new PerChannelMseWeightObserver(axis, { qmin, qmax });
   }
   if (axis !== null) {
     return c.observer === 'movingAverage' ? new MovingAveragePerChannelMinMaxObserver(axis, c.averagingConstant ?? 0.01) : new PerChannelMinMaxObserver(axis);

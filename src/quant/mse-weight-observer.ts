@@ -25,12 +25,10 @@ import * as raw from '../tensor/raw.js';
 import { Tensor } from '../tensor/tensor.js';
 import { normAxis } from '../tensor/shape.js';
 import { PerChannelMinMaxObserver } from './observer.js';
-import { roundWith, type Rounding } from './numerics/index.js';
 
 export interface MseWeightRange {
   qmin: number;
   qmax: number;
-  rounding?: Rounding;
   /** Candidate scales per channel (default 128). */
   steps?: number;
 }
@@ -41,16 +39,20 @@ export function mseWeightScale(w: ArrayLike<number>, r: MseWeightRange): number 
   if (!(qmin < 0 && qmax > 0)) throw new Error(`mseWeightScale: needs a signed range with qmin < 0 < qmax, got [${qmin}, ${qmax}]`);
   const steps = r.steps ?? 128;
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`mseWeightScale: steps must be a positive integer, got ${steps}`);
-  const rounding = r.rounding ?? 'halfEven';
   let amax = 0;
   for (let i = 0; i < w.length; i++) amax = Math.max(amax, Math.abs(w[i]));
   if (amax === 0) return 0;
   const top = amax / Math.min(-qmin, qmax);
+  // The hot loop of the search (129 candidates per channel, every step). Math.round's tie rule does
+  // not matter here: at an exact tie both neighbours are s/2 away (clamping moves both ends of a
+  // tie the same way), so the error, and the chosen scale, are those of any nearest rounding.
   const error = (sc: number): number => {
     let err = 0;
     for (let i = 0; i < w.length; i++) {
-      const q = Math.min(Math.max(roundWith(w[i] / sc, rounding), qmin), qmax);
-      const d = w[i] - sc * q;
+      const v = w[i];
+      let q = Math.round(v / sc);
+      q = q < qmin ? qmin : q > qmax ? qmax : q;
+      const d = v - sc * q;
       err += d * d;
     }
     return err;

@@ -21,21 +21,39 @@ function roundEven(x: number): number {
   return f % 2 === 0 ? f : f + 1;
 }
 
-function sqError(w: ArrayLike<number>, s: number, qmin: number, qmax: number): number {
+/** Ties away from zero (TFLite's std::round). */
+function roundAway(x: number): number {
+  return Math.sign(x) * Math.floor(Math.abs(x) + 0.5);
+}
+
+function sqError(w: ArrayLike<number>, s: number, qmin: number, qmax: number, round = roundEven): number {
   let e = 0;
   for (let i = 0; i < w.length; i++) {
-    const q = Math.min(qmax, Math.max(qmin, roundEven(w[i] / s)));
-    e += (w[i] - q * s) ** 2;
+    const q = Math.min(qmax, Math.max(qmin, round(w[i] / s)));
+    const d = w[i] - q * s;
+    e += d * d;
   }
   return e;
 }
 
 /** The least error over the candidates the module documents: min/max's scale and k/K·max|w|/min(−qmin, qmax). */
-function bruteForce(w: ArrayLike<number>, qmin: number, qmax: number, K = 128): number {
+function bruteForce(w: ArrayLike<number>, qmin: number, qmax: number, round = roundEven, K = 128): number {
+  return bruteForceArgmin(w, qmin, qmax, round, K).err;
+}
+
+/** The first least-error candidate in the documented order (min/max's scale, then k = 1..K). */
+function bruteForceArgmin(w: ArrayLike<number>, qmin: number, qmax: number, round = roundEven, K = 128): { s: number; err: number } {
   const amax = Math.max(...Array.from(w, Math.abs));
-  let best = sqError(w, amax / ((qmax - qmin) / 2), qmin, qmax);
-  for (let k = 1; k <= K; k++) best = Math.min(best, sqError(w, (k / K) * (amax / Math.min(-qmin, qmax)), qmin, qmax));
-  return best;
+  const top = amax / Math.min(-qmin, qmax);
+  let s = amax / ((qmax - qmin) / 2), err = sqError(w, s, qmin, qmax, round);
+  for (let k = 1; k <= K; k++) {
+    const c = (top * k) / K, e = sqError(w, c, qmin, qmax, round);
+    if (e < err) {
+      s = c;
+      err = e;
+    }
+  }
+  return { s, err };
 }
 
 const signedRange = (bits: number) => ({ qmin: -(2 ** (bits - 1)), qmax: 2 ** (bits - 1) - 1 });
@@ -61,6 +79,22 @@ describe('mseWeightScale', () => {
       );
     });
   }
+
+  it('2 bits: the same candidate as the brute force, whose error is the same under either tie rule (halves make ties)', () => {
+    const { qmin, qmax } = signedRange(2);
+    // weights on a grid of halves make w/s land on exact ties for many candidate scales
+    const halves = fc.array(fc.integer({ min: -6, max: 6 }).map((k) => k / 2), { minLength: 1, maxLength: 12 });
+    fc.assert(
+      fc.property(halves, (w) => {
+        if (w.every((v) => v === 0)) return;
+        // the same arithmetic in the same order, so the very same candidate must win
+        const s = mseWeightScale(w, { qmin, qmax });
+        expect(s).toBe(bruteForceArgmin(w, qmin, qmax).s);
+        expect(s).toBe(bruteForceArgmin(w, qmin, qmax, roundAway).s);
+      }),
+      runs(200, 14_100),
+    );
+  });
 
   it('closed forms: ±a puts a on level ±1 at 2 bits (error 0); one weight c sits on level 1; all zeros give 0', () => {
     const { qmin, qmax } = signedRange(2);
