@@ -161,7 +161,8 @@ export async function runStudy(ctx: StudyContext): Promise<void> {
 
   // ---- 4. QAT of each evaluated configuration ------------------------------------------------------
   // The main job's recipe for the configuration's narrowest layer (examples/mnist-quant.ts recipeFor
-  // and qatImagesFor): the narrowest layer is the one QAT has to repair.
+  // and qatImagesFor, except that its uniform 2-bit row now takes 51,200 images; 25,600 here keeps
+  // a 2-bit configuration's QAT at about a minute): the narrowest layer is the one QAT has to repair.
   const qatDone = new Map<string, QatFigures>();
   const qatConfig = (e: Evaluated): QatFigures => {
     const key = bitsText(e.bits);
