@@ -27,7 +27,7 @@
 import { emit } from '../../tensor/wasm/index.js';
 
 type Code = emit.Code;
-const { buildModule, defineFunction, forLoop, i32, local, uleb, v128 } = emit;
+const { defineFunction, forLoop, i32, local, uleb, v128 } = emit;
 
 const simd = (op: number, ...operands: Code[]): Code => [...operands.flat(), 0xfd, ...uleb(op)];
 const f64x2 = {
@@ -138,16 +138,8 @@ let inst: Instance | null | undefined;
 /** The instance, built on first use; null where WebAssembly SIMD is missing. */
 function instance(): Instance | null {
   if (inst !== undefined) return inst;
-  inst = null;
-  try {
-    const bytes = buildModule([kernel()], { initialPages: PAGES, maximumPages: PAGES, shared: false });
-    if (!WebAssembly.validate(bytes)) return inst;
-    const memory = new WebAssembly.Memory({ initial: PAGES, maximum: PAGES });
-    const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as Record<string, unknown>;
-    inst = { rq: ex.rq as Instance['rq'], f32: new Float32Array(memory.buffer), f64: new Float64Array(memory.buffer), i32: new Int32Array(memory.buffer) };
-  } catch {
-    inst = null;
-  }
+  const m = emit.instantiatePrivate([kernel()], PAGES);
+  inst = m && { rq: m.exports.rq as Instance['rq'], f32: new Float32Array(m.memory.buffer), f64: new Float64Array(m.memory.buffer), i32: new Int32Array(m.memory.buffer) };
   return inst;
 }
 

@@ -232,3 +232,21 @@ export function buildModule(funcs: FuncSpec[], memory: { initialPages: number; m
   ];
   return new Uint8Array(bytes);
 }
+
+/**
+ * A private, fixed-size (unshared) module built from `funcs` and instantiated over its own memory
+ * of `pages` pages: its exports and that memory, or null where the engine refuses the module (no
+ * SIMD) or fails to instantiate it. For the small single-threaded kernels that stage their data in
+ * their own memory (quant-kernels.ts, quant/qat/requant-kernel.ts).
+ */
+export function instantiatePrivate(funcs: FuncSpec[], pages: number): { exports: Record<string, unknown>; memory: WebAssembly.Memory } | null {
+  try {
+    const bytes = buildModule(funcs, { initialPages: pages, maximumPages: pages, shared: false });
+    if (!WebAssembly.validate(bytes)) return null;
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as Record<string, unknown>;
+    return { exports, memory };
+  } catch {
+    return null;
+  }
+}

@@ -31,7 +31,7 @@
  */
 import type { QuantKernelParams } from '../backend.js';
 import type { Code } from './emit.js';
-import { buildModule, defineFunction, forLoop, i32, local, uleb, v128 } from './emit.js';
+import { defineFunction, forLoop, i32, instantiatePrivate, local, uleb, v128 } from './emit.js';
 
 const simd = (op: number, ...operands: Code[]): Code => [...operands.flat(), 0xfd, ...uleb(op)];
 const f32x4 = {
@@ -133,19 +133,11 @@ let inst: Instance | null | undefined;
 
 function instance(): Instance | null {
   if (inst !== undefined) return inst;
-  inst = null;
-  try {
-    const bytes = buildModule([kernel('halfEven'), kernel('halfAwayFromZero')], { initialPages: PAGES, maximumPages: PAGES, shared: false });
-    if (!WebAssembly.validate(bytes)) return inst;
-    const memory = new WebAssembly.Memory({ initial: PAGES, maximum: PAGES });
-    const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as Record<string, unknown>;
-    inst = {
-      kernels: { halfEven: ex.fq_halfEven as Kernel, halfAwayFromZero: ex.fq_halfAwayFromZero as Kernel },
-      f32: new Float32Array(memory.buffer), i32: new Int32Array(memory.buffer),
-    };
-  } catch {
-    inst = null;
-  }
+  const m = instantiatePrivate([kernel('halfEven'), kernel('halfAwayFromZero')], PAGES);
+  inst = m && {
+    kernels: { halfEven: m.exports.fq_halfEven as Kernel, halfAwayFromZero: m.exports.fq_halfAwayFromZero as Kernel },
+    f32: new Float32Array(m.memory.buffer), i32: new Int32Array(m.memory.buffer),
+  };
   return inst;
 }
 
