@@ -96,6 +96,25 @@ describe('mseWeightScale', () => {
     );
   });
 
+  it('channels of 9, 360 and 1000 Gaussian weights: exactly the brute force\'s candidate (the early exit changes no choice)', () => {
+    // The search stops summing a candidate once it reaches the best error so far; the brute force
+    // always sums everything, so any difference in the choice would show here.
+    const rand = mulberry32(14_200);
+    const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+    let cases = 0;
+    for (const n of [9, 360, 1000]) {
+      for (const bits of [2, 3, 4, 8]) {
+        const { qmin, qmax } = signedRange(bits);
+        for (let c = 0; c < 4; c++) {
+          const w = Float32Array.from({ length: n }, () => 0.1 * gauss());
+          expect(mseWeightScale(w, { qmin, qmax })).toBe(bruteForceArgmin(w, qmin, qmax, Math.round).s);
+          cases++;
+        }
+      }
+    }
+    expect(cases).toBe(48);
+  });
+
   it('closed forms: ±a puts a on level ±1 at 2 bits (error 0); one weight c sits on level 1; all zeros give 0', () => {
     const { qmin, qmax } = signedRange(2);
     expect(mseWeightScale([0.5, -0.5, 0.5, -0.5], { qmin, qmax })).toBeCloseTo(0.5, 12);

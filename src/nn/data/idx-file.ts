@@ -5,9 +5,9 @@ import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { encodeIdx, parseIdx, type IdxArray } from './idx.js';
 
-/** Read and parse an IDX file; errors name `path`. */
+/** Read and parse an IDX file; errors name `path`. Byte data is a view of the file's own buffer. */
 export function readIdx(path: string): IdxArray {
-  return parseIdx(readFileSync(path), path);
+  return parseIdx(readFileSync(path), path, { view: true });
 }
 
 /** Write an IDX file atomically. */

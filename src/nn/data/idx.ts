@@ -52,9 +52,10 @@ const MAX_DIMS = 255; // the dimension count is one byte
  * Parse IDX bytes. Checks the two zero bytes, the type code, the dimension count and
  * that the length is exactly header + elements; on failure throws a `FileFormatError`
  * whose message starts with `sourceName`. The returned data is a fresh array in the
- * host's byte order, never a view of `bytes`.
+ * host's byte order, never a view of `bytes`, unless `opts.view` is set: then byte-sized data
+ * (uint8, int8) is a view of `bytes` (no copy of a 47 MB file; for callers that own `bytes`).
  */
-export function parseIdx(bytes: Uint8Array, sourceName = '<bytes>'): IdxArray {
+export function parseIdx(bytes: Uint8Array, sourceName = '<bytes>', opts: { view?: boolean } = {}): IdxArray {
   function fail(problem: string): never {
     throw new FileFormatError(sourceName, problem);
   }
@@ -86,7 +87,7 @@ export function parseIdx(bytes: Uint8Array, sourceName = '<bytes>'): IdxArray {
     fail(`expected ${expected} bytes for ${shape.join('x')} ${type.idxName}, got ${bytes.length} (${why})`);
   }
 
-  return { dtype: type.dtype, shape, data: readBigEndian(view, dataStart, count, type) } as IdxArray;
+  return { dtype: type.dtype, shape, data: readBigEndian(view, dataStart, count, type, opts.view === true) } as IdxArray;
 }
 
 /** Serialise to IDX bytes (the inverse of `parseIdx`). */
@@ -120,13 +121,14 @@ export function encodeIdx(array: IdxArray): Uint8Array {
   return out;
 }
 
-function readBigEndian(view: DataView, at: number, count: number, type: IdxType): IdxArrayTypes[IdxDtype] {
+function readBigEndian(view: DataView, at: number, count: number, type: IdxType, asView: boolean): IdxArrayTypes[IdxDtype] {
   const size = type.Ctor.BYTES_PER_ELEMENT;
+  const from = view.byteOffset + at;
   switch (type.dtype) {
     case 'uint8':
-      return new Uint8Array(view.buffer.slice(view.byteOffset + at, view.byteOffset + at + count));
+      return asView ? new Uint8Array(view.buffer, from, count) : new Uint8Array(view.buffer.slice(from, from + count));
     case 'int8':
-      return new Int8Array(view.buffer.slice(view.byteOffset + at, view.byteOffset + at + count));
+      return asView ? new Int8Array(view.buffer, from, count) : new Int8Array(view.buffer.slice(from, from + count));
     case 'int16': {
       const out = new Int16Array(count);
       for (let i = 0; i < count; i++) out[i] = view.getInt16(at + i * size, false);

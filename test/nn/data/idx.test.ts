@@ -49,6 +49,18 @@ describe('parseIdx on buffers built by hand', () => {
     expect(Array.from(idx.data)).toEqual([0, 1, 127, 128, 254, 255]);
   });
 
+  it('byte data is a copy by default and a view of the bytes with { view: true }', () => {
+    const bytes = Uint8Array.from([0, 0, 0x08, 1, 0, 0, 0, 3, 7, 8, 9]);
+    const copy = parseIdx(bytes, 'c.idx');
+    const view = parseIdx(bytes, 'v.idx', { view: true });
+    const signed = parseIdx(Uint8Array.from([0, 0, 0x09, 1, 0, 0, 0, 2, 0xff, 1]), 's.idx', { view: true });
+    bytes[8] = 42;
+    expect(Array.from(copy.data)).toEqual([7, 8, 9]);
+    expect(Array.from(view.data)).toEqual([42, 8, 9]);
+    expect(view.data.buffer).toBe(bytes.buffer);
+    expect(Array.from(signed.data)).toEqual([-1, 1]);
+  });
+
   it('reads big-endian int16 from literal bytes (0xFFFE = -2, 0x0100 = 256)', () => {
     const bytes = [0, 0, 0x0b, 1, 0, 0, 0, 2, 0xff, 0xfe, 0x01, 0x00];
     const idx = parseIdx(Uint8Array.from(bytes));
