@@ -255,15 +255,17 @@ export class HistogramObserver extends Observer {
   }
   observe(x: Tensor): void {
     if (x.size === 0) return;
-    checkFinite(x, 'HistogramObserver');
     const data = x.toTypedArray();
-    let lo = Infinity, hi = -Infinity;
-    // An indexed loop: for-of over a typed array took ~10x longer here (measured in the QAT phase).
+    let lo = Infinity, hi = -Infinity, finite = true;
+    // One indexed pass for the range and the finiteness check (v − v is 0 exactly when v is
+    // finite); for-of over a typed array took ~10x longer here (measured in the QAT phase).
     for (let i = 0, n = data.length; i < n; i++) {
       const v = data[i];
       if (v < lo) lo = v;
       if (v > hi) hi = v;
+      if (v - v !== 0) finite = false;
     }
+    if (!finite) checkFinite(x, 'HistogramObserver'); // throws, counting the NaN and infinite values
     this.lo = Math.min(this.lo, lo);
     this.hi = Math.max(this.hi, hi);
     // A symmetric range around 0 so that 'kl' (which works on |x|) and the others share one histogram.
