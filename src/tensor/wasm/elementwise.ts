@@ -124,6 +124,28 @@ export function wasmBinary(op: BinaryOp, result: Float32Array, shape: readonly n
 }
 
 /**
+ * out = op(a, b) for two contiguous operands of equal length, written into `dst` from element
+ * `d0` on (the convolution backward stages relu's masked gradient straight into the gemm
+ * module's memory this way, ./conv.ts): the same kernel over the same blocks as wasmBinary, so
+ * the same bits, without a result array. False (nothing written) where wasmBinary would decline.
+ */
+export function wasmBinaryInto(op: BinaryOp, dst: Float32Array, d0: number, a: Float32Array, b: Float32Array): boolean {
+  const total = a.length;
+  const w = total >= WASM_MIN_ELEMENTS && b.length === total ? instance() : null;
+  const kernel = w?.binary[op];
+  if (!w || !kernel) return false;
+  const f32 = w.f32;
+  for (let o = 0; o < total; o += BLOCK) {
+    const m = Math.min(BLOCK, total - o);
+    f32.set(a.subarray(o, o + m), A);
+    f32.set(b.subarray(o, o + m), B);
+    kernel(A * 4, B * 4, OUT * 4, bytes16(m));
+    dst.set(f32.subarray(OUT, OUT + m), d0 + o);
+  }
+  return true;
+}
+
+/**
  * out = c !== 0 ? a : b, all three float32 and already broadcast to `shape` (the straight-through
  * estimator's backward selects the gradient with a float mask); false if this path does not apply.
  */
@@ -173,6 +195,24 @@ export function wasmSumOuterInner(x: Float32Array, outer: number, mid: number, i
     result[m] = ((f64[l] + f64[l + 1]) + (f64[l + 2] + f64[l + 3])) + ((f64[l + 4] + f64[l + 5]) + (f64[l + 6] + f64[l + 7]));
   }
   return true;
+}
+
+/**
+ * The wasm backend's conv bias gradient, one definition for both callers (WasmBackend's
+ * sumOuterInner and the fused convolution backward of ./conv.ts, which sums a view of the gemm
+ * module's memory): wasmSumOuterInner where it applies, else a loop in the reference's order
+ * (its permute + copy + sum adds x[o, m, i] for o, then i, into one float64 sum), without the copy.
+ */
+export function sumOuterInnerInto(x: TypedArray, outer: number, mid: number, inner: number, out: TypedArray): void {
+  if (x instanceof Float32Array && out instanceof Float32Array && wasmSumOuterInner(x, outer, mid, inner, out)) return;
+  for (let m = 0; m < mid; m++) {
+    let s = 0;
+    for (let o = 0; o < outer; o++) {
+      const base = (o * mid + m) * inner;
+      for (let i = 0; i < inner; i++) s += x[base + i];
+    }
+    out[m] = s;
+  }
 }
 
 /** Sums the `staged` floats at A into the float64 lanes (zero-padded to a step of 8); returns 0. */
