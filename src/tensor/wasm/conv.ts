@@ -14,7 +14,7 @@
 import type { Conv2dParams } from '../backend.js';
 import { geometry, type Geometry } from '../cpu/conv.js';
 import { MR, NR } from './kernels.js';
-import { sumOuterInnerInto, WASM_MIN_ELEMENTS, wasmBinaryInto } from './elementwise.js';
+import { sumOuterInnerInto, WASM_MIN_ELEMENTS, wasmBinaryInto, wasmBinarySumInto } from './elementwise.js';
 import { biasRowsWasm, col2imWasm, gemmWorkspace, packGatherWasm, packPanelsF32, runWorkspace, type Workspace } from './runtime.js';
 
 /** Where a result array comes from: any Float32Array of exactly n elements (contents ignored). */
@@ -268,13 +268,14 @@ export function conv2dBackwardF32(
   for (const ws of [wsW, wsX]) if (ws) Object.assign(ws, { f32: wsS.f32, i32: wsS.i32, i16: wsS.i16 });
   const [gyw, posw, tapw, posYw, rowsYw, xw, gxw] = regions(base, sizes).at;
   const mem = wsS.f32;
-  if (y) {
-    if (!wasmBinaryInto('reluBackward', mem, gyw, gOut, y)) return null;
-  } else mem.set(gOut, gyw);
-  let gb: Float32Array | null = null, gw: Float32Array | null = null, gx: Float32Array | null = null;
-  if (needs.bias) {
-    gb = alloc(g.O);
-    sumOuterInnerInto(mem.subarray(gyw, gyw + gOut.length), g.N, g.O, g.L, gb);
+  const op = y ? 'reluBackward' : null;
+  let gb: Float32Array | null = needs.bias ? alloc(g.O) : null, gw: Float32Array | null = null, gx: Float32Array | null = null;
+  // Mask and bias sum in one pass where the block kernels allow it; else mask (or copy), then sum the staged copy.
+  if (!(gb && wasmBinarySumInto(op, mem, gyw, gOut, y, g.N, g.O, g.L, gb))) {
+    if (y) {
+      if (!wasmBinaryInto('reluBackward', mem, gyw, gOut, y)) return null;
+    } else mem.set(gOut, gyw);
+    if (gb) sumOuterInnerInto(mem.subarray(gyw, gyw + gOut.length), g.N, g.O, g.L, gb);
   }
   if (wsW || wsX) stageTables(wsS, t, { posw, tapw, posYw, rowsYw });
   if (wsW) {

@@ -19,6 +19,7 @@ import { F, fromArray, getBackend } from '../../../src/index.js';
 import type { Conv2dParams, DeviceBuffer } from '../../../src/tensor/backend.js';
 import { d } from '../../../src/tensor/cpu/index.js';
 import { setWasmKernelConfig, type WasmBackend } from '../../../src/tensor/wasm/index.js';
+import { wasmBinaryInto, wasmBinarySumInto, wasmSumOuterInner } from '../../../src/tensor/wasm/elementwise.js';
 import { rng, U32, useThreads } from './util.js';
 
 afterAll(() => setWasmKernelConfig());
@@ -41,6 +42,8 @@ const CASES: Case[] = [
   { name: 'batch 1, groups 2, stride 2, odd kernel', x: [1, 4, 30, 29], w: [6, 2, 3, 2], p: P(2, 1, 1, 2) },
   { name: 'dilation 2, padding 2', x: [3, 2, 16, 16], w: [8, 2, 3, 3], p: P(1, 2, 2, 1) },
   { name: 'batch 1, rows longer than a staging block (16,900 > 16,384)', x: [1, 1, 132, 132], w: [2, 1, 3, 3], p: P(1, 0, 1, 1) },
+  { name: 'batch 30: a channel\'s rows fill more than one staging block (30 x 676 > 16,384)', x: [30, 1, 28, 28], w: [2, 1, 3, 3], p: P(1, 0, 1, 1) },
+  { name: 'rows of 25 (the bias sum runs its loop)', x: [4, 3, 7, 7], w: [40, 3, 3, 3], p: P(1, 0, 1, 1) },
 ];
 
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -207,6 +210,69 @@ describe('conv2dBackward (wasm): one staged copy of g, the same bits as the sepa
     expectNear(d(r.gb!) as Float32Array, ex.gb, ex.gbAbs, ex.K.gb, 'small gb');
     expectNear(d(r.gw!) as Float32Array, ex.gw, ex.gwAbs, ex.K.gw, 'small gw');
     expectNear(d(r.gx!) as Float32Array, ex.gx, ex.gxAbs, ex.K.gx, 'small gx');
+  });
+});
+
+describe('wasmBinarySumInto: the mask (or copy) and the bias sum in one pass', () => {
+  /**
+   * Values over 20 binades, and ±2^40 at the start of every run of `inner`: a float64 lane that
+   * holds 2^40 rounds what is added to it to 2^-12, so which lane each element lands in shows in
+   * the float32 sum (a summation order other than the reference's would be seen).
+   */
+  function spread(n: number, seed: number, inner = n): Float32Array {
+    const r = rng(seed);
+    const a = Float32Array.from({ length: n }, () => (r() - 0.5) * 2 ** Math.floor(r() * 20 - 10));
+    for (let i = 0; i + 2 < n; i += inner) { a[i] = 2 ** 40; a[i + 2] = -(2 ** 40); }
+    return a;
+  }
+  /** The sum with the lanes of a naive fusion (lane = offset within the row mod 8): what the test must tell apart. */
+  function naiveLanes(x: Float32Array, outer: number, mid: number, inner: number): Float32Array {
+    const out = new Float32Array(mid);
+    for (let m = 0; m < mid; m++) {
+      const l = new Float64Array(8);
+      for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) l[i & 7] += x[(o * mid + m) * inner + i];
+      out[m] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    }
+    return out;
+  }
+
+  it('writes the same bits as wasmBinaryInto and sums them as wasmSumOuterInner does (flushes, rows across blocks)', () => {
+    const SHAPES: [number, number, number][] = [
+      [30, 2, 676], // a channel's rows flush once; rows straddle blocks; 676 is not a multiple of 8
+      [64, 3, 121], // several rows of one channel in each block
+      [9, 7, 33],
+      [3, 1, 16_384], // rows of exactly one block: every row flushes
+      [1, 4, 300], // batch 1
+    ];
+    let orderSensitive = 0;
+    for (const [si, [outer, mid, inner]] of SHAPES.entries()) {
+      const n = outer * mid * inner, a = spread(n, 600 + si, inner), b = spread(n, 700 + si).map(Math.abs);
+      for (let i = 3; i < n; i += 97) b[i] = i % 3 === 0 ? 0 : i % 3 === 1 ? -0 : NaN; // masked, masked, passed
+      for (const op of ['reluBackward', null] as const) {
+        const label = `[${outer}, ${mid}, ${inner}] ${op ?? 'copy'}`;
+        const dst = new Float32Array(n + 5), sums = new Float32Array(mid);
+        expect(wasmBinarySumInto(op, dst, 5, a, op ? b : null, outer, mid, inner, sums), label).toBe(true);
+        const want = new Float32Array(n + 5);
+        if (op) expect(wasmBinaryInto(op, want, 5, a, b)).toBe(true);
+        else want.set(a, 5);
+        expectSameBits(dst, want, `${label}: written`);
+        const wantSums = new Float32Array(mid);
+        expect(wasmSumOuterInner(want.subarray(5), outer, mid, inner, wantSums)).toBe(true);
+        expectSameBits(sums, wantSums, `${label}: sums`);
+        const naive = naiveLanes(want.subarray(5), outer, mid, inner);
+        if (naive.some((v, m) => !Object.is(v, wantSums[m]))) orderSensitive++;
+      }
+    }
+    // Coverage: on some shapes a plain per-row lane order would have given other bits.
+    expect(orderSensitive).toBeGreaterThan(0);
+  });
+
+  it('declines rows longer than a block, short rows, and a mask below the SIMD size (nothing written)', () => {
+    for (const [op, outer, mid, inner] of [[null, 2, 1, 16_385], [null, 64, 3, 25], ['reluBackward', 1, 3, 300]] as const) {
+      const n = outer * mid * inner, dst = new Float32Array(n);
+      expect(wasmBinarySumInto(op, dst, 0, spread(n, 1), op ? spread(n, 2) : null, outer, mid, inner, new Float32Array(mid))).toBe(false);
+      expect(dst.every((v) => Object.is(v, 0))).toBe(true);
+    }
   });
 });
 
