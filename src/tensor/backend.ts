@@ -166,6 +166,20 @@ export interface Backend {
     x: DeviceBuffer, xShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], bias: DeviceBuffer, p: Conv2dParams, relu: boolean,
   ): DeviceBuffer | null;
   /**
+   * Optional fused backward of a convolution with bias (and relu): from g, the gradient of the
+   * output (contiguous [N, O, OH, OW]), and y, relu's saved output (same shape; null without
+   * relu), the gradients of x, w and the bias that `needs` asks for (null for the others), each
+   * exactly what the separate ops give on this backend: gc = y ? binary('reluBackward', g, y) : g,
+   * then conv2dGradInput(gc), conv2dGradWeight(gc) and the sum of gc over N, OH, OW as
+   * sumOuterInner computes it (the fast path saves the passes that stage gc for each of them,
+   * not any arithmetic). Null where this backend does not fuse these operands; callers then
+   * compose the separate ops.
+   */
+  conv2dBackward?(
+    g: DeviceBuffer, y: DeviceBuffer | null, x: DeviceBuffer, xShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], p: Conv2dParams,
+    needs: { input: boolean; weight: boolean; bias: boolean },
+  ): { gx: DeviceBuffer | null; gw: DeviceBuffer | null; gb: DeviceBuffer | null } | null;
+  /**
    * Optional: sums a contiguous [outer, mid, inner] buffer over outer and inner, giving `mid`
    * values, without first moving the reduced axes last (the bias gradient of a convolution is
    * such a sum over N and H·W). Same precision rule as reduce's sum (float64 accumulation for

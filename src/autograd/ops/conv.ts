@@ -9,7 +9,8 @@
  * The result is the same as conv, then a broadcast add, then relu (the backend contract says so,
  * and backends without the primitive compute exactly that). Backward: relu's mask first (PyTorch's
  * threshold_backward, selecting), then the bias gradient as the sum of g over N, H, W (read in
- * place where the backend has sumOuterInner), and the two convolution gradients.
+ * place where the backend has sumOuterInner), and the two convolution gradients. A backend with
+ * Backend.conv2dBackward (wasm) does all of that from one staged copy of g, with the same bits.
  */
 import type { Conv2dParams, Pool2dParams } from '../../tensor/backend.js';
 import * as raw from '../../tensor/raw.js';
@@ -43,12 +44,30 @@ export class Conv2d extends Function {
   }
   static override backward(ctx: Context<ConvAttrs>, g: Tensor) {
     const [x, w, y] = ctx.savedTensors;
-    const gc = raw.contiguous(ctx.attrs.relu ? raw.binary('reluBackward', g, y) : g);
     const b = x.backend;
+    const fused = b.conv2dBackward ? Conv2d.fusedBackward(ctx, g, x, w, y ?? null) : null;
+    if (fused) return fused;
+    const gc = raw.contiguous(ctx.attrs.relu ? raw.binary('reluBackward', g, y) : g);
     const gx = ctx.needsInputGrad[0] ? fromBuffer(b, b.conv2dGradInput(gc.buffer, gc.shape, w.buffer, w.shape, x.shape, ctx.attrs.p), x.shape) : null;
     const gw = ctx.needsInputGrad[1] ? fromBuffer(b, b.conv2dGradWeight(x.buffer, x.shape, gc.buffer, gc.shape, w.shape, ctx.attrs.p), w.shape) : null;
     const gb = ctx.needsInputGrad[2] ? raw.reduce('sum', gc, [0, 2, 3]) : null;
     return [gx, gw, gb, null, null];
+  }
+  /**
+   * The backend's fused backward (Backend.conv2dBackward), or null. It needs g as a buffer of its
+   * own: the unfused bias gradient sums such a g in place (raw.reduce's sumOuterInner path) and
+   * any other layout in another order, so anything else composes the separate ops.
+   */
+  private static fusedBackward(ctx: Context<ConvAttrs>, g: Tensor, x: Tensor, w: Tensor, y: Tensor | null): (Tensor | null)[] | null {
+    const owns = (t: Tensor) => t.isContiguous && t.offset === 0 && t.buffer.size === t.size;
+    const gc = raw.contiguous(g);
+    if (!owns(gc) || (y && !owns(y)) || gc.dtype !== x.dtype) return null;
+    const b = x.backend, p = ctx.attrs.p;
+    const needs = { input: ctx.needsInputGrad[0], weight: ctx.needsInputGrad[1], bias: ctx.needsInputGrad[2] };
+    const r = b.conv2dBackward!(gc.buffer, ctx.attrs.relu ? y!.buffer : null, x.buffer, x.shape, w.buffer, w.shape, p, needs);
+    if (!r) return null;
+    const wrap = (buf: typeof r.gx, shape: readonly number[]) => (buf ? fromBuffer(b, buf, shape) : null);
+    return [wrap(r.gx, x.shape), wrap(r.gw, w.shape), wrap(r.gb, [w.shape[0]]), null, null];
   }
 }
 

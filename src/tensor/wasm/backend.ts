@@ -5,7 +5,9 @@
  *   - matmul and conv2d (+ both gradients): the packed SIMD gemm of ./kernels.ts, float32
  *     accumulation, optionally split across worker threads (./threads.ts; QGRAD_THREADS);
  *   - conv2dBias: the bias add and relu in the convolution's epilogue (the same bits as the
- *     separate ops); sumOuterInner: a conv bias gradient summed in place;
+ *     separate ops); conv2dBackward: relu's mask, the bias gradient and both convolution
+ *     gradients from one staged copy of the output gradient (the same bits as the separate ops);
+ *     sumOuterInner: a conv bias gradient summed in place;
  *   - 2x2 stride-2 max pooling: a branch-free SIMD kernel, and its backward as a SIMD gather;
  *   - unary / binary elementwise ops and sums with an exact SIMD form (./elementwise.ts), bit
  *     for bit equal to the reference loops;
@@ -25,8 +27,8 @@ import type { MatOperand } from '../cpu/gemm.js';
 import { poolOutShape } from '../cpu/pool.js';
 import { runWhere } from '../cpu/elementwise.js';
 import { BufferPool } from './buffer-pool.js';
-import { conv2dForwardF32, conv2dGradInputF32, conv2dGradWeightF32 } from './conv.js';
-import { wasmBinary, wasmSum, wasmSumOuterInner, wasmUnary, wasmWhere } from './elementwise.js';
+import { conv2dBackwardF32, conv2dForwardF32, conv2dGradInputF32, conv2dGradWeightF32, type ConvGradNeeds } from './conv.js';
+import { sumOuterInnerInto, wasmBinary, wasmSum, wasmUnary, wasmWhere } from './elementwise.js';
 import { gemmF32 } from './gemm.js';
 import { maxPool2dGradF32 } from './pool-grad.js';
 import { fakeQuantizeWasm, fakeQuantizeWasmApplies } from './quant-kernels.js';
@@ -111,15 +113,7 @@ export class WasmBackend extends CpuBackend {
   sumOuterInner(a: DeviceBuffer, outer: number, mid: number, inner: number): DeviceBuffer {
     const x = d(a);
     const out = this.newArray(a.dtype, mid);
-    if (x instanceof Float32Array && wasmSumOuterInner(x, outer, mid, inner, out as Float32Array)) return this.wrap(out);
-    for (let m = 0; m < mid; m++) {
-      let s = 0;
-      for (let o = 0; o < outer; o++) {
-        const base = (o * mid + m) * inner;
-        for (let i = 0; i < inner; i++) s += x[base + i];
-      }
-      out[m] = s;
-    }
+    sumOuterInnerInto(x, outer, mid, inner, out);
     return this.wrap(out);
   }
 
@@ -170,6 +164,16 @@ export class WasmBackend extends CpuBackend {
     if (!isF32(xd, wd, bd)) return null;
     const y = conv2dForwardF32(xd as Float32Array, xShape, wd as Float32Array, wShape, p, this.allocF32, bd as Float32Array, relu);
     return y ? this.wrap(y) : null;
+  }
+  /** The fused backward (conv2dBackwardF32): g, masked, staged once for all three gradients. */
+  conv2dBackward(
+    g: DeviceBuffer, y: DeviceBuffer | null, x: DeviceBuffer, xShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], p: Conv2dParams,
+    needs: ConvGradNeeds,
+  ): { gx: DeviceBuffer | null; gw: DeviceBuffer | null; gb: DeviceBuffer | null } | null {
+    const gd = d(g), yd = y ? d(y) : null, xd = d(x), wd = d(w);
+    if (!isF32(gd, xd, wd) || (yd && !isF32(yd))) return null;
+    const r = conv2dBackwardF32(gd as Float32Array, yd as Float32Array | null, xd as Float32Array, xShape, wd as Float32Array, wShape, p, needs, this.allocF32);
+    return r && { gx: r.gx && this.wrap(r.gx), gw: r.gw && this.wrap(r.gw), gb: r.gb && this.wrap(r.gb) };
   }
   override conv2dGradInput(gy: DeviceBuffer, gyShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], xShape: readonly number[], p: Conv2dParams): DeviceBuffer {
     const gyd = d(gy), wd = d(w);

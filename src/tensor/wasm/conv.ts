@@ -14,7 +14,8 @@
 import type { Conv2dParams } from '../backend.js';
 import { geometry, type Geometry } from '../cpu/conv.js';
 import { MR, NR } from './kernels.js';
-import { biasRowsWasm, col2imWasm, gemmWorkspace, packGatherWasm, packPanelsF32, runWorkspace } from './runtime.js';
+import { sumOuterInnerInto, WASM_MIN_ELEMENTS, wasmBinaryInto, wasmBinarySumInto } from './elementwise.js';
+import { biasRowsWasm, col2imWasm, gemmWorkspace, packGatherWasm, packPanelsF32, runWorkspace, type Workspace } from './runtime.js';
 
 /** Where a result array comes from: any Float32Array of exactly n elements (contents ignored). */
 export type AllocF32 = (n: number) => Float32Array;
@@ -153,50 +154,67 @@ export function conv2dGradWeightF32(x: Float32Array, xShape: readonly number[], 
   const [xw, gyw, posw, tapw, posYw, rowsYw] = regions(ws.extra, sizes).at;
   copyPadded(x, g, p, t, ws.f32, xw);
   ws.f32.set(gy, gyw);
-  ws.i32.set(t.pos, posw);
-  ws.i32.set(t.tap, tapw);
-  ws.i32.set(t.posY, posYw);
-  ws.i32.set(t.rowsY, rowsYw);
+  stageTables(ws, t, { posw, tapw, posYw, rowsYw });
+  weightGradProducts(ws, g, t, { xw, gyw, posw, tapw, posYw, rowsYw }, gw);
+  return gw;
+}
+
+/** Word locations in wasm memory of the index tables of the gradient products. */
+interface At { posw: number; tapw: number; posYw: number; rowsYw: number }
+
+function stageTables(ws: Workspace, t: Tables, at: At): void {
+  ws.i32.set(t.pos, at.posw);
+  ws.i32.set(t.tap, at.tapw);
+  ws.i32.set(t.posY, at.posYw);
+  ws.i32.set(t.rowsY, at.rowsYw);
+}
+
+/** The weight gradient's products, one per group, from padded x and gy already in wasm memory. */
+function weightGradProducts(ws: Workspace, g: Geometry, t: Tables, at: At & { xw: number; gyw: number }, gw: Float32Array): void {
+  const NL = g.N * g.L, planeWords = t.Hp * t.Wp;
   for (let gi = 0; gi < g.G; gi++) {
-    packGatherWasm(ws, gyw + gi * g.Og * g.L, rowsYw, g.Og, posYw, NL, MR, ws.a);
-    packGatherWasm(ws, xw + gi * g.Cg * planeWords, tapw, g.CKK, posw, NL, NR, ws.b);
+    packGatherWasm(ws, at.gyw + gi * g.Og * g.L, at.rowsYw, g.Og, at.posYw, NL, MR, ws.a);
+    packGatherWasm(ws, at.xw + gi * g.Cg * planeWords, at.tapw, g.CKK, at.posw, NL, NR, ws.b);
     runWorkspace(ws);
     for (let o = 0; o < g.Og; o++) {
       const s = ws.c + o * ws.ldc;
       gw.set(ws.f32.subarray(s, s + g.CKK), (gi * g.Og + o) * g.CKK);
     }
   }
-  return gw;
 }
 
 /** gx = col2im(W_g^T[CKK, Og] · gy_g[Og, N*L]), the whole batch in one product per group. */
 export function conv2dGradInputF32(gy: Float32Array, wShape: readonly number[], w: Float32Array, xShape: readonly number[], p: Conv2dParams, alloc: AllocF32 = fresh): Float32Array | null {
   const g = geometry(xShape, wShape, p);
   const NL = g.N * g.L;
-  const { H, W } = g, [ph, pw] = p.padding;
-  if (NL === 0 || g.Og === 0 || g.CKK === 0) return new Float32Array(g.N * g.C * H * W);
+  if (NL === 0 || g.Og === 0 || g.CKK === 0) return new Float32Array(g.N * g.C * g.H * g.W);
   const t = tables(g, p);
   const planeWords = t.Hp * t.Wp;
   const sizes = [gy.length, NL, g.Og, NL, g.CKK, g.N * g.C * planeWords];
   const ws = gemmWorkspace('f32', g.CKK, NL, g.Og, regions(0, sizes).words);
   if (!ws) return null;
-  const gx = alloc(g.N * g.C * H * W);
+  const gx = alloc(g.N * g.C * g.H * g.W);
   const [gyw, posYw, rowsYw, posw, tapw, gxw] = regions(ws.extra, sizes).at;
   ws.f32.set(gy, gyw);
-  ws.i32.set(t.posY, posYw);
-  ws.i32.set(t.rowsY, rowsYw);
-  ws.i32.set(t.pos, posw);
-  ws.i32.set(t.tap, tapw);
+  stageTables(ws, t, { posw, tapw, posYw, rowsYw });
+  inputGradProducts(ws, g, p, t, w, { gyw, posYw, rowsYw, posw, tapw, gxw }, gx);
+  return gx;
+}
+
+/** The input gradient's products and col2im, one per group, from gy already in wasm memory; then unpads into gx. */
+function inputGradProducts(ws: Workspace, g: Geometry, p: Conv2dParams, t: Tables, w: Float32Array, at: At & { gyw: number; gxw: number }, gx: Float32Array): void {
+  const NL = g.N * g.L, planeWords = t.Hp * t.Wp;
+  const { H, W } = g, [ph, pw] = p.padding, gxw = at.gxw;
   ws.f32.fill(0, gxw, gxw + g.N * g.C * planeWords);
   for (let gi = 0; gi < g.G; gi++) {
     packPanelsF32({ data: w, offset: gi * g.Og * g.CKK, rowStride: 1, colStride: g.CKK }, 1, g.CKK, g.CKK, g.Og, MR, ws.f32, ws.a);
-    packGatherWasm(ws, gyw + gi * g.Og * g.L, posYw, NL, rowsYw, g.Og, NR, ws.b);
+    packGatherWasm(ws, at.gyw + gi * g.Og * g.L, at.posYw, NL, at.rowsYw, g.Og, NR, ws.b);
     runWorkspace(ws);
-    col2imWasm(ws, posw, tapw, g.CKK, g.N, g.L, gxw + gi * g.Cg * planeWords);
+    col2imWasm(ws, at.posw, at.tapw, g.CKK, g.N, g.L, gxw + gi * g.Cg * planeWords);
   }
   if (ph === 0 && pw === 0) {
     gx.set(ws.f32.subarray(gxw, gxw + gx.length));
-    return gx;
+    return;
   }
   for (let plane = 0; plane < g.N * g.C; plane++) {
     for (let h = 0; h < H; h++) {
@@ -204,5 +222,70 @@ export function conv2dGradInputF32(gy: Float32Array, wShape: readonly number[], 
       gx.set(ws.f32.subarray(s, s + W), (plane * H + h) * W);
     }
   }
-  return gx;
+}
+
+/** Which gradients a convolution's backward needs: of its input x, its weight, its bias. */
+export interface ConvGradNeeds { input: boolean; weight: boolean; bias: boolean }
+
+/**
+ * The whole backward of a convolution with bias (and relu) from one staged copy of its output
+ * gradient (issue 17): g, masked by relu where `y` (relu's saved output) is given, is written
+ * once into the gemm module's memory, and the bias gradient, the weight gradient's product and
+ * the input gradient's product all read it there. The unfused sequence (reluBackward into a new
+ * array, then conv2dGradInputF32, conv2dGradWeightF32 and the backend's sumOuterInner, each
+ * staging that array again) computes the same operations on the same values: the mask is the
+ * same SIMD kernel over the same blocks (wasmBinaryInto), the bias sum is the same function
+ * (sumOuterInnerInto, run on a view of the staged copy), and the two products are the same
+ * packs and gemms (weightGradProducts, inputGradProducts), so every bit matches; what goes is
+ * the masked array, its pool allocation, and the staging passes of gy (one per consumer).
+ * g and y are contiguous [N, O, OH, OW]. Null (nothing allocated) where this path does not
+ * apply: an empty problem, a mask too small for the SIMD kernel, operands past the memory.
+ */
+export function conv2dBackwardF32(
+  gOut: Float32Array, y: Float32Array | null, x: Float32Array, xShape: readonly number[], w: Float32Array, wShape: readonly number[], p: Conv2dParams,
+  needs: ConvGradNeeds, alloc: AllocF32 = fresh,
+): { gx: Float32Array | null; gw: Float32Array | null; gb: Float32Array | null } | null {
+  const g = geometry(xShape, wShape, p);
+  const NL = g.N * g.L;
+  if (NL === 0 || g.Og === 0 || g.CKK === 0 || gOut.length !== g.N * g.O * g.L || (y && y.length !== gOut.length)) return null;
+  if (y && gOut.length < WASM_MIN_ELEMENTS) return null; // the unfused mask would run the JavaScript loop
+  const t = tables(g, p);
+  const planeWords = t.Hp * t.Wp, paddedX = g.N * g.C * planeWords;
+  const sizes = [gOut.length, NL, g.CKK, NL, g.Og, needs.weight ? paddedX : 0, needs.input ? paddedX : 0];
+  const words = regions(0, sizes).words;
+  // Both products' workspaces, with their free space (where gy is staged) at one word offset.
+  const probeW = needs.weight ? gemmWorkspace('f32', g.Og, g.CKK, NL, 0) : null;
+  const probeX = needs.input ? gemmWorkspace('f32', g.CKK, NL, g.Og, 0) : null;
+  if ((needs.weight && !probeW) || (needs.input && !probeX)) return null;
+  // An empty product's free space starts right after the 64 reserved words: staging alone (the bias gradient) needs no more.
+  const base = Math.max(probeW?.extra ?? 64, probeX?.extra ?? 64);
+  const wsW = probeW && gemmWorkspace('f32', g.Og, g.CKK, NL, base - probeW.extra + words);
+  const wsX = probeX && gemmWorkspace('f32', g.CKK, NL, g.Og, base - probeX.extra + words);
+  const wsS = gemmWorkspace('f32', 0, 0, 0, base - 64 + words);
+  if ((needs.weight && !wsW) || (needs.input && !wsX) || !wsS) return null;
+  // All three reserved the same bytes, so only the first call could grow the memory: the last
+  // call's views are current, and serve all three.
+  for (const ws of [wsW, wsX]) if (ws) Object.assign(ws, { f32: wsS.f32, i32: wsS.i32, i16: wsS.i16 });
+  const [gyw, posw, tapw, posYw, rowsYw, xw, gxw] = regions(base, sizes).at;
+  const mem = wsS.f32;
+  const op = y ? 'reluBackward' : null;
+  let gb: Float32Array | null = needs.bias ? alloc(g.O) : null, gw: Float32Array | null = null, gx: Float32Array | null = null;
+  // Mask and bias sum in one pass where the block kernels allow it; else mask (or copy), then sum the staged copy.
+  if (!(gb && wasmBinarySumInto(op, mem, gyw, gOut, y, g.N, g.O, g.L, gb))) {
+    if (y) {
+      if (!wasmBinaryInto('reluBackward', mem, gyw, gOut, y)) return null;
+    } else mem.set(gOut, gyw);
+    if (gb) sumOuterInnerInto(mem.subarray(gyw, gyw + gOut.length), g.N, g.O, g.L, gb);
+  }
+  if (wsW || wsX) stageTables(wsS, t, { posw, tapw, posYw, rowsYw });
+  if (wsW) {
+    gw = alloc(g.O * g.CKK);
+    copyPadded(x, g, p, t, mem, xw);
+    weightGradProducts(wsW, g, t, { xw, gyw, posw, tapw, posYw, rowsYw }, gw);
+  }
+  if (wsX) {
+    gx = alloc(g.N * g.C * g.H * g.W);
+    inputGradProducts(wsX, g, p, t, w, { gyw, posYw, rowsYw, posw, tapw, gxw }, gx);
+  }
+  return { gx, gw, gb };
 }

@@ -124,6 +124,92 @@ export function wasmBinary(op: BinaryOp, result: Float32Array, shape: readonly n
 }
 
 /**
+ * out = op(a, b) for two contiguous operands of equal length, written into `dst` from element
+ * `d0` on (the convolution backward stages relu's masked gradient straight into the gemm
+ * module's memory this way, ./conv.ts): the same kernel over the same blocks as wasmBinary, so
+ * the same bits, without a result array. False (nothing written) where wasmBinary would decline.
+ */
+export function wasmBinaryInto(op: BinaryOp, dst: Float32Array, d0: number, a: Float32Array, b: Float32Array): boolean {
+  const total = a.length;
+  const w = total >= WASM_MIN_ELEMENTS && b.length === total ? instance() : null;
+  const kernel = w?.binary[op];
+  if (!w || !kernel) return false;
+  const f32 = w.f32;
+  for (let o = 0; o < total; o += BLOCK) {
+    const m = Math.min(BLOCK, total - o);
+    f32.set(a.subarray(o, o + m), A);
+    f32.set(b.subarray(o, o + m), B);
+    kernel(A * 4, B * 4, OUT * 4, bytes16(m));
+    dst.set(f32.subarray(OUT, OUT + m), d0 + o);
+  }
+  return true;
+}
+
+/**
+ * wasmBinaryInto (op = null: a plain copy of a) and, while each block of the result is still in
+ * the module's memory, result[m] = its sum over outer and inner as a contiguous [outer, mid, inner]
+ * array, bit for bit what wasmSumOuterInner gives on the written copy, without reading it again
+ * (a convolution's bias gradient from its staged output gradient, ./conv.ts).
+ *
+ * Why the bits match: wasmSumOuterInner stages channel m's rows back to back and flushes them
+ * through sum_f32, which adds the element at staged position q into float64 lane q mod 8 (the
+ * zeros padding a flush to a step of 8 add +0, which changes no lane: lanes start at +0 and
+ * never become -0). So each lane of channel m receives a fixed sequence of elements: here each
+ * row piece in a block is summed into channel m's own 8 lanes (kept in block F), shifted so that
+ * every element lands in the lane its staged position gives (the few words around the piece are
+ * zeroed for the call and restored), in the same row order. Rows must fit in one block (inner
+ * <= BLOCK) and the lanes in block F (mid <= BLOCK / 16); false (nothing written) where this or
+ * wasmSumOuterInner's own conditions fail: the caller then writes and sums separately.
+ */
+export function wasmBinarySumInto(
+  op: BinaryOp | null, dst: Float32Array, d0: number, a: Float32Array, b: Float32Array | null, outer: number, mid: number, inner: number, result: Float32Array,
+): boolean {
+  const total = a.length;
+  if (total !== outer * mid * inner || (b && b.length !== total) || result.length !== mid) return false;
+  if (!(inner >= MIN_RUN && outer * inner >= SUM_MIN_INNER && inner <= BLOCK && mid <= BLOCK / 16)) return false;
+  const w = instance();
+  const kernel = op ? w?.binary[op] : null;
+  if (!w || (op && (!kernel || total < WASM_MIN_ELEMENTS))) return false;
+  const { f32, f64, sum } = w;
+  const lanes = F / 2; // float64 index of channel 0's 8 lanes
+  f64.fill(0, lanes, lanes + 8 * mid);
+  // wasmSumOuterInner's staging position of each channel's current row, and its fill level.
+  const staged = new Int32Array(mid), rowStart = new Int32Array(mid);
+  const save = new Float32Array(16);
+  for (let o = 0; o < total; o += BLOCK) {
+    const m = Math.min(BLOCK, total - o);
+    if (kernel) {
+      f32.set(a.subarray(o, o + m), A);
+      f32.set(b!.subarray(o, o + m), B);
+      kernel(A * 4, B * 4, OUT * 4, bytes16(m));
+    } else f32.set(a.subarray(o, o + m), OUT);
+    dst.set(f32.subarray(OUT, OUT + m), d0 + o);
+    for (let e = o; e < o + m;) {
+      const row = Math.floor(e / inner), i0 = e - row * inner, ch = row % mid;
+      const len = Math.min((row + 1) * inner, o + m) - e;
+      if (i0 === 0) {
+        if (staged[ch] + inner > BLOCK) staged[ch] = 0; // a flush
+        rowStart[ch] = staged[ch];
+        staged[ch] += inner;
+      }
+      const shift = (rowStart[ch] + i0) & 7, padded = (shift + len + 7) & ~7;
+      const p = OUT + (e - o) - shift, tail = p + shift + len, tailEnd = p + padded;
+      for (let k = 0; k < shift; k++) { save[k] = f32[p + k]; f32[p + k] = 0; }
+      for (let k = tail; k < tailEnd; k++) { save[8 + k - tail] = f32[k]; f32[k] = 0; }
+      sum(p * 4, padded * 4, (lanes + 8 * ch) * 8);
+      for (let k = 0; k < shift; k++) f32[p + k] = save[k];
+      for (let k = tail; k < tailEnd; k++) f32[k] = save[8 + k - tail];
+      e += len;
+    }
+  }
+  for (let ch = 0; ch < mid; ch++) {
+    const l = lanes + 8 * ch;
+    result[ch] = ((f64[l] + f64[l + 1]) + (f64[l + 2] + f64[l + 3])) + ((f64[l + 4] + f64[l + 5]) + (f64[l + 6] + f64[l + 7]));
+  }
+  return true;
+}
+
+/**
  * out = c !== 0 ? a : b, all three float32 and already broadcast to `shape` (the straight-through
  * estimator's backward selects the gradient with a float mask); false if this path does not apply.
  */
@@ -173,6 +259,24 @@ export function wasmSumOuterInner(x: Float32Array, outer: number, mid: number, i
     result[m] = ((f64[l] + f64[l + 1]) + (f64[l + 2] + f64[l + 3])) + ((f64[l + 4] + f64[l + 5]) + (f64[l + 6] + f64[l + 7]));
   }
   return true;
+}
+
+/**
+ * The wasm backend's conv bias gradient, one definition for both callers (WasmBackend's
+ * sumOuterInner and the fused convolution backward of ./conv.ts, which sums a view of the gemm
+ * module's memory): wasmSumOuterInner where it applies, else a loop in the reference's order
+ * (its permute + copy + sum adds x[o, m, i] for o, then i, into one float64 sum), without the copy.
+ */
+export function sumOuterInnerInto(x: TypedArray, outer: number, mid: number, inner: number, out: TypedArray): void {
+  if (x instanceof Float32Array && out instanceof Float32Array && wasmSumOuterInner(x, outer, mid, inner, out)) return;
+  for (let m = 0; m < mid; m++) {
+    let s = 0;
+    for (let o = 0; o < outer; o++) {
+      const base = (o * mid + m) * inner;
+      for (let i = 0; i < inner; i++) s += x[base + i];
+    }
+    out[m] = s;
+  }
 }
 
 /** Sums the `staged` floats at A into the float64 lanes (zero-padded to a step of 8); returns 0. */
