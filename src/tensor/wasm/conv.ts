@@ -238,8 +238,8 @@ export interface ConvGradNeeds { input: boolean; weight: boolean; bias: boolean 
  * (sumOuterInnerInto, run on a view of the staged copy), and the two products are the same
  * packs and gemms (weightGradProducts, inputGradProducts), so every bit matches; what goes is
  * the masked array, its pool allocation, and the staging passes of gy (one per consumer).
- * g and y are contiguous [N, O, OH, OW]. Null (nothing allocated) where this path does not
- * apply: an empty problem, a mask too small for the SIMD kernel, operands past the memory.
+ * g and y are contiguous [N, O, OH, OW]. Null (before any product runs) where this path does
+ * not apply: an empty problem, a mask too small for the SIMD kernel, operands past the memory.
  */
 export function conv2dBackwardF32(
   gOut: Float32Array, y: Float32Array | null, x: Float32Array, xShape: readonly number[], w: Float32Array, wShape: readonly number[], p: Conv2dParams,
@@ -269,7 +269,8 @@ export function conv2dBackwardF32(
   const [gyw, posw, tapw, posYw, rowsYw, xw, gxw] = regions(base, sizes).at;
   const mem = wsS.f32;
   const op = y ? 'reluBackward' : null;
-  let gb: Float32Array | null = needs.bias ? alloc(g.O) : null, gw: Float32Array | null = null, gx: Float32Array | null = null;
+  const gb = needs.bias ? alloc(g.O) : null;
+  let gw: Float32Array | null = null, gx: Float32Array | null = null;
   // Mask and bias sum in one pass where the block kernels allow it; else mask (or copy), then sum the staged copy.
   if (!(gb && wasmBinarySumInto(op, mem, gyw, gOut, y, g.N, g.O, g.L, gb))) {
     if (y) {

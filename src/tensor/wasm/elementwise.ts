@@ -124,25 +124,15 @@ export function wasmBinary(op: BinaryOp, result: Float32Array, shape: readonly n
 }
 
 /**
- * out = op(a, b) for two contiguous operands of equal length, written into `dst` from element
- * `d0` on (the convolution backward stages relu's masked gradient straight into the gemm
- * module's memory this way, ./conv.ts): the same kernel over the same blocks as wasmBinary, so
- * the same bits, without a result array. False (nothing written) where wasmBinary would decline.
+ * out = op(a, b) for two contiguous operands of equal length, written into dst[d0, d0 + a.length)
+ * (the convolution backward stages relu's masked gradient straight into the gemm module's memory
+ * this way, ./conv.ts): wasmBinary itself over the flat shape, so the same kernel over the same
+ * blocks and the same bits, without a result array. False (nothing written) where it declines.
  */
 export function wasmBinaryInto(op: BinaryOp, dst: Float32Array, d0: number, a: Float32Array, b: Float32Array): boolean {
-  const total = a.length;
-  const w = total >= WASM_MIN_ELEMENTS && b.length === total ? instance() : null;
-  const kernel = w?.binary[op];
-  if (!w || !kernel) return false;
-  const f32 = w.f32;
-  for (let o = 0; o < total; o += BLOCK) {
-    const m = Math.min(BLOCK, total - o);
-    f32.set(a.subarray(o, o + m), A);
-    f32.set(b.subarray(o, o + m), B);
-    kernel(A * 4, B * 4, OUT * 4, bytes16(m));
-    dst.set(f32.subarray(OUT, OUT + m), d0 + o);
-  }
-  return true;
+  if (b.length !== a.length) return false;
+  const flat = (data: Float32Array): Operand => ({ data, strides: [1], offset: 0 });
+  return wasmBinary(op, dst.subarray(d0, d0 + a.length), [a.length], flat(a), flat(b));
 }
 
 /**
