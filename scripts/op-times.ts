@@ -5,7 +5,7 @@
  * Prints one row per op (exclusive time: nested Functions are charged to themselves), split into
  * time inside the GEMM micro-kernel + driver (`gemm_f32`) and time outside it, per step.
  *
- *   QGRAD_THREADS=1 npx tsx scripts/op-times.ts [--steps 30] [--warmup 5] [--batch 64] [--infer]
+ *   QGRAD_THREADS=1 npx tsx scripts/op-times.ts [--steps 30] [--warmup 5] [--batch 64] [--infer] [--kernels]
  *
  * --infer times inference of 1000 images (batches of 100, as the bench) under noGrad instead. Timers add
  * ~1 µs per op call (a few hundred per step): the step total is within noise of the plain one.
@@ -28,6 +28,7 @@ import * as softmax from '../src/autograd/ops/softmax.js';
 const { values } = parseArgs({ options: {
   steps: { type: 'string', default: '30' }, warmup: { type: 'string', default: '5' },
   batch: { type: 'string', default: '64' }, infer: { type: 'boolean', default: false },
+  kernels: { type: 'boolean', default: false },
 } });
 const steps = Number(values.steps), warmup = Number(values.warmup), batch = Number(values.batch);
 for (const [k, v] of [['steps', steps], ['warmup', warmup], ['batch', batch]] as const) {
@@ -62,7 +63,12 @@ function timed<A extends unknown[], R>(label: (args: A) => string, f: (...a: A) 
     }
   };
 }
+/** --kernels: the time of every wasm kernel dispatch, by export. */
+const kernelTimes = new Map<string, { ms: number; calls: number }>();
 observeKernels((op, ms) => {
+  const k = kernelTimes.get(op) ?? kernelTimes.set(op, { ms: 0, calls: 0 }).get(op)!;
+  k.ms += ms;
+  k.calls++;
   if (op !== 'gemm_f32') return;
   const top = stack[stack.length - 1];
   if (top) top.gemm += ms;
@@ -102,6 +108,7 @@ const infer = () => noGrad(() => {
 const run = values.infer ? infer : trainStep;
 for (let i = 0; i < warmup; i++) run();
 rows.clear();
+kernelTimes.clear();
 let wall = 0;
 for (let i = 0; i < steps; i++) {
   const t0 = performance.now();
@@ -123,4 +130,9 @@ for (const [k, r] of sorted) {
   console.log(`| ${k} | ${per(r.total)} | ${per(r.gemm)} | ${per(r.total - r.gemm)} | ${((100 * r.total) / wall).toFixed(1)}% |`);
 }
 console.log(`| **total** | **${per(wall)}** | **${per(gemmTotal)}** (${((100 * gemmTotal) / wall).toFixed(1)}%) | **${per(wall - gemmTotal)}** (${((100 * (wall - gemmTotal)) / wall).toFixed(1)}%) | 100% |`);
+if (values.kernels) {
+  console.log(`\n| wasm kernel | ms / ${values.infer ? 'run' : 'step'} | calls / ${values.infer ? 'run' : 'step'} |`);
+  console.log('|---|---|---|');
+  for (const [k, r] of [...kernelTimes].sort((a, b) => b[1].ms - a[1].ms)) console.log(`| ${k} | ${per(r.ms)} | ${(r.calls / steps).toFixed(1)} |`);
+}
 process.exit(0);
