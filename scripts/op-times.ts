@@ -19,6 +19,7 @@ import { Tensor } from '../src/tensor/tensor.js';
 import { getWasmKernelConfig } from '../src/tensor/wasm/index.js';
 import { observeKernels } from '../src/tensor/wasm/runtime.js';
 import * as conv from '../src/autograd/ops/conv.js';
+import * as convPool from '../src/autograd/ops/conv-pool.js';
 import * as elementwise from '../src/autograd/ops/elementwise.js';
 import * as matmul from '../src/autograd/ops/matmul.js';
 import * as reduce from '../src/autograd/ops/reduce.js';
@@ -75,7 +76,7 @@ observeKernels((op, ms) => {
   else row('(no op)').gemm += ms;
 });
 type FnClass = { name: string; forward: (...a: unknown[]) => unknown; backward: (...a: unknown[]) => unknown };
-for (const mod of [conv, elementwise, matmul, reduce, shape, softmax]) {
+for (const mod of [conv, convPool, elementwise, matmul, reduce, shape, softmax]) {
   for (const v of Object.values(mod)) {
     if (typeof v !== 'function' || !Object.prototype.hasOwnProperty.call(v, 'backward')) continue;
     const c = v as unknown as FnClass;

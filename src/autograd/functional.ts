@@ -11,6 +11,7 @@ import { Max, Mean, Sum } from './ops/reduce.js';
 import { Concat, Contiguous, Expand, Permute, Reshape, Slice } from './ops/shape.js';
 import { MatMul } from './ops/matmul.js';
 import { AvgPool2d, Conv2d, MaxPool2d } from './ops/conv.js';
+import { Conv2dReluPool } from './ops/conv-pool.js';
 import type { TensorLike } from './ops/util.js';
 export { logSoftmax, softmax, crossEntropy, nllLoss, type Reduction } from './ops/softmax.js';
 export type { TensorLike };
@@ -158,13 +159,31 @@ export function conv2dRelu(x: Tensor, w: Tensor, bias: Tensor, opts: Conv2dOptio
   return convBias('conv2dRelu', x, w, bias, opts, true);
 }
 
+/**
+ * maxPool2d(relu(conv2d(x, w, bias)), 2) as one Function (./ops/conv-pool.ts): the same values
+ * and gradients as the three calls; the fast backend pools the convolution's product in its own
+ * memory and never writes the activations out. Where the convolution's output is smaller than
+ * 2 x 2 it is the three calls (whose pooling reports the error).
+ */
+export function conv2dReluPool(x: Tensor, w: Tensor, bias: Tensor, opts: Conv2dOptions = {}): Tensor {
+  const p = convParamsOf(opts);
+  const [, , OH, OW] = raw.checkConv2d(x, w, p);
+  if (OH < 2 || OW < 2) return maxPool2d(conv2dRelu(x, w, bias, opts), 2);
+  checkBias('conv2dReluPool', x, w, bias);
+  return Conv2dReluPool.apply(x, w, bias, p);
+}
+
+const convParamsOf = (opts: Conv2dOptions): Conv2dParams => ({ stride: pair(opts.stride ?? 1), padding: pair(opts.padding ?? 0), dilation: pair(opts.dilation ?? 1), groups: opts.groups ?? 1 });
+
+function checkBias(name: string, x: Tensor, w: Tensor, bias: Tensor): void {
+  if (bias.ndim !== 1 || bias.shape[0] !== w.shape[0]) throw new Error(`${name}: bias must have shape [${w.shape[0]}], got ${shapeStr(bias.shape)}`);
+  if (bias.device !== x.device) throw new Error(`${name}: tensors are on different devices (${x.device} vs ${bias.device}); move them with .to(device)`);
+}
+
 function convBias(name: string, x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOptions, relu: boolean): Tensor {
-  const p: Conv2dParams = { stride: pair(opts.stride ?? 1), padding: pair(opts.padding ?? 0), dilation: pair(opts.dilation ?? 1), groups: opts.groups ?? 1 };
+  const p = convParamsOf(opts);
   raw.checkConv2d(x, w, p);
-  if (bias) {
-    if (bias.ndim !== 1 || bias.shape[0] !== w.shape[0]) throw new Error(`${name}: bias must have shape [${w.shape[0]}], got ${shapeStr(bias.shape)}`);
-    if (bias.device !== x.device) throw new Error(`${name}: tensors are on different devices (${x.device} vs ${bias.device}); move them with .to(device)`);
-  }
+  if (bias) checkBias(name, x, w, bias);
   return Conv2d.apply(x, w, bias, p, relu);
 }
 

@@ -156,6 +156,11 @@ export class MaxPool2d extends Module {
   forward(x: Tensor): Tensor {
     return F.maxPool2d(x, this.kernelSize, this.opts);
   }
+  /** 2 x 2 windows, stride 2, no padding, no dilation: MaxPool2d(2), what Sequential may fuse into a convolution. */
+  isPool2x2(): boolean {
+    const is = (v: Pair | undefined, want: number) => (v === undefined || typeof v === 'number' ? [v, v] : v).every((e) => (e ?? want) === want);
+    return this.kernelSize !== undefined && is(this.kernelSize, 2) && is(this.opts.stride, 2) && is(this.opts.padding, 0) && is(this.opts.dilation, 1);
+  }
 }
 
 export class AvgPool2d extends Module {
@@ -207,8 +212,10 @@ export class Sequential extends Module {
    * Runs the children in order. A Conv2d (with a bias) directly followed by a ReLU, both exactly
    * these classes, runs as one F.conv2dRelu: the same values and gradients as the two calls, and
    * a backend with the fused primitive adds the bias and applies relu in the convolution's
-   * epilogue (no pass over the activations for either). Not while a tracer records module calls:
-   * a traced graph keeps both nodes (quantization passes act on them).
+   * epilogue (no pass over the activations for either). When a MaxPool2d(2) (2 x 2, stride 2, no
+   * padding or dilation) follows them, the three run as one F.conv2dReluPool, which pools the
+   * product before it leaves the backend's memory. Not while a tracer records module calls: a
+   * traced graph keeps every node (quantization passes act on them).
    */
   forward(x: Tensor): Tensor {
     const children = this.namedChildren();
@@ -216,9 +223,14 @@ export class Sequential extends Module {
     for (let i = 0; i < children.length; i++) {
       const m = children[i][1], next = children[i + 1]?.[1];
       if (fuse && m.constructor === Conv2d && next?.constructor === ReLU && (m as Conv2d).bias) {
-        const c = m as Conv2d;
-        x = F.conv2dRelu(x, c.weight, c.bias!, c.opts);
-        i++;
+        const c = m as Conv2d, pool = children[i + 2]?.[1];
+        if (pool?.constructor === MaxPool2d && (pool as MaxPool2d).isPool2x2()) {
+          x = F.conv2dReluPool(x, c.weight, c.bias!, c.opts);
+          i += 2;
+        } else {
+          x = F.conv2dRelu(x, c.weight, c.bias!, c.opts);
+          i++;
+        }
       } else x = m.call(x);
     }
     return x;

@@ -180,6 +180,26 @@ export interface Backend {
     needs: { input: boolean; weight: boolean; bias: boolean },
   ): { gx: DeviceBuffer | null; gw: DeviceBuffer | null; gb: DeviceBuffer | null } | null;
   /**
+   * Optional fused form of a convolution block: maxPool2d(relu(conv2d(x, w) + bias)) with 2 x 2
+   * windows, stride 2, no padding, exactly the pooled values and winner indices (h * OW + w in
+   * the convolution's output plane) that conv2dBias(..., relu = true) then maxPool2d give on this
+   * backend; the fast path never writes the convolution's output out of its own memory. Null
+   * where this backend does not fuse these operands; callers then compose the separate ops.
+   */
+  conv2dReluPool?(
+    x: DeviceBuffer, xShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], bias: DeviceBuffer, p: Conv2dParams,
+  ): { out: DeviceBuffer; indices: DeviceBuffer } | null;
+  /**
+   * Optional: its backward, from gP, the gradient of the pooled output (contiguous), the pooled
+   * values and the indices. With gm = binary('reluBackward', gP, pooled): the gradients of x and
+   * w exactly as conv2dBackward(maxPool2dGrad(gm, indices), null, ...) gives them, and the bias
+   * gradient as sumOuterInner(gm) (gm's sum over N, OH/2, OW/2), or null.
+   */
+  conv2dReluPoolBackward?(
+    gP: DeviceBuffer, pooled: DeviceBuffer, indices: DeviceBuffer, x: DeviceBuffer, xShape: readonly number[], w: DeviceBuffer, wShape: readonly number[],
+    p: Conv2dParams, needs: { input: boolean; weight: boolean; bias: boolean },
+  ): { gx: DeviceBuffer | null; gw: DeviceBuffer | null; gb: DeviceBuffer | null } | null;
+  /**
    * Optional: sums a contiguous [outer, mid, inner] buffer over outer and inner, giving `mid`
    * values, without first moving the reduced axes last (the bias gradient of a convolution is
    * such a sum over N and H·W). Same precision rule as reduce's sum (float64 accumulation for

@@ -22,21 +22,9 @@ type ConvAttrs = { p: Conv2dParams; relu: boolean };
 export class Conv2d extends Function {
   /** x [N, C, H, W], w [O, C/groups, KH, KW], bias [O] or null; relu (only with a bias) after the add. */
   static override forward(ctx: Context<ConvAttrs>, x: Tensor, w: Tensor, bias: Tensor | null, p: Conv2dParams, relu = false): Tensor {
-    const outShape = raw.checkConv2d(x, w, p);
     if (relu && !bias) throw new Error('Conv2d: relu is fused only after a bias');
     const xc = raw.contiguous(x), wc = raw.contiguous(w);
-    const be = x.backend;
-    let y: Tensor | null = null;
-    if (bias && bias.dtype === x.dtype && be.conv2dBias) {
-      const bc = raw.contiguous(bias);
-      const buf = be.conv2dBias(xc.buffer, xc.shape, wc.buffer, wc.shape, bc.buffer, p, relu);
-      if (buf) y = fromBuffer(be, buf, outShape);
-    }
-    if (!y) {
-      y = fromBuffer(be, be.conv2d(xc.buffer, xc.shape, wc.buffer, wc.shape, p), outShape);
-      if (bias) y = raw.binary('add', y, raw.reshape(bias, [1, outShape[1], 1, 1]));
-      if (relu) y = raw.unary('relu', y);
-    }
+    const y = convForward(xc, wc, bias, p, relu);
     if (relu) ctx.saveForBackward(xc, wc, y);
     else ctx.saveForBackward(xc, wc);
     ctx.attrs = { p, relu };
@@ -44,31 +32,64 @@ export class Conv2d extends Function {
   }
   static override backward(ctx: Context<ConvAttrs>, g: Tensor) {
     const [x, w, y] = ctx.savedTensors;
-    const b = x.backend;
-    const fused = b.conv2dBackward ? Conv2d.fusedBackward(ctx, g, x, w, y ?? null) : null;
-    if (fused) return fused;
-    const gc = raw.contiguous(ctx.attrs.relu ? raw.binary('reluBackward', g, y) : g);
-    const gx = ctx.needsInputGrad[0] ? fromBuffer(b, b.conv2dGradInput(gc.buffer, gc.shape, w.buffer, w.shape, x.shape, ctx.attrs.p), x.shape) : null;
-    const gw = ctx.needsInputGrad[1] ? fromBuffer(b, b.conv2dGradWeight(x.buffer, x.shape, gc.buffer, gc.shape, w.shape, ctx.attrs.p), w.shape) : null;
-    const gb = ctx.needsInputGrad[2] ? raw.reduce('sum', gc, [0, 2, 3]) : null;
+    const [gx, gw, gb] = convBackward(g, x, w, ctx.attrs.relu ? y : null, ctx.attrs.p, ctx.needsInputGrad);
     return [gx, gw, gb, null, null];
   }
-  /**
-   * The backend's fused backward (Backend.conv2dBackward), or null. It needs g as a buffer of its
-   * own: the unfused bias gradient sums such a g in place (raw.reduce's sumOuterInner path) and
-   * any other layout in another order, so anything else composes the separate ops.
-   */
-  private static fusedBackward(ctx: Context<ConvAttrs>, g: Tensor, x: Tensor, w: Tensor, y: Tensor | null): (Tensor | null)[] | null {
-    const owns = (t: Tensor) => t.isContiguous && t.offset === 0 && t.buffer.size === t.size;
-    const gc = raw.contiguous(g);
-    if (!owns(gc) || (y && !owns(y)) || gc.dtype !== x.dtype) return null;
-    const b = x.backend, p = ctx.attrs.p;
-    const needs = { input: ctx.needsInputGrad[0], weight: ctx.needsInputGrad[1], bias: ctx.needsInputGrad[2] };
-    const r = b.conv2dBackward!(gc.buffer, ctx.attrs.relu ? y!.buffer : null, x.buffer, x.shape, w.buffer, w.shape, p, needs);
-    if (!r) return null;
-    const wrap = (buf: typeof r.gx, shape: readonly number[]) => (buf ? fromBuffer(b, buf, shape) : null);
-    return [wrap(r.gx, x.shape), wrap(r.gw, w.shape), wrap(r.gb, [w.shape[0]]), null, null];
+}
+
+/**
+ * conv(x, w) (+ bias, then relu) on contiguous x and w: the backend's fused primitive
+ * (Backend.conv2dBias) where it has one for these operands, else the separate ops.
+ */
+export function convForward(xc: Tensor, wc: Tensor, bias: Tensor | null, p: Conv2dParams, relu: boolean): Tensor {
+  const outShape = raw.checkConv2d(xc, wc, p);
+  const be = xc.backend;
+  if (bias && bias.dtype === xc.dtype && be.conv2dBias) {
+    const bc = raw.contiguous(bias);
+    const buf = be.conv2dBias(xc.buffer, xc.shape, wc.buffer, wc.shape, bc.buffer, p, relu);
+    if (buf) return fromBuffer(be, buf, outShape);
   }
+  let y = fromBuffer(be, be.conv2d(xc.buffer, xc.shape, wc.buffer, wc.shape, p), outShape);
+  if (bias) y = raw.binary('add', y, raw.reshape(bias, [1, outShape[1], 1, 1]));
+  if (relu) y = raw.unary('relu', y);
+  return y;
+}
+
+/**
+ * The gradients of x, w and the bias (those `needs` asks for; null for the others) of
+ * conv(x, w) + bias, then relu where y, relu's output, is given, from g, the gradient of the
+ * output: relu's mask, then the bias gradient as the sum of g over N, H, W and the two
+ * convolution gradients, by the backend's fused backward (Backend.conv2dBackward) where it has
+ * one, else by the separate ops (the same bits either way).
+ */
+export function convBackward(g: Tensor, x: Tensor, w: Tensor, y: Tensor | null, p: Conv2dParams, needs: readonly boolean[]): (Tensor | null)[] {
+  const b = x.backend;
+  const fused = b.conv2dBackward ? fusedConvBackward(g, x, w, y, p, needs) : null;
+  if (fused) return fused;
+  const gc = raw.contiguous(y ? raw.binary('reluBackward', g, y) : g);
+  const gx = needs[0] ? fromBuffer(b, b.conv2dGradInput(gc.buffer, gc.shape, w.buffer, w.shape, x.shape, p), x.shape) : null;
+  const gw = needs[1] ? fromBuffer(b, b.conv2dGradWeight(x.buffer, x.shape, gc.buffer, gc.shape, w.shape, p), w.shape) : null;
+  const gb = needs[2] ? raw.reduce('sum', gc, [0, 2, 3]) : null;
+  return [gx, gw, gb];
+}
+
+/** True if t is contiguous and alone in its buffer (what a fused backward may stage as a whole). */
+export const ownsBuffer = (t: Tensor): boolean => t.isContiguous && t.offset === 0 && t.buffer.size === t.size;
+
+/**
+ * The backend's fused backward (Backend.conv2dBackward), or null. It needs g as a buffer of its
+ * own: the unfused bias gradient sums such a g in place (raw.reduce's sumOuterInner path) and
+ * any other layout in another order, so anything else composes the separate ops.
+ */
+function fusedConvBackward(g: Tensor, x: Tensor, w: Tensor, y: Tensor | null, p: Conv2dParams, needsInputGrad: readonly boolean[]): (Tensor | null)[] | null {
+  const gc = raw.contiguous(g);
+  if (!ownsBuffer(gc) || (y && !ownsBuffer(y)) || gc.dtype !== x.dtype) return null;
+  const b = x.backend;
+  const needs = { input: needsInputGrad[0], weight: needsInputGrad[1], bias: needsInputGrad[2] };
+  const r = b.conv2dBackward!(gc.buffer, y ? y.buffer : null, x.buffer, x.shape, w.buffer, w.shape, p, needs);
+  if (!r) return null;
+  const wrap = (buf: typeof r.gx, shape: readonly number[]) => (buf ? fromBuffer(b, buf, shape) : null);
+  return [wrap(r.gx, x.shape), wrap(r.gw, w.shape), wrap(r.gb, [w.shape[0]])];
 }
 
 export class MaxPool2d extends Function {

@@ -5,7 +5,8 @@
  *   - matmul and conv2d (+ both gradients): the packed SIMD gemm of ./kernels.ts, float32
  *     accumulation, optionally split across worker threads (./threads.ts; QGRAD_THREADS);
  *   - conv2dBias: the bias add and relu in the convolution's epilogue (the same bits as the
- *     separate ops); conv2dBackward: relu's mask, the bias gradient and both convolution
+ *     separate ops); conv2dReluPool: that and 2 x 2 max pooling, the activations never leaving
+ *     wasm memory (and its backward unpools straight into it); conv2dBackward: relu's mask, the bias gradient and both convolution
  *     gradients from one staged copy of the output gradient (the same bits as the separate ops);
  *     sumOuterInner: a conv bias gradient summed in place;
  *   - 2x2 stride-2 max pooling: a branch-free SIMD kernel, and its backward as a SIMD gather;
@@ -27,7 +28,7 @@ import type { MatOperand } from '../cpu/gemm.js';
 import { poolOutShape } from '../cpu/pool.js';
 import { runWhere } from '../cpu/elementwise.js';
 import { BufferPool } from './buffer-pool.js';
-import { conv2dBackwardF32, conv2dForwardF32, conv2dGradInputF32, conv2dGradWeightF32, type ConvGradNeeds } from './conv.js';
+import { conv2dBackwardF32, conv2dForwardF32, conv2dGradInputF32, conv2dGradWeightF32, conv2dReluPoolBackwardF32, conv2dReluPoolF32, type ConvGradNeeds } from './conv.js';
 import { sumOuterInnerInto, wasmBinary, wasmSum, wasmUnary, wasmWhere } from './elementwise.js';
 import { gemmF32 } from './gemm.js';
 import { maxPool2dGradF32 } from './pool-grad.js';
@@ -173,6 +174,23 @@ export class WasmBackend extends CpuBackend {
     const gd = d(g), yd = y ? d(y) : null, xd = d(x), wd = d(w);
     if (!isF32(gd, xd, wd) || (yd && !isF32(yd))) return null;
     const r = conv2dBackwardF32(gd as Float32Array, yd as Float32Array | null, xd as Float32Array, xShape, wd as Float32Array, wShape, p, needs, this.allocF32);
+    return r && { gx: r.gx && this.wrap(r.gx), gw: r.gw && this.wrap(r.gw), gb: r.gb && this.wrap(r.gb) };
+  }
+  /** Convolution, bias, relu and 2 x 2 max pooling with the activations kept in wasm memory (conv2dReluPoolF32). */
+  conv2dReluPool(x: DeviceBuffer, xShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], bias: DeviceBuffer, p: Conv2dParams) {
+    const xd = d(x), wd = d(w), bd = d(bias);
+    if (!isF32(xd, wd, bd)) return null;
+    const r = conv2dReluPoolF32(xd as Float32Array, xShape, wd as Float32Array, wShape, p, bd as Float32Array, this.allocF32, this.allocI32);
+    return r && { out: this.wrap(r.out), indices: this.wrap(r.indices) };
+  }
+  /** Its backward: the unpooled gradient is written straight into the gemm memory (conv2dReluPoolBackwardF32). */
+  conv2dReluPoolBackward(
+    gP: DeviceBuffer, pooled: DeviceBuffer, indices: DeviceBuffer, x: DeviceBuffer, xShape: readonly number[], w: DeviceBuffer, wShape: readonly number[],
+    p: Conv2dParams, needs: ConvGradNeeds,
+  ): { gx: DeviceBuffer | null; gw: DeviceBuffer | null; gb: DeviceBuffer | null } | null {
+    const gd = d(gP), pd = d(pooled), id = d(indices), xd = d(x), wd = d(w);
+    if (!isF32(gd, pd, xd, wd) || !(id instanceof Int32Array)) return null;
+    const r = conv2dReluPoolBackwardF32(gd as Float32Array, pd as Float32Array, id, xd as Float32Array, xShape, wd as Float32Array, wShape, p, needs, this.allocF32);
     return r && { gx: r.gx && this.wrap(r.gx), gw: r.gw && this.wrap(r.gw), gb: r.gb && this.wrap(r.gb) };
   }
   override conv2dGradInput(gy: DeviceBuffer, gyShape: readonly number[], w: DeviceBuffer, wShape: readonly number[], xShape: readonly number[], p: Conv2dParams): DeviceBuffer {

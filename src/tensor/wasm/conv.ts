@@ -15,7 +15,7 @@ import type { Conv2dParams } from '../backend.js';
 import { geometry, type Geometry } from '../cpu/conv.js';
 import { MR, NR } from './kernels.js';
 import { sumOuterInnerInto, WASM_MIN_ELEMENTS, wasmBinaryInto, wasmBinarySumInto } from './elementwise.js';
-import { biasRowsWasm, col2imWasm, gemmWorkspace, packGatherWasm, packPanelsF32, runWorkspace, type Workspace } from './runtime.js';
+import { biasRowsWasm, col2imWasm, gemmWorkspace, maxPool2x2GradWords, maxPool2x2Words, packGatherWasm, packPanelsF32, runWorkspace, type Workspace } from './runtime.js';
 
 /** Where a result array comes from: any Float32Array of exactly n elements (contents ignored). */
 export type AllocF32 = (n: number) => Float32Array;
@@ -110,15 +110,73 @@ export function conv2dForwardF32(
 ): Float32Array | null {
   if (relu && !bias) throw new Error('conv2dForwardF32: relu is fused only after a bias');
   const g = geometry(xShape, wShape, p);
+  if (g.N * g.L === 0 || g.Og === 0) return new Float32Array(g.N * g.O * g.L);
+  let y: Float32Array | null = null;
+  const ok = forwardProducts(x, g, w, p, bias, relu, 0, (ws, gi) => {
+    y ??= alloc(g.N * g.O * g.L);
+    // C[o, n * L + l] is y[n, gi * Og + o, l].
+    const c = ws.f32;
+    for (let n = 0; n < g.N; n++) {
+      for (let o = 0; o < g.Og; o++) {
+        const s = ws.c + o * ws.ldc + n * g.L;
+        y.set(c.subarray(s, s + g.L), (n * g.O + gi * g.Og + o) * g.L);
+      }
+    }
+  });
+  return ok ? y : null;
+}
+
+/**
+ * maxPool2d(relu(conv(x, w) + bias), 2) with the 2 x 2, stride-2 pooling run on the product while
+ * it is still in wasm memory (kernels.ts maxpool2x2 over the rows of C, whose N planes per
+ * channel lie back to back): the convolution's activations, four times the pooled size, are
+ * never copied out and never staged again for the pooling. The pooling kernel and its input are
+ * those of the separate ops (conv2dForwardF32 with relu, then maxPool2x2Wasm), so the pooled
+ * values and the winners' indices (h * OW + w in the conv output plane) are the same bits.
+ * Null where this path does not apply (pooled width < 4, an empty problem, past the memory).
+ */
+export function conv2dReluPoolF32(
+  x: Float32Array, xShape: readonly number[], w: Float32Array, wShape: readonly number[], p: Conv2dParams, bias: Float32Array,
+  alloc: AllocF32 = fresh, allocI32: (n: number) => Int32Array = (n) => new Int32Array(n),
+): { out: Float32Array; indices: Int32Array } | null {
+  const g = geometry(xShape, wShape, p);
+  const PH = g.OH >> 1, PW = g.OW >> 1, PL = PH * PW;
+  if (PW < 4 || PH === 0 || g.N * g.L === 0 || g.Og === 0) return null;
+  const n = g.N * g.O * PL;
+  let out: Float32Array | null = null, indices: Int32Array | null = null;
+  const ok = forwardProducts(x, g, w, p, bias, true, regions(0, [n, n]).words, (ws, gi, free) => {
+    const [outw, idxw] = regions(free, [n, n]).at;
+    // Plane (o, n) of the product starts at c + o * ldc + n * L; its pooled plane goes where
+    // the result [N, O, OH/2, OW/2] has it, (n * O + gi * Og + o) * PL: one call per channel row.
+    for (let o = 0; o < g.Og; o++) {
+      const at = (gi * g.Og + o) * PL;
+      maxPool2x2Words(ws.c + o * ws.ldc, g.N, g.OH, g.OW, PH, PW, g.L, outw + at, idxw + at, g.O * PL);
+    }
+    if (gi === g.G - 1) {
+      out = alloc(n);
+      indices = allocI32(n);
+      out.set(ws.f32.subarray(outw, outw + n));
+      indices.set(ws.i32.subarray(idxw, idxw + n));
+    }
+  });
+  return ok && out && indices ? { out, indices } : null;
+}
+
+/**
+ * The forward products, one per group, each followed by `epilogue` while C (and `extraWords`
+ * free words, at word `free`) are in wasm memory. False (before any product) if it does not fit.
+ */
+function forwardProducts(
+  x: Float32Array, g: Geometry, w: Float32Array, p: Conv2dParams, bias: Float32Array | null, relu: boolean, extraWords: number,
+  epilogue: (ws: Workspace, gi: number, free: number) => void,
+): boolean {
   const NL = g.N * g.L;
-  if (NL === 0 || g.Og === 0) return new Float32Array(g.N * g.O * g.L);
   const t = tables(g, p);
   const planeWords = t.Hp * t.Wp;
-  const sizes = [g.N * g.C * planeWords, NL, g.CKK, g.O];
+  const sizes = [g.N * g.C * planeWords, NL, g.CKK, g.O, extraWords];
   const ws = gemmWorkspace('f32', g.Og, NL, g.CKK, regions(0, sizes).words);
-  if (!ws) return null;
-  const y = alloc(g.N * g.O * g.L);
-  const [xw, posw, tapw, biasw] = regions(ws.extra, sizes).at;
+  if (!ws) return false;
+  const [xw, posw, tapw, biasw, free] = regions(ws.extra, sizes).at;
   copyPadded(x, g, p, t, ws.f32, xw);
   ws.i32.set(t.pos, posw);
   ws.i32.set(t.tap, tapw);
@@ -128,16 +186,9 @@ export function conv2dForwardF32(
     packGatherWasm(ws, xw + gi * g.Cg * planeWords, posw, NL, tapw, g.CKK, NR, ws.b);
     runWorkspace(ws);
     if (bias) biasRowsWasm(ws, g.Og, biasw + gi * g.Og, relu);
-    // C[o, n * L + l] is y[n, gi * Og + o, l].
-    const c = ws.f32;
-    for (let n = 0; n < g.N; n++) {
-      for (let o = 0; o < g.Og; o++) {
-        const s = ws.c + o * ws.ldc + n * g.L;
-        y.set(c.subarray(s, s + g.L), (n * g.O + gi * g.Og + o) * g.L);
-      }
-    }
+    epilogue(ws, gi, free);
   }
-  return y;
+  return true;
 }
 
 /** gW_g[Og, CKK] = gy_g[Og, N*L] · cols^T[N*L, CKK], the whole batch in one product. */
@@ -246,12 +297,67 @@ export function conv2dBackwardF32(
   needs: ConvGradNeeds, alloc: AllocF32 = fresh,
 ): { gx: Float32Array | null; gw: Float32Array | null; gb: Float32Array | null } | null {
   const g = geometry(xShape, wShape, p);
-  const NL = g.N * g.L;
-  if (NL === 0 || g.Og === 0 || g.CKK === 0 || gOut.length !== g.N * g.O * g.L || (y && y.length !== gOut.length)) return null;
+  if (gOut.length !== g.N * g.O * g.L || (y && y.length !== gOut.length)) return null;
   if (y && gOut.length < WASM_MIN_ELEMENTS) return null; // the unfused mask would run the JavaScript loop
+  return backwardProducts(g, x, w, p, needs, alloc, 0, (mem, _i32, gyw, gb) => {
+    const op = y ? 'reluBackward' : null;
+    // Mask and bias sum in one pass where the block kernels allow it; else mask (or copy), then sum the staged copy.
+    if (gb && wasmBinarySumInto(op, mem, gyw, gOut, y, g.N, g.O, g.L, gb)) return true;
+    if (y) {
+      if (!wasmBinaryInto('reluBackward', mem, gyw, gOut, y)) return false;
+    } else mem.set(gOut, gyw);
+    if (gb) sumOuterInnerInto(mem.subarray(gyw, gyw + gOut.length), g.N, g.O, g.L, gb);
+    return true;
+  });
+}
+
+/**
+ * The backward of conv2dReluPoolF32 from the gradient of its pooled output gP [N, O, OH/2, OW/2],
+ * the pooled values and the winners' indices. With gm = reluBackward(gP, pooled) and
+ * g = maxPool2dGrad(gm, indices) (see src/autograd/ops/conv-pool.ts for why masking in pooled
+ * space is relu's mask), gx and gw are exactly conv2dBackwardF32(g, null, ...)'s, and gb is the
+ * sum of gm over N and the pooled plane (sumOuterInnerInto): the same terms as the sum of g,
+ * without the zeros the unpooling adds, a quarter of the reading. g is never an array: the
+ * unpooling kernel (kernels.ts maxpool2x2_grad) writes it straight into the gemm module's memory,
+ * where both products read it. Null where this path does not apply.
+ */
+export function conv2dReluPoolBackwardF32(
+  gP: Float32Array, pooled: Float32Array, indices: Int32Array, x: Float32Array, xShape: readonly number[], w: Float32Array, wShape: readonly number[],
+  p: Conv2dParams, needs: ConvGradNeeds, alloc: AllocF32 = fresh,
+): { gx: Float32Array | null; gw: Float32Array | null; gb: Float32Array | null } | null {
+  const g = geometry(xShape, wShape, p);
+  const PH = g.OH >> 1, PW = g.OW >> 1, n = g.N * g.O * PH * PW;
+  if (PW < 4 || PH === 0 || gP.length !== n || pooled.length !== n || indices.length !== n) return null;
+  return backwardProducts(g, x, w, p, needs, alloc, regions(0, [n, n]).words, (mem, i32, gyw, gb, free) => {
+    const [gpw, idxw] = regions(free, [n, n]).at;
+    if (!wasmBinaryInto('reluBackward', mem, gpw, gP, pooled)) {
+      for (let i = 0; i < n; i++) mem[gpw + i] = pooled[i] <= 0 ? 0 : gP[i]; // the reference's expression
+    }
+    i32.set(indices, idxw);
+    // Rows and columns past the last window (odd OH or OW) are no window's: zero (all of it, when there are any).
+    if ((g.OH & 1) | (g.OW & 1)) mem.fill(0, gyw, gyw + g.N * g.O * g.L);
+    maxPool2x2GradWords(gpw, idxw, gyw, g.N * g.O, g.OH, g.OW, PH, PW);
+    // The bias gradient from the masked pooled gradient: the same terms without the zeros the unpooling adds.
+    if (gb) sumOuterInnerInto(mem.subarray(gpw, gpw + n), g.N, g.O, PH * PW, gb);
+    return true;
+  });
+}
+
+/**
+ * The products of a convolution's backward from its output gradient g [N, O, OH, OW], which
+ * `stage` writes into wasm memory at word gyw (and sums into gb, the bias gradient, when asked),
+ * with `extraWords` free words at word `free` for its own use; false from it means "not here".
+ * Every consumer reads that one copy (see conv2dBackwardF32).
+ */
+function backwardProducts(
+  g: Geometry, x: Float32Array, w: Float32Array, p: Conv2dParams, needs: ConvGradNeeds, alloc: AllocF32, extraWords: number,
+  stage: (mem: Float32Array, i32: Int32Array, gyw: number, gb: Float32Array | null, free: number) => boolean,
+): { gx: Float32Array | null; gw: Float32Array | null; gb: Float32Array | null } | null {
+  const NL = g.N * g.L;
+  if (NL === 0 || g.Og === 0 || g.CKK === 0) return null;
   const t = tables(g, p);
   const planeWords = t.Hp * t.Wp, paddedX = g.N * g.C * planeWords;
-  const sizes = [gOut.length, NL, g.CKK, NL, g.Og, needs.weight ? paddedX : 0, needs.input ? paddedX : 0];
+  const sizes = [g.N * g.O * g.L, NL, g.CKK, NL, g.Og, needs.weight ? paddedX : 0, needs.input ? paddedX : 0, extraWords];
   const words = regions(0, sizes).words;
   // Both products' workspaces, with their free space (where gy is staged) at one word offset.
   const probeW = needs.weight ? gemmWorkspace('f32', g.Og, g.CKK, NL, 0) : null;
@@ -266,18 +372,11 @@ export function conv2dBackwardF32(
   // All three reserved the same bytes, so only the first call could grow the memory: the last
   // call's views are current, and serve all three.
   for (const ws of [wsW, wsX]) if (ws) Object.assign(ws, { f32: wsS.f32, i32: wsS.i32, i16: wsS.i16 });
-  const [gyw, posw, tapw, posYw, rowsYw, xw, gxw] = regions(base, sizes).at;
+  const [gyw, posw, tapw, posYw, rowsYw, xw, gxw, free] = regions(base, sizes).at;
   const mem = wsS.f32;
-  const op = y ? 'reluBackward' : null;
   const gb = needs.bias ? alloc(g.O) : null;
+  if (!stage(mem, wsS.i32, gyw, gb, free)) return null;
   let gw: Float32Array | null = null, gx: Float32Array | null = null;
-  // Mask and bias sum in one pass where the block kernels allow it; else mask (or copy), then sum the staged copy.
-  if (!(gb && wasmBinarySumInto(op, mem, gyw, gOut, y, g.N, g.O, g.L, gb))) {
-    if (y) {
-      if (!wasmBinaryInto('reluBackward', mem, gyw, gOut, y)) return null;
-    } else mem.set(gOut, gyw);
-    if (gb) sumOuterInnerInto(mem.subarray(gyw, gyw + gOut.length), g.N, g.O, g.L, gb);
-  }
   if (wsW || wsX) stageTables(wsS, t, { posw, tapw, posYw, rowsYw });
   if (wsW) {
     gw = alloc(g.O * g.CKK);

@@ -216,8 +216,10 @@ function col2im() {
 }
 
 /**
- * maxpool2x2(x, out, idx, H, W, OH, OW, r0, r1): 2 x 2 max pooling with stride 2 over output rows
- * [r0, r1) of all planes (row r is row r % OH of plane r / OH), 4 outputs per step: the two input
+ * maxpool2x2(x, out, idx, H, W, OH, OW, r0, r1, xs, os): 2 x 2 max pooling with stride 2 over output
+ * rows [r0, r1) of all planes (row r is row r % OH of plane r / OH; plane p's input starts at
+ * element p * xs of x, its outputs at p * os of out and idx: H * W and OH * OW for planes back to
+ * back, other strides for planes inside a larger layout, as a fused convolution's), 4 outputs per step: the two input
  * rows are loaded as 8 floats each and split into the window's four corners a b / c d, then a
  * running best is updated branch-free, in window order, by the rule of pool.ts: a later corner
  * wins if it is greater, or if it is NaN (the last NaN wins, as PyTorch). idx receives h * W + w in the
@@ -226,7 +228,7 @@ function col2im() {
 function maxPool2x2() {
   return defineFunction(
     'maxpool2x2',
-    { x: 'i32', out: 'i32', idx: 'i32', H: 'i32', W: 'i32', OH: 'i32', OW: 'i32', r0: 'i32', r1: 'i32' },
+    { x: 'i32', out: 'i32', idx: 'i32', H: 'i32', W: 'i32', OH: 'i32', OW: 'i32', r0: 'i32', r1: 'i32', xs: 'i32', os: 'i32' },
     {
       r: 'i32', inRow: 'i32', outRow: 'i32', idxRow: 'i32', base: 'i32', ow: 'i32', owc: 'i32', p: 'i32',
       A: 'v128', B: 'v128', best: 'v128', bi: 'v128', ia: 'v128', v: 'v128', take: 'v128', wv: 'v128',
@@ -248,9 +250,11 @@ function maxPool2x2() {
           // Plane p = r / OH, output row oh = r % OH; its input rows start at (p * H + 2 oh) * W.
           set(l.p, i32.divU(g(l.r), g(l.OH))),
           set(l.base, i32.mul(i32.mul(i32.sub(g(l.r), i32.mul(g(l.p), g(l.OH))), i32.const(2)), g(l.W))),
-          set(l.inRow, i32.add(g(l.x), i32.mul(i32.add(i32.mul(i32.mul(g(l.p), g(l.H)), g(l.W)), g(l.base)), i32.const(4)))),
-          set(l.outRow, i32.add(g(l.out), i32.mul(i32.mul(g(l.r), g(l.OW)), i32.const(4)))),
-          set(l.idxRow, i32.add(g(l.idx), i32.mul(i32.mul(g(l.r), g(l.OW)), i32.const(4)))),
+          set(l.inRow, i32.add(g(l.x), i32.mul(i32.add(i32.mul(g(l.p), g(l.xs)), g(l.base)), i32.const(4)))),
+          // Output row: p * os + oh * OW (oh = r - p * OH).
+          set(l.outRow, i32.mul(i32.add(i32.mul(g(l.p), g(l.os)), i32.mul(i32.sub(g(l.r), i32.mul(g(l.p), g(l.OH))), g(l.OW))), i32.const(4))),
+          set(l.idxRow, i32.add(g(l.idx), g(l.outRow))),
+          set(l.outRow, i32.add(g(l.out), g(l.outRow))),
           set(l.ow, i32.const(0)),
           doWhile([
             set(l.owc, i32.minU(g(l.ow), i32.sub(g(l.OW), i32.const(4)))),
@@ -394,7 +398,7 @@ export interface GemmExports {
   pack_gather4(src: number, pOff: number, kOff: number, K: number, dst: number, pp0: number, pp1: number): void;
   pack_gather8(src: number, pOff: number, kOff: number, K: number, dst: number, pp0: number, pp1: number): void;
   col2im(c: number, ldc: number, pos: number, tap: number, K: number, j0: number, j1: number, gx: number): void;
-  maxpool2x2(x: number, out: number, idx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number): void;
+  maxpool2x2(x: number, out: number, idx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number, xs: number, os: number): void;
   bias_rows(c: number, ldc: number, bias: number, cols: number, r0: number, r1: number, relu: number): void;
   maxpool2x2_grad(gy: number, idx: number, gx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number): void;
 }

@@ -387,7 +387,7 @@ export function maxPool2x2Wasm(
   if (!v) return null;
   v.f32.set(x, xw);
   const rows = planes * OH;
-  dispatch('maxpool2x2', n * 4, rows, [xw * 4, ow * 4, iw * 4, H, W, OH, OW, 0, 0], 7, 8);
+  dispatch('maxpool2x2', n * 4, rows, [xw * 4, ow * 4, iw * 4, H, W, OH, OW, 0, 0, H * W, OH * OW], 7, 8);
   // Into arrays from `alloc` (the backend's buffer pool: no page faults on a recycled array).
   const out = alloc.f32(n), indices = alloc.i32(n);
   out.set(v.f32.subarray(ow, ow + n));
@@ -420,6 +420,27 @@ export function maxPool2x2GradWasm(
   const gx = alloc(nx);
   gx.set(v.f32.subarray(xw, xw + nx));
   return gx;
+}
+
+/**
+ * maxpool2x2 on planes already in wasm memory (word locations): `planes` planes [H, W], plane p
+ * at x + p * xs, pooled values and winner indices of plane p at out + p * os and idx + p * os
+ * (rows of OW). A fused convolution pools its product in place with it, writing each plane
+ * where the result's layout wants it (conv.ts). Requires OW >= 4.
+ */
+export function maxPool2x2Words(x: number, planes: number, H: number, W: number, OH: number, OW: number, xs: number, out: number, idx: number, os: number): void {
+  if (planes === 0 || OH === 0) return;
+  dispatch('maxpool2x2', planes * OH * OW * 4, planes * OH, [x * 4, out * 4, idx * 4, H, W, OH, OW, 0, 0, xs, os], 7, 8);
+}
+
+/**
+ * maxpool2x2_grad on operands already in wasm memory (word locations): gx [planes, H, W] from gy
+ * and idx [planes, OH, OW]. Rows and columns no window covers are not written (the caller zeroes
+ * them). Requires OW >= 4.
+ */
+export function maxPool2x2GradWords(gy: number, idx: number, gx: number, planes: number, H: number, W: number, OH: number, OW: number): void {
+  if (planes === 0 || OH === 0) return;
+  dispatch('maxpool2x2_grad', planes * H * W, planes * OH, [gy * 4, idx * 4, gx * 4, H, W, OH, OW, 0, 0], 7, 8);
 }
 
 // ---- packing --------------------------------------------------------------------------------
