@@ -193,7 +193,8 @@ export interface Backend {
    * Optional: its backward, from gP, the gradient of the pooled output (contiguous), the pooled
    * values and the indices. With gm = binary('reluBackward', gP, pooled): the gradients of x and
    * w exactly as conv2dBackward(maxPool2dGrad(gm, indices), null, ...) gives them, and the bias
-   * gradient as sumOuterInner(gm) (gm's sum over N, OH/2, OW/2), or null.
+   * gradient as gm's sum over N, OH/2, OW/2 with the precision of reduce's sum (float64
+   * accumulation for float32; the order is the backend's), or null.
    */
   conv2dReluPoolBackward?(
     gP: DeviceBuffer, pooled: DeviceBuffer, indices: DeviceBuffer, x: DeviceBuffer, xShape: readonly number[], w: DeviceBuffer, wShape: readonly number[],

@@ -15,7 +15,7 @@ import type { Conv2dParams } from '../backend.js';
 import { geometry, type Geometry } from '../cpu/conv.js';
 import { MR, NR } from './kernels.js';
 import { sumOuterInnerInto, WASM_MIN_ELEMENTS, wasmBinaryInto, wasmBinarySumInto } from './elementwise.js';
-import { biasRowsWasm, col2imWasm, gemmWorkspace, maxPool2x2GradWords, maxPool2x2Words, packGatherWasm, packPanelsF32, runWorkspace, type Workspace } from './runtime.js';
+import { biasRowsWasm, col2imWasm, gemmWorkspace, maxPool2x2ReluGradWords, maxPool2x2Words, packGatherWasm, packPanelsF32, runWorkspace, sumChannelsReluWords, type Workspace } from './runtime.js';
 
 /** Where a result array comes from: any Float32Array of exactly n elements (contents ignored). */
 export type AllocF32 = (n: number) => Float32Array;
@@ -316,10 +316,11 @@ export function conv2dBackwardF32(
  * the pooled values and the winners' indices. With gm = reluBackward(gP, pooled) and
  * g = maxPool2dGrad(gm, indices) (see src/autograd/ops/conv-pool.ts for why masking in pooled
  * space is relu's mask), gx and gw are exactly conv2dBackwardF32(g, null, ...)'s, and gb is the
- * sum of gm over N and the pooled plane (sumOuterInnerInto): the same terms as the sum of g,
- * without the zeros the unpooling adds, a quarter of the reading. g is never an array: the
- * unpooling kernel (kernels.ts maxpool2x2_grad) writes it straight into the gemm module's memory,
- * where both products read it. Null where this path does not apply.
+ * float64 sum of gm over N and the pooled plane (kernels.ts sum_channels_relu, rounded once):
+ * the same terms as the sum of g, without the zeros the unpooling adds, a quarter of the
+ * reading. Neither gm nor g is ever an array: the unpooling kernel masks as it goes
+ * (maxpool2x2_relu_grad) and writes g straight into the gemm module's memory, where both
+ * products read it. Null where this path does not apply.
  */
 export function conv2dReluPoolBackwardF32(
   gP: Float32Array, pooled: Float32Array, indices: Int32Array, x: Float32Array, xShape: readonly number[], w: Float32Array, wShape: readonly number[],
@@ -328,17 +329,19 @@ export function conv2dReluPoolBackwardF32(
   const g = geometry(xShape, wShape, p);
   const PH = g.OH >> 1, PW = g.OW >> 1, n = g.N * g.O * PH * PW;
   if (PW < 4 || PH === 0 || gP.length !== n || pooled.length !== n || indices.length !== n) return null;
-  return backwardProducts(g, x, w, p, needs, alloc, regions(0, [n, n]).words, (mem, i32, gyw, gb, free) => {
-    const [gpw, idxw] = regions(free, [n, n]).at;
-    if (!wasmBinaryInto('reluBackward', mem, gpw, gP, pooled)) {
-      for (let i = 0; i < n; i++) mem[gpw + i] = pooled[i] <= 0 ? 0 : gP[i]; // the reference's expression
-    }
+  // Staged: the pooled gradient and values (each followed by the 3 words the sum's last vector
+  // may read), the indices, and the sum's scratch.
+  const sizes = [n + 4, n + 4, n, 8 * g.O + 4];
+  return backwardProducts(g, x, w, p, needs, alloc, regions(0, sizes).words, (mem, i32, gyw, gb, free) => {
+    const [gpw, pvw, idxw, sumw] = regions(free, sizes).at;
+    mem.set(gP, gpw);
+    mem.set(pooled, pvw);
     i32.set(indices, idxw);
     // Rows and columns past the last window (odd OH or OW) are no window's: zero (all of it, when there are any).
     if ((g.OH & 1) | (g.OW & 1)) mem.fill(0, gyw, gyw + g.N * g.O * g.L);
-    maxPool2x2GradWords(gpw, idxw, gyw, g.N * g.O, g.OH, g.OW, PH, PW);
+    maxPool2x2ReluGradWords(gpw, pvw, idxw, gyw, g.N * g.O, g.OH, g.OW, PH, PW);
     // The bias gradient from the masked pooled gradient: the same terms without the zeros the unpooling adds.
-    if (gb) sumOuterInnerInto(mem.subarray(gpw, gpw + n), g.N, g.O, PH * PW, gb);
+    if (gb) sumChannelsReluWords(gpw, pvw, g.O, g.N, PH * PW, sumw, gb);
     return true;
   });
 }

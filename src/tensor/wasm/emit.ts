@@ -124,6 +124,12 @@ export const i32x4 = {
   dotI16x8S: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xba)],
 };
 
+export const f64x2 = {
+  add: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xf0)],
+  /** Lanes 0 and 1 of an f32x4, widened to float64 (exact). */
+  promoteLow: (a: Code): Code => [...a, ...simd(0x5f)],
+};
+
 export function call(fn: number, ...args: Code[]): Code {
   return [...args.flat(), 0x10, ...uleb(fn)];
 }

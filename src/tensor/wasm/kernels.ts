@@ -24,7 +24,7 @@
  * tile per kc block (1/kc of the work). The order is fixed by K and kc alone, never by threads.
  */
 import type { Code } from './emit.js';
-import { buildModule, call, defineFunction, doWhile, f32, f32x4, forLoop, i32, i32x4, ifElse, local, v128, whileLoop } from './emit.js';
+import { buildModule, call, defineFunction, doWhile, f32, f32x4, f64x2, forLoop, i32, i32x4, ifElse, local, v128, whileLoop } from './emit.js';
 
 /** Micro-tile rows (A panel height) and columns (B panel width). */
 export const MR = 4;
@@ -293,12 +293,15 @@ function maxPool2x2() {
  * comparing lanes of indices and interleaved back into the two input rows with shuffles. The
  * `0 +` is the reference's (a zeroed array, then +=): it turns a -0 gradient into +0, as there.
  * Input rows and columns no window covers (odd H or W) are not written: the caller zeroes them.
- * Indices must come from maxpool2x2 (within their window). Requires OW >= 4.
+ * Indices must come from maxpool2x2 (within their window). Requires OW >= 4. The `pv` parameter
+ * is read only by the variant maxpool2x2_relu_grad, which first masks gy by relu's backward in
+ * pooled space, gy & ~(pv <= 0) with pv the pooled values (the expression of reluBackward's
+ * elementwise kernel, so the same bits as masking first).
  */
-function maxPool2x2Grad() {
+function maxPool2x2Grad(masked: boolean) {
   return defineFunction(
-    'maxpool2x2_grad',
-    { gy: 'i32', idx: 'i32', gx: 'i32', H: 'i32', W: 'i32', OH: 'i32', OW: 'i32', r0: 'i32', r1: 'i32' },
+    masked ? 'maxpool2x2_relu_grad' : 'maxpool2x2_grad',
+    { gy: 'i32', idx: 'i32', gx: 'i32', H: 'i32', W: 'i32', OH: 'i32', OW: 'i32', r0: 'i32', r1: 'i32', pv: 'i32' },
     {
       r: 'i32', p: 'i32', base: 'i32', inRow: 'i32', outRow: 'i32', ow: 'i32', owc: 'i32', q: 'i32',
       g: 'v128', ix: 'v128', ia: 'v128', wv: 'v128', a: 'v128', b: 'v128', c: 'v128', d: 'v128',
@@ -319,6 +322,8 @@ function maxPool2x2Grad() {
           doWhile([
             set(l.owc, i32.minU(get(l.ow), i32.sub(get(l.OW), i32.const(4)))),
             set(l.g, v128.load(i32.add(get(l.gy), i32.add(get(l.outRow), i32.mul(get(l.owc), i32.const(4)))))),
+            // relu's mask in pooled space (conv.ts conv2dReluPoolBackwardF32): g & ~(pooled <= 0), reluBackward's kernel.
+            ...(masked ? [set(l.g, v128.andnot(get(l.g), f32x4.le(v128.load(i32.add(get(l.pv), i32.add(get(l.outRow), i32.mul(get(l.owc), i32.const(4))))), v128.zero())))] : []),
             set(l.ix, v128.load(i32.add(get(l.idx), i32.add(get(l.outRow), i32.mul(get(l.owc), i32.const(4)))))),
             set(l.ia, i32x4.add(i32x4.splat(i32.add(get(l.base), i32.mul(get(l.owc), i32.const(2)))), v128.i32Const([0, 2, 4, 6]))),
             set(l.a, pick(get(l.ia))),
@@ -376,6 +381,57 @@ function biasRows() {
 }
 
 /**
+ * sum_channels_relu(g, pv, acc, O, N, PL, full, tail, o0, o1): for channels o in [o0, o1) of
+ * [N, O, PL] arrays, the float64 sum of the masked values g & ~(pv <= 0) over N and PL (a fused
+ * convolution's bias gradient from its pooled gradient, conv.ts). Each row of PL floats is read
+ * as `full` whole vectors and, when PL is not a multiple of 4, one more vector whose lanes past
+ * the row are cleared by the 16-byte mask at `tail` (0: no such vector; it reads up to 12 bytes past the last row:
+ * the caller leaves room). Lanes 0 and 1 of each vector go to one f64x2 accumulator, 2 and 3 to
+ * another, rows in n order; the two are stored at acc + 32 o (the caller adds them up). The
+ * order depends on the shape only, never on threads (threads split channels).
+ */
+function sumChannelsRelu() {
+  return defineFunction(
+    'sum_channels_relu',
+    { g: 'i32', pv: 'i32', acc: 'i32', O: 'i32', N: 'i32', PL: 'i32', full: 'i32', tail: 'i32', o0: 'i32', o1: 'i32' },
+    { o: 'i32', n: 'i32', p: 'i32', q: 'i32', end: 'i32', s0: 'v128', s1: 'v128', v: 'v128', tm: 'v128' },
+    (l) => {
+      const get = local.get, set = local.set;
+      const masked = (p: Code, q: Code) => v128.andnot(v128.load(p), f32x4.le(v128.load(q), v128.zero()));
+      const add = (v: Code): Code[] => [
+        set(l.v, v),
+        set(l.s0, f64x2.add(get(l.s0), f64x2.promoteLow(get(l.v)))),
+        set(l.s1, f64x2.add(get(l.s1), f64x2.promoteLow(v128.shuffle32(get(l.v), get(l.v), [2, 3, 0, 1])))),
+      ];
+      return [
+        set(l.tm, v128.load(get(l.tail))),
+        forLoop(l.o, get(l.o0), get(l.o1), 1, [
+          set(l.s0, v128.zero()),
+          set(l.s1, v128.zero()),
+          forLoop(l.n, i32.const(0), get(l.N), 1, [
+            // Row (n, o) starts at element (n * O + o) * PL.
+            set(l.p, i32.mul(i32.mul(i32.add(i32.mul(get(l.n), get(l.O)), get(l.o)), get(l.PL)), i32.const(4))),
+            set(l.q, i32.add(get(l.pv), get(l.p))),
+            set(l.p, i32.add(get(l.g), get(l.p))),
+            set(l.end, i32.add(get(l.p), i32.mul(get(l.full), i32.const(16)))),
+            whileLoop(i32.ltU(get(l.p), get(l.end)), [
+              ...add(masked(get(l.p), get(l.q))),
+              set(l.p, i32.add(get(l.p), i32.const(16))),
+              set(l.q, i32.add(get(l.q), i32.const(16))),
+            ]),
+            ifElse(i32.ne(get(l.tail), i32.const(0)), add(v128.and(masked(get(l.p), get(l.q)), get(l.tm))), []),
+          ]),
+          set(l.p, i32.add(get(l.acc), i32.mul(get(l.o), i32.const(32)))),
+          v128.store(get(l.p), get(l.s0)),
+          v128.store(get(l.p), get(l.s1), 16),
+        ]),
+      ];
+    },
+    true,
+  );
+}
+
+/**
  * The module's bytes; `relaxed` selects f32x4.relaxed_madd for the float32 kernel; `shared`
  * (the default) imports a shared memory, which threads need and browsers allow only to
  * cross-origin-isolated pages.
@@ -385,7 +441,8 @@ export function gemmModuleBytes(relaxed: boolean, shared = true): Uint8Array<Arr
   return buildModule(
     [
       microKernel('f32', relaxed), driver('f32', 0), microKernel('i16', false), driver('i16', 2),
-      packGather(MR), packGather(NR), col2im(), maxPool2x2(), biasRows(), maxPool2x2Grad(),
+      packGather(MR), packGather(NR), col2im(), maxPool2x2(), biasRows(), maxPool2x2Grad(false),
+      maxPool2x2Grad(true), sumChannelsRelu(),
     ],
     { initialPages: INITIAL_PAGES, maximumPages: MAXIMUM_PAGES, shared },
   );
@@ -400,5 +457,7 @@ export interface GemmExports {
   col2im(c: number, ldc: number, pos: number, tap: number, K: number, j0: number, j1: number, gx: number): void;
   maxpool2x2(x: number, out: number, idx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number, xs: number, os: number): void;
   bias_rows(c: number, ldc: number, bias: number, cols: number, r0: number, r1: number, relu: number): void;
-  maxpool2x2_grad(gy: number, idx: number, gx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number): void;
+  maxpool2x2_grad(gy: number, idx: number, gx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number, pv: number): void;
+  maxpool2x2_relu_grad(gy: number, idx: number, gx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number, pv: number): void;
+  sum_channels_relu(g: number, pv: number, acc: number, O: number, N: number, PL: number, full: number, tail: number, o0: number, o1: number): void;
 }

@@ -153,7 +153,9 @@ function loadNodeThreads(): void {
 }
 
 /** Exports the worker pool can run, by opcode. */
-const OPS = ['gemm_f32', 'gemm_i16', 'pack_gather4', 'pack_gather8', 'col2im', 'maxpool2x2', 'bias_rows', 'maxpool2x2_grad'] as const;
+const OPS = [
+  'gemm_f32', 'gemm_i16', 'pack_gather4', 'pack_gather8', 'col2im', 'maxpool2x2', 'bias_rows', 'maxpool2x2_grad', 'maxpool2x2_relu_grad', 'sum_channels_relu',
+] as const;
 type Op = (typeof OPS)[number];
 
 /**
@@ -416,7 +418,7 @@ export function maxPool2x2GradWasm(
   v.i32.set(indices, iw);
   // Rows and columns past the last window are no window's: zero (all of it, when there are any).
   if ((H & 1) | (W & 1)) v.f32.fill(0, xw, xw + nx);
-  dispatch('maxpool2x2_grad', nx, planes * OH, [gw * 4, iw * 4, xw * 4, H, W, OH, OW, 0, 0], 7, 8);
+  dispatch('maxpool2x2_grad', nx, planes * OH, [gw * 4, iw * 4, xw * 4, H, W, OH, OW, 0, 0, 0], 7, 8);
   const gx = alloc(nx);
   gx.set(v.f32.subarray(xw, xw + nx));
   return gx;
@@ -434,13 +436,31 @@ export function maxPool2x2Words(x: number, planes: number, H: number, W: number,
 }
 
 /**
- * maxpool2x2_grad on operands already in wasm memory (word locations): gx [planes, H, W] from gy
- * and idx [planes, OH, OW]. Rows and columns no window covers are not written (the caller zeroes
- * them). Requires OW >= 4.
+ * maxpool2x2_relu_grad on operands already in wasm memory (word locations): gx [planes, H, W]
+ * from gy masked by relu in pooled space (gy & ~(pv <= 0), pv the pooled values) and idx
+ * [planes, OH, OW]. Rows and columns no window covers are not written (the caller zeroes them).
+ * Requires OW >= 4.
  */
-export function maxPool2x2GradWords(gy: number, idx: number, gx: number, planes: number, H: number, W: number, OH: number, OW: number): void {
+export function maxPool2x2ReluGradWords(gy: number, pv: number, idx: number, gx: number, planes: number, H: number, W: number, OH: number, OW: number): void {
   if (planes === 0 || OH === 0) return;
-  dispatch('maxpool2x2_grad', planes * H * W, planes * OH, [gy * 4, idx * 4, gx * 4, H, W, OH, OW, 0, 0], 7, 8);
+  dispatch('maxpool2x2_relu_grad', planes * H * W, planes * OH, [gy * 4, idx * 4, gx * 4, H, W, OH, OW, 0, 0, pv * 4], 7, 8);
+}
+
+/**
+ * Per channel o < O of [N, O, PL] arrays g and pv in wasm memory (word locations), the float64
+ * sum of g & ~(pv <= 0) (kernels.ts sum_channels_relu), rounded once to float32 into out[o].
+ * `scratch` is a word location with room for 8 O + 4 words, 16-word aligned; g and pv must be
+ * followed by at least 3 readable words.
+ */
+export function sumChannelsReluWords(g: number, pv: number, O: number, N: number, PL: number, scratch: number, out: Float32Array): void {
+  const w = instance();
+  if (!w) throw new Error('sum_channels_relu: wasm kernels unavailable');
+  const v = reserve(w, (scratch + 8 * O + 4) * 4)!;
+  const rem = PL & 3, tail = scratch + 8 * O;
+  if (rem) v.i32.set([-1, rem > 1 ? -1 : 0, rem > 2 ? -1 : 0, 0], tail);
+  dispatch('sum_channels_relu', N * O * PL, O, [g * 4, pv * 4, scratch * 4, O, N, PL, PL >> 2, rem ? tail * 4 : 0, 0, 0], 8, 9);
+  const f64 = new Float64Array(v.buffer, scratch * 4, 4 * O);
+  for (let o = 0; o < O; o++) out[o] = (f64[4 * o] + f64[4 * o + 1]) + (f64[4 * o + 2] + f64[4 * o + 3]);
 }
 
 // ---- packing --------------------------------------------------------------------------------
