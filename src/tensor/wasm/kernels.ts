@@ -35,6 +35,8 @@ export const MAXIMUM_PAGES = 16384; // 1 GiB
 
 type Kind = 'f32' | 'i16';
 
+const cat = (...parts: Code[]): Code => parts.flat();
+
 /**
  * kernel(k, a, b, c, ldc, load): C[MR x NR] (+)= A_panel[k x MR]^T B_panel[k x NR].
  * a, b, c are byte addresses; ldc is C's row pitch in bytes; with load = 0 (the first kc block)
@@ -145,38 +147,122 @@ function driver(kind: Kind, kernelIndex: number) {
 }
 
 /**
+ * Whether the four byte offsets of the Int32 table at address `t` (t, t+4, t+8, t+12) step by one
+ * float: t[i] = t[0] + 4i. 1 or 0; `first` is t[0], already loaded.
+ */
+function steps4(t: Code, first: Code): Code {
+  const step = (i: number) => i32.eq(i32.sub(i32.load(t, 4 * i), first), i32.const(4 * i));
+  return i32.and(i32.and(step(1), step(2)), step(3));
+}
+
+/**
  * pack_gather<R>(src, pOff, kOff, K, dst, pp0, pp1): the packed layout of a matrix whose entries
  * are gathered through two offset tables, X(p, k) = src[pOff[p] + kOff[k]] (tables hold byte
  * offsets): for whole panels pp in [pp0, pp1), dst[(pp * K + k) * R + r] = X(pp * R + r, k).
  * This is im2col fused with packing (see conv.ts); the caller packs a partial last panel. K >= 1.
+ *
+ * It is a copy, so any order of loads and stores gives the same bits; vector loads are used where
+ * the addresses are contiguous, which in a stride-1 convolution they mostly are (issue 17):
+ * - along p (the forward operand: p an output position, k a tap): four rows r = 4h..4h+3 whose
+ *   offsets step by one float are, for every k, four consecutive floats: one v128 load and store
+ *   per k and per such group of four (a group that straddles an output row copies its floats one
+ *   by one);
+ * - along k (the weight gradient's operands: p a tap or channel, k an output position): four
+ *   consecutive k whose offsets step by one float are, in every row, four consecutive floats, so
+ *   each row loads one vector and a 4 x 4 transpose (eight shuffles) turns the rows' vectors into
+ *   the four k's columns of R. Groups are taken greedily from the current k; one that straddles an
+ *   output row (or runs past K) copies a single k one by one and the next try starts a k later.
+ * Panels with some contiguous group of rows take the first way, the others the second.
  */
 function packGather(R: number) {
-  const qs: Record<string, 'i32'> = {};
+  const H = R / 4;
+  const qs: Record<string, 'i32'> = {}, hs: Record<string, 'i32'> = {};
   for (let r = 0; r < R; r++) qs[`q${r}`] = 'i32';
+  for (let h = 0; h < H; h++) hs[`c${h}`] = 'i32';
   return defineFunction(
     `pack_gather${R}`,
     { src: 'i32', pOff: 'i32', kOff: 'i32', K: 'i32', dst: 'i32', pp0: 'i32', pp1: 'i32' },
-    { ...qs, pp: 'i32', d: 'i32', kp: 'i32', kEnd: 'i32', s: 'i32' },
+    {
+      ...qs, ...hs, pp: 'i32', d: 'i32', kp: 'i32', kEnd: 'i32', s: 'i32', any: 'i32', all: 'i32', ok: 'i32',
+      a: 'v128', b: 'v128', c: 'v128', e: 'v128', t0: 'v128', t1: 'v128', t2: 'v128', t3: 'v128',
+    },
     (v) => {
-      const g = local.get;
+      const g = local.get, set = local.set;
       const q = (r: number) => v[`q${r}` as keyof typeof v];
-      const rows: Code[] = [], copy: Code[] = [];
-      for (let r = 0; r < R; r++) {
-        rows.push(local.set(q(r), i32.add(g(v.src), i32.load(i32.add(g(v.pOff), i32.mul(g(v.pp), i32.const(4 * R))), 4 * r))));
-        copy.push(f32.store(g(v.d), f32.load(i32.add(g(q(r)), g(v.s))), 4 * r));
+      const ch = (h: number) => v[`c${h}` as keyof typeof v];
+      const rows: Code[] = [];
+      for (let r = 0; r < R; r++) rows.push(set(q(r), i32.add(g(v.src), i32.load(i32.add(g(v.pOff), i32.mul(g(v.pp), i32.const(4 * R))), 4 * r))));
+      /** One k, float by float (rows r0..r1-1), at s = kOff[k], into d. */
+      const scalar = (r0: number, r1: number): Code[] => {
+        const out: Code[] = [];
+        for (let r = r0; r < r1; r++) out.push(f32.store(g(v.d), f32.load(i32.add(g(q(r)), g(v.s))), 4 * r));
+        return out;
+      };
+      /** One k, group of rows h as one vector. */
+      const vector = (h: number): Code => v128.store(g(v.d), v128.load(i32.add(g(q(4 * h)), g(v.s))), 16 * h);
+      const kLoop = (body: Code[]): Code => cat(
+        set(v.kp, g(v.kOff)),
+        doWhile([
+          set(v.s, i32.load(g(v.kp))),
+          ...body,
+          set(v.d, i32.add(g(v.d), i32.const(4 * R))),
+          set(v.kp, i32.add(g(v.kp), i32.const(4))),
+        ], i32.ltU(g(v.kp), g(v.kEnd))),
+      );
+      // Contiguous along p: every group of rows a vector, or each group its own way.
+      const alongPAll = kLoop(Array.from({ length: H }, (_, h) => vector(h)));
+      const alongPMixed = kLoop(Array.from({ length: H }, (_, h) => ifElse(g(ch(h)), [vector(h)], scalar(4 * h, 4 * h + 4))));
+      // Contiguous along k: four k at once where their offsets step by one float.
+      const transpose: Code[] = [];
+      for (let h = 0; h < H; h++) {
+        const load = (r: number) => v128.load(i32.add(g(q(4 * h + r)), g(v.s)));
+        transpose.push(
+          set(v.a, load(0)), set(v.b, load(1)), set(v.c, load(2)), set(v.e, load(3)),
+          // a0 b0 a1 b1 | a2 b2 a3 b3 | c0 e0 c1 e1 | c2 e2 c3 e3, then k + i's column is lanes i of each.
+          set(v.t0, v128.shuffle32(g(v.a), g(v.b), [0, 4, 1, 5])),
+          set(v.t1, v128.shuffle32(g(v.a), g(v.b), [2, 6, 3, 7])),
+          set(v.t2, v128.shuffle32(g(v.c), g(v.e), [0, 4, 1, 5])),
+          set(v.t3, v128.shuffle32(g(v.c), g(v.e), [2, 6, 3, 7])),
+          v128.store(g(v.d), v128.shuffle32(g(v.t0), g(v.t2), [0, 1, 4, 5]), 16 * h),
+          v128.store(g(v.d), v128.shuffle32(g(v.t0), g(v.t2), [2, 3, 6, 7]), 16 * h + 4 * R),
+          v128.store(g(v.d), v128.shuffle32(g(v.t1), g(v.t3), [0, 1, 4, 5]), 16 * h + 8 * R),
+          v128.store(g(v.d), v128.shuffle32(g(v.t1), g(v.t3), [2, 3, 6, 7]), 16 * h + 12 * R),
+        );
+      }
+      const alongK = cat(
+        set(v.kp, g(v.kOff)),
+        doWhile([
+          set(v.s, i32.load(g(v.kp))),
+          // Four k left (kp + 12 < kEnd), and only then read their offsets.
+          set(v.ok, i32.const(0)),
+          ifElse(i32.ltU(i32.add(g(v.kp), i32.const(12)), g(v.kEnd)), [set(v.ok, steps4(g(v.kp), g(v.s)))], []),
+          ifElse(g(v.ok), [
+            ...transpose,
+            set(v.d, i32.add(g(v.d), i32.const(16 * R))),
+            set(v.kp, i32.add(g(v.kp), i32.const(16))),
+          ], [
+            ...scalar(0, R),
+            set(v.d, i32.add(g(v.d), i32.const(4 * R))),
+            set(v.kp, i32.add(g(v.kp), i32.const(4))),
+          ]),
+        ], i32.ltU(g(v.kp), g(v.kEnd))),
+      );
+      const groups: Code[] = [set(v.any, i32.const(0)), set(v.all, i32.const(1))];
+      for (let h = 0; h < H; h++) {
+        const step = (i: number) => i32.eq(i32.sub(g(q(4 * h + i)), g(q(4 * h))), i32.const(4 * i));
+        groups.push(
+          set(ch(h), i32.and(i32.and(step(1), step(2)), step(3))),
+          set(v.any, i32.or(g(v.any), g(ch(h)))),
+          set(v.all, i32.and(g(v.all), g(ch(h)))),
+        );
       }
       return [
-        local.set(v.kEnd, i32.add(g(v.kOff), i32.mul(g(v.K), i32.const(4)))),
+        set(v.kEnd, i32.add(g(v.kOff), i32.mul(g(v.K), i32.const(4)))),
         forLoop(v.pp, g(v.pp0), g(v.pp1), 1, [
-          local.set(v.d, i32.add(g(v.dst), i32.mul(g(v.pp), i32.mul(g(v.K), i32.const(4 * R))))),
+          set(v.d, i32.add(g(v.dst), i32.mul(g(v.pp), i32.mul(g(v.K), i32.const(4 * R))))),
           ...rows,
-          local.set(v.kp, g(v.kOff)),
-          doWhile([
-            local.set(v.s, i32.load(g(v.kp))),
-            ...copy,
-            local.set(v.d, i32.add(g(v.d), i32.const(4 * R))),
-            local.set(v.kp, i32.add(g(v.kp), i32.const(4))),
-          ], i32.ltU(g(v.kp), g(v.kEnd))),
+          ...groups,
+          ifElse(g(v.all), [alongPAll], [ifElse(g(v.any), [alongPMixed], [alongK])]),
         ]),
       ];
     },
@@ -188,25 +274,38 @@ function packGather(R: number) {
  * col2im(c, ldc, pos, tap, K, j0, j1, gx): the adjoint of the gather, gx[pos[j] + tap[k]] += C[k, j]
  * for every k < K and j in [j0, j1) (tables in bytes, ldc in bytes). Each gx entry receives its
  * terms in k order; ranges of whole images write disjoint parts of gx, so threads split by image.
+ * Within one k the positions j write distinct entries, so four j whose offsets step by one float
+ * (consecutive outputs of a row, stride 1) are one vector load, add and store: the same float32
+ * additions, each entry's terms still in k order, so the same bits. Groups of four are taken
+ * greedily; a j where no group starts (a row's end, stride > 1) is added alone.
  */
 function col2im() {
   return defineFunction(
     'col2im',
     { c: 'i32', ldc: 'i32', pos: 'i32', tap: 'i32', K: 'i32', j0: 'i32', j1: 'i32', gx: 'i32' },
-    { k: 'i32', o: 'i32', row: 'i32', jp: 'i32', jEnd: 'i32', addr: 'i32' },
+    { k: 'i32', o: 'i32', row: 'i32', jp: 'i32', jEnd: 'i32', addr: 'i32', ok: 'i32' },
     (v) => {
-      const g = local.get;
+      const g = local.get, set = local.set;
       return [
-        local.set(v.jEnd, i32.add(g(v.pos), i32.mul(g(v.j1), i32.const(4)))),
+        set(v.jEnd, i32.add(g(v.pos), i32.mul(g(v.j1), i32.const(4)))),
         forLoop(v.k, i32.const(0), g(v.K), 1, [
-          local.set(v.o, i32.add(g(v.gx), i32.load(i32.add(g(v.tap), i32.mul(g(v.k), i32.const(4)))))),
-          local.set(v.row, i32.add(g(v.c), i32.add(i32.mul(g(v.k), g(v.ldc)), i32.mul(g(v.j0), i32.const(4))))),
-          local.set(v.jp, i32.add(g(v.pos), i32.mul(g(v.j0), i32.const(4)))),
+          set(v.o, i32.add(g(v.gx), i32.load(i32.add(g(v.tap), i32.mul(g(v.k), i32.const(4)))))),
+          set(v.row, i32.add(g(v.c), i32.add(i32.mul(g(v.k), g(v.ldc)), i32.mul(g(v.j0), i32.const(4))))),
+          set(v.jp, i32.add(g(v.pos), i32.mul(g(v.j0), i32.const(4)))),
           doWhile([
-            local.set(v.addr, i32.add(g(v.o), i32.load(g(v.jp)))),
-            f32.store(g(v.addr), f32.add(f32.load(g(v.addr)), f32.load(g(v.row)))),
-            local.set(v.row, i32.add(g(v.row), i32.const(4))),
-            local.set(v.jp, i32.add(g(v.jp), i32.const(4))),
+            set(v.addr, i32.load(g(v.jp))),
+            set(v.ok, i32.const(0)),
+            ifElse(i32.ltU(i32.add(g(v.jp), i32.const(12)), g(v.jEnd)), [set(v.ok, steps4(g(v.jp), g(v.addr)))], []),
+            set(v.addr, i32.add(g(v.o), g(v.addr))),
+            ifElse(g(v.ok), [
+              v128.store(g(v.addr), f32x4.add(v128.load(g(v.addr)), v128.load(g(v.row)))),
+              set(v.row, i32.add(g(v.row), i32.const(16))),
+              set(v.jp, i32.add(g(v.jp), i32.const(16))),
+            ], [
+              f32.store(g(v.addr), f32.add(f32.load(g(v.addr)), f32.load(g(v.row)))),
+              set(v.row, i32.add(g(v.row), i32.const(4))),
+              set(v.jp, i32.add(g(v.jp), i32.const(4))),
+            ]),
           ], i32.ltU(g(v.jp), g(v.jEnd))),
         ]),
       ];
