@@ -69,6 +69,7 @@ export const i32 = {
   gtU: bin(0x4b),
   eqz: (a: Code): Code => [...a, 0x45],
   load: (addr: Code, offset = 0): Code => [...addr, 0x28, ...memarg(2, offset)],
+  store: (addr: Code, value: Code, offset = 0): Code => [...addr, ...value, 0x36, ...memarg(2, offset)],
   /** a < b ? a : b for unsigned values. */
   minU: (a: Code, b: Code): Code => [...a, ...b, ...a, ...b, 0x49, 0x1b],
   divU: bin(0x6e),
