@@ -67,6 +67,7 @@ export const i32 = {
   ne: bin(0x47),
   ltU: bin(0x49),
   gtU: bin(0x4b),
+  geS: bin(0x4e),
   eqz: (a: Code): Code => [...a, 0x45],
   load: (addr: Code, offset = 0): Code => [...addr, 0x28, ...memarg(2, offset)],
   store: (addr: Code, value: Code, offset = 0): Code => [...addr, ...value, 0x36, ...memarg(2, offset)],

@@ -156,6 +156,28 @@ function steps4(t: Code, first: Code): Code {
 }
 
 /**
+ * Sets `flag` to whether the Int32 table entries at byte addresses [start, end) increase by at
+ * least one float each (t[i+1] - t[i] >= 4), using `at` as the cursor. In such a table four
+ * entries step by one float exactly when the last is 12 bytes past the first, so a group costs
+ * one comparison in the loops that test every group for every k (col2im) or every panel (the
+ * packer along k), instead of three; this pass over the table costs one comparison per entry,
+ * once per call. Every convolution table (conv.ts) increases so; any other table still gives
+ * correct results, by the scalar path.
+ */
+function increasing(flag: number, at: number, start: Code, end: Code): Code {
+  const g = local.get;
+  return cat(
+    local.set(flag, i32.const(1)),
+    forLoop(at, start, i32.sub(end, i32.const(4)), 4, [
+      local.set(flag, i32.and(g(flag), i32.geS(i32.sub(i32.load(g(at), 4), i32.load(g(at))), i32.const(4)))),
+    ]),
+  );
+}
+
+/** 1 where the increasing table at `t` has t[3] = t[0] + 12 (`first` = t[0]): four consecutive floats. */
+const run4 = (t: Code, first: Code): Code => i32.eq(i32.sub(i32.load(t, 12), first), i32.const(12));
+
+/**
  * pack_gather<R>(src, pOff, kOff, K, dst, pp0, pp1): the packed layout of a matrix whose entries
  * are gathered through two offset tables, X(p, k) = src[pOff[p] + kOff[k]] (tables hold byte
  * offsets): for whole panels pp in [pp0, pp1), dst[(pp * K + k) * R + r] = X(pp * R + r, k).
@@ -183,7 +205,7 @@ function packGather(R: number) {
     `pack_gather${R}`,
     { src: 'i32', pOff: 'i32', kOff: 'i32', K: 'i32', dst: 'i32', pp0: 'i32', pp1: 'i32' },
     {
-      ...qs, ...hs, pp: 'i32', d: 'i32', kp: 'i32', kEnd: 'i32', s: 'i32', any: 'i32', all: 'i32', ok: 'i32',
+      ...qs, ...hs, pp: 'i32', d: 'i32', kp: 'i32', kEnd: 'i32', kEnd4: 'i32', s: 'i32', any: 'i32', all: 'i32', mono: 'i32',
       a: 'v128', b: 'v128', c: 'v128', e: 'v128', t0: 'v128', t1: 'v128', t2: 'v128', t3: 'v128',
     },
     (v) => {
@@ -193,9 +215,9 @@ function packGather(R: number) {
       const rows: Code[] = [];
       for (let r = 0; r < R; r++) rows.push(set(q(r), i32.add(g(v.src), i32.load(i32.add(g(v.pOff), i32.mul(g(v.pp), i32.const(4 * R))), 4 * r))));
       /** One k, float by float (rows r0..r1-1), at s = kOff[k], into d. */
-      const scalar = (r0: number, r1: number): Code[] => {
+      const scalar = (r0: number, r1: number, at = 0): Code[] => {
         const out: Code[] = [];
-        for (let r = r0; r < r1; r++) out.push(f32.store(g(v.d), f32.load(i32.add(g(q(r)), g(v.s))), 4 * r));
+        for (let r = r0; r < r1; r++) out.push(f32.store(g(v.d), f32.load(i32.add(g(q(r)), g(v.s))), at + 4 * r));
         return out;
       };
       /** One k, group of rows h as one vector. */
@@ -229,23 +251,24 @@ function packGather(R: number) {
           v128.store(g(v.d), v128.shuffle32(g(v.t1), g(v.t3), [2, 3, 6, 7]), 16 * h + 12 * R),
         );
       }
+      // Groups of four k from the first (aligned, so no k is tested twice); a group whose offsets
+      // are not one run copies its four k one by one; the last K % 4 k are copied one by one.
+      const fourScalar: Code[] = [];
+      for (let i = 0; i < 4; i++) fourScalar.push(set(v.s, i32.load(g(v.kp), 4 * i)), ...scalar(0, R, 4 * R * i));
       const alongK = cat(
         set(v.kp, g(v.kOff)),
-        doWhile([
+        whileLoop(i32.ltU(g(v.kp), g(v.kEnd4)), [
           set(v.s, i32.load(g(v.kp))),
-          // Four k left (kp + 12 < kEnd), and only then read their offsets.
-          set(v.ok, i32.const(0)),
-          ifElse(i32.ltU(i32.add(g(v.kp), i32.const(12)), g(v.kEnd)), [set(v.ok, steps4(g(v.kp), g(v.s)))], []),
-          ifElse(g(v.ok), [
-            ...transpose,
-            set(v.d, i32.add(g(v.d), i32.const(16 * R))),
-            set(v.kp, i32.add(g(v.kp), i32.const(16))),
-          ], [
-            ...scalar(0, R),
-            set(v.d, i32.add(g(v.d), i32.const(4 * R))),
-            set(v.kp, i32.add(g(v.kp), i32.const(4))),
-          ]),
-        ], i32.ltU(g(v.kp), g(v.kEnd))),
+          ifElse(run4(g(v.kp), g(v.s)), transpose, fourScalar),
+          set(v.d, i32.add(g(v.d), i32.const(16 * R))),
+          set(v.kp, i32.add(g(v.kp), i32.const(16))),
+        ]),
+        whileLoop(i32.ltU(g(v.kp), g(v.kEnd)), [
+          set(v.s, i32.load(g(v.kp))),
+          ...scalar(0, R),
+          set(v.d, i32.add(g(v.d), i32.const(4 * R))),
+          set(v.kp, i32.add(g(v.kp), i32.const(4))),
+        ]),
       );
       const groups: Code[] = [set(v.any, i32.const(0)), set(v.all, i32.const(1))];
       for (let h = 0; h < H; h++) {
@@ -258,11 +281,13 @@ function packGather(R: number) {
       }
       return [
         set(v.kEnd, i32.add(g(v.kOff), i32.mul(g(v.K), i32.const(4)))),
+        set(v.kEnd4, i32.add(g(v.kOff), i32.mul(i32.and(g(v.K), i32.const(-4)), i32.const(4)))), // the end of the whole groups of four k
+        increasing(v.mono, v.kp, g(v.kOff), g(v.kEnd)),
         forLoop(v.pp, g(v.pp0), g(v.pp1), 1, [
           set(v.d, i32.add(g(v.dst), i32.mul(g(v.pp), i32.mul(g(v.K), i32.const(4 * R))))),
           ...rows,
           ...groups,
-          ifElse(g(v.all), [alongPAll], [ifElse(g(v.any), [alongPMixed], [alongK])]),
+          ifElse(g(v.all), [alongPAll], [ifElse(g(v.any), [alongPMixed], [ifElse(g(v.mono), [alongK], [alongPMixed])])]),
         ]),
       ];
     },
@@ -283,30 +308,38 @@ function col2im() {
   return defineFunction(
     'col2im',
     { c: 'i32', ldc: 'i32', pos: 'i32', tap: 'i32', K: 'i32', j0: 'i32', j1: 'i32', gx: 'i32' },
-    { k: 'i32', o: 'i32', row: 'i32', jp: 'i32', jEnd: 'i32', addr: 'i32', ok: 'i32' },
+    { k: 'i32', o: 'i32', row: 'i32', jp: 'i32', jStart: 'i32', jEnd: 'i32', jEnd4: 'i32', s: 'i32', mono: 'i32' },
     (v) => {
       const g = local.get, set = local.set;
+      /** gx[o + pos[j + i]] += C[k, j + i], at jp = &pos[j] and row = &C[k, j]. */
+      const one = (i: number): Code => cat(
+        set(v.s, i32.add(g(v.o), i32.load(g(v.jp), 4 * i))),
+        f32.store(g(v.s), f32.add(f32.load(g(v.s)), f32.load(g(v.row), 4 * i))),
+      );
       return [
+        set(v.jStart, i32.add(g(v.pos), i32.mul(g(v.j0), i32.const(4)))),
         set(v.jEnd, i32.add(g(v.pos), i32.mul(g(v.j1), i32.const(4)))),
+        // Groups of four j from j0 (aligned, so no j is tested twice); only in an increasing table.
+        increasing(v.mono, v.jp, g(v.jStart), g(v.jEnd)),
+        set(v.jEnd4, i32.add(g(v.jStart), i32.mul(g(v.mono), i32.and(i32.sub(g(v.jEnd), g(v.jStart)), i32.const(-16))))), // mono is 0 or 1
         forLoop(v.k, i32.const(0), g(v.K), 1, [
           set(v.o, i32.add(g(v.gx), i32.load(i32.add(g(v.tap), i32.mul(g(v.k), i32.const(4)))))),
           set(v.row, i32.add(g(v.c), i32.add(i32.mul(g(v.k), g(v.ldc)), i32.mul(g(v.j0), i32.const(4))))),
-          set(v.jp, i32.add(g(v.pos), i32.mul(g(v.j0), i32.const(4)))),
-          doWhile([
-            set(v.addr, i32.load(g(v.jp))),
-            set(v.ok, i32.const(0)),
-            ifElse(i32.ltU(i32.add(g(v.jp), i32.const(12)), g(v.jEnd)), [set(v.ok, steps4(g(v.jp), g(v.addr)))], []),
-            set(v.addr, i32.add(g(v.o), g(v.addr))),
-            ifElse(g(v.ok), [
-              v128.store(g(v.addr), f32x4.add(v128.load(g(v.addr)), v128.load(g(v.row)))),
-              set(v.row, i32.add(g(v.row), i32.const(16))),
-              set(v.jp, i32.add(g(v.jp), i32.const(16))),
-            ], [
-              f32.store(g(v.addr), f32.add(f32.load(g(v.addr)), f32.load(g(v.row)))),
-              set(v.row, i32.add(g(v.row), i32.const(4))),
-              set(v.jp, i32.add(g(v.jp), i32.const(4))),
-            ]),
-          ], i32.ltU(g(v.jp), g(v.jEnd))),
+          set(v.jp, g(v.jStart)),
+          whileLoop(i32.ltU(g(v.jp), g(v.jEnd4)), [
+            set(v.s, i32.load(g(v.jp))),
+            ifElse(run4(g(v.jp), g(v.s)), [
+              set(v.s, i32.add(g(v.o), g(v.s))),
+              v128.store(g(v.s), f32x4.add(v128.load(g(v.s)), v128.load(g(v.row)))),
+            ], [one(0), one(1), one(2), one(3)]),
+            set(v.row, i32.add(g(v.row), i32.const(16))),
+            set(v.jp, i32.add(g(v.jp), i32.const(16))),
+          ]),
+          whileLoop(i32.ltU(g(v.jp), g(v.jEnd)), [
+            one(0),
+            set(v.row, i32.add(g(v.row), i32.const(4))),
+            set(v.jp, i32.add(g(v.jp), i32.const(4))),
+          ]),
         ]),
       ];
     },

@@ -56,20 +56,32 @@ function randomBits(n: number, rand: () => number): Uint32Array {
   return u;
 }
 
-/** What each panel of a pack would look like to the kernel: counts of the kinds of contiguity. */
-const coverage = { pAll: 0, pSome: 0, kGroups: 0, kNone: 0, jGroups: 0, jSingles: 0 };
+/**
+ * Which paths the kernels take, counted from the tables by their rule (kernels.ts): along p, a
+ * panel's groups of four rows; along k and in col2im, in a table whose entries increase by at
+ * least one float, groups of four from the first entry, a run or not, and a tail of 1-3.
+ */
+const coverage = { pAll: 0, pSome: 0, kRun: 0, kBroken: 0, kTail: 0, kNotIncreasing: 0, jRun: 0, jBroken: 0, jTail: 0, jNotIncreasing: 0 };
 const stepsBy4 = (t: number[], i: number) => i + 3 < t.length && t[i + 1] - t[i] === 4 && t[i + 2] - t[i] === 8 && t[i + 3] - t[i] === 12;
+const increasing = (t: number[]) => t.every((v, i) => i === 0 || v - t[i - 1] >= 4);
+/** Counts groups of four from the start of t: runs, other groups, and the tail's length. */
+function countGroups(t: number[]): { run: number; broken: number; tail: number } {
+  const out = { run: 0, broken: 0, tail: t.length % 4 };
+  for (let i = 0; i + 4 <= t.length; i += 4) if (stepsBy4(t, i)) out.run++; else out.broken++;
+  return out;
+}
 function countPack(pOff: number[], kOff: number[], R: number): void {
   for (let pp = 0; (pp + 1) * R <= pOff.length; pp++) {
     let groups = 0;
-    for (let h = 0; h < R / 4; h++) if (stepsBy4(pOff, pp * R + 4 * h) && pp * R + 4 * h + 3 < (pp + 1) * R) groups++;
+    for (let h = 0; h < R / 4; h++) if (stepsBy4(pOff, pp * R + 4 * h)) groups++;
     if (groups === R / 4) coverage.pAll++;
     else if (groups > 0) coverage.pSome++;
+    else if (!increasing(kOff)) coverage.kNotIncreasing++;
     else {
-      let any = false;
-      for (let k = 0; k < kOff.length; ) if (stepsBy4(kOff, k)) { any = true; k += 4; } else k++;
-      if (any) coverage.kGroups++;
-      else coverage.kNone++;
+      const c = countGroups(kOff);
+      coverage.kRun += c.run;
+      coverage.kBroken += c.broken;
+      coverage.kTail += c.tail;
     }
   }
 }
@@ -128,9 +140,13 @@ function col2im(C: Float32Array, pos: number[], tap: number[], images: number, L
   const got = ws.f32.slice(gxw, gxw + gxWords);
   const want = gx0.slice();
   for (let k = 0; k < K; k++) for (let j = 0; j < NL; j++) want[(pos[j] + tap[k]) / 4] = Math.fround(want[(pos[j] + tap[k]) / 4] + C[k * NL + j]);
-  for (let j = 0; j < NL; ) {
-    if (stepsBy4(pos, j) && j + 3 < NL) { coverage.jGroups++; j += 4; } else { coverage.jSingles++; j++; }
-  }
+  // On one thread the kernel takes j in [0, images * L) in one call (threads start a call at an image).
+  if (increasing(pos)) {
+    const c = countGroups(pos);
+    coverage.jRun += c.run;
+    coverage.jBroken += c.broken;
+    coverage.jTail += c.tail;
+  } else coverage.jNotIncreasing++;
   return { got, want };
 }
 
@@ -194,13 +210,9 @@ describe('wasm pack_gather and col2im, vector paths where addresses are contiguo
     setWasmKernelConfig({ threads: 1 });
     for (const k of Object.keys(coverage) as (keyof typeof coverage)[]) coverage[k] = 0;
     CASES.forEach(([name, g], i) => checkGeometry(name, g, 1000 + i));
-    // Every path was taken: whole panels as vectors, panels with some groups, k-groups, none at all.
-    expect(coverage.pAll).toBeGreaterThan(0);
-    expect(coverage.pSome).toBeGreaterThan(0);
-    expect(coverage.kGroups).toBeGreaterThan(0);
-    expect(coverage.kNone).toBeGreaterThan(0);
-    expect(coverage.jGroups).toBeGreaterThan(0);
-    expect(coverage.jSingles).toBeGreaterThan(0);
+    // Every path was taken: along p whole panels and some groups; along k runs, other groups and
+    // tails; col2im runs, other groups and tails.
+    for (const key of ['pAll', 'pSome', 'kRun', 'kBroken', 'kTail', 'jRun', 'jBroken', 'jTail'] as const) expect(coverage[key], key).toBeGreaterThan(0);
   });
 
   it('equal the naive definitions on random tables with runs, repeats and arbitrary offsets', () => {
@@ -220,6 +232,7 @@ describe('wasm pack_gather and col2im, vector paths where addresses are contiguo
       const data = randomBits(600, rand);
       for (const R of [4, 8]) {
         const pOff = table(P, 300), kOff = table(K, 300);
+        countPack(pOff, kOff, R);
         const { got, want } = pack(data, 0, pOff, kOff, R);
         expectSameBits(got, want, `trial ${trial}, R = ${R}, P = ${P}, K = ${K}`);
       }
@@ -230,6 +243,8 @@ describe('wasm pack_gather and col2im, vector paths where addresses are contiguo
       const { got, want } = col2im(C, pos, tap, images, L, 400);
       expectSameFloats(got, want, `trial ${trial}: col2im, K = ${K}, L = ${L}`);
     }
+    expect(coverage.kNotIncreasing, 'packs of tables that do not increase').toBeGreaterThan(0);
+    expect(coverage.jNotIncreasing, 'col2im of tables that do not increase').toBeGreaterThan(0);
   });
 
   it('give the same bits on 2 threads, with pack_gather4, pack_gather8 and col2im split', async () => {
