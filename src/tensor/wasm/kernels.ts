@@ -178,10 +178,10 @@ function increasing(flag: number, at: number, start: Code, end: Code): Code {
 const run4 = (t: Code, first: Code): Code => i32.eq(i32.sub(i32.load(t, 12), first), i32.const(12));
 
 /**
- * pack_gather<R>(src, pOff, kOff, K, dst, pp0, pp1): the packed layout of a matrix whose entries
- * are gathered through two offset tables, X(p, k) = src[pOff[p] + kOff[k]] (tables hold byte
- * offsets): for whole panels pp in [pp0, pp1), dst[(pp * K + k) * R + r] = X(pp * R + r, k).
- * This is im2col fused with packing (see conv.ts); the caller packs a partial last panel. K >= 1.
+ * pack_gather<R>(src, pOff, kOff, K, dst, pp0, pp1, P): the packed layout of a P x K matrix whose
+ * entries are gathered through two offset tables, X(p, k) = src[pOff[p] + kOff[k]] (tables hold
+ * byte offsets): for panels pp in [pp0, pp1), dst[(pp * K + k) * R + r] = X(pp * R + r, k), and 0
+ * for rows p >= P of a partial last panel. This is im2col fused with packing (see conv.ts). K >= 1.
  *
  * It is a copy, so any order of loads and stores gives the same bits; vector loads are used where
  * the addresses are contiguous, which in a stride-1 convolution they mostly are (issue 17):
@@ -192,8 +192,9 @@ const run4 = (t: Code, first: Code): Code => i32.eq(i32.sub(i32.load(t, 12), fir
  * - along k (the weight gradient's operands: p a tap or channel, k an output position): four
  *   consecutive k whose offsets step by one float are, in every row, four consecutive floats, so
  *   each row loads one vector and a 4 x 4 transpose (eight shuffles) turns the rows' vectors into
- *   the four k's columns of R. Groups are taken greedily from the current k; one that straddles an
- *   output row (or runs past K) copies a single k one by one and the next try starts a k later.
+ *   the four k's columns of R. Groups of four k start at k = 0 (aligned: each k is tested once);
+ *   a group that straddles an output row copies its four k one by one, as do the last K % 4.
+ *   This needs kOff to increase (see increasing()), else such panels copy float by float.
  * Panels with some contiguous group of rows take the first way, the others the second.
  */
 function packGather(R: number) {
@@ -203,9 +204,9 @@ function packGather(R: number) {
   for (let h = 0; h < H; h++) hs[`c${h}`] = 'i32';
   return defineFunction(
     `pack_gather${R}`,
-    { src: 'i32', pOff: 'i32', kOff: 'i32', K: 'i32', dst: 'i32', pp0: 'i32', pp1: 'i32' },
+    { src: 'i32', pOff: 'i32', kOff: 'i32', K: 'i32', dst: 'i32', pp0: 'i32', pp1: 'i32', P: 'i32' },
     {
-      ...qs, ...hs, pp: 'i32', d: 'i32', kp: 'i32', kEnd: 'i32', kEnd4: 'i32', s: 'i32', any: 'i32', all: 'i32', mono: 'i32',
+      ...qs, ...hs, r: 'i32', pp: 'i32', d: 'i32', kp: 'i32', kEnd: 'i32', kEnd4: 'i32', s: 'i32', any: 'i32', all: 'i32', mono: 'i32',
       a: 'v128', b: 'v128', c: 'v128', e: 'v128', t0: 'v128', t1: 'v128', t2: 'v128', t3: 'v128',
     },
     (v) => {
@@ -285,9 +286,23 @@ function packGather(R: number) {
         increasing(v.mono, v.kp, g(v.kOff), g(v.kEnd)),
         forLoop(v.pp, g(v.pp0), g(v.pp1), 1, [
           set(v.d, i32.add(g(v.dst), i32.mul(g(v.pp), i32.mul(g(v.K), i32.const(4 * R))))),
-          ...rows,
-          ...groups,
-          ifElse(g(v.all), [alongPAll], [ifElse(g(v.any), [alongPMixed], [ifElse(g(v.mono), [alongK], [alongPMixed])])]),
+          ifElse(i32.gtU(i32.mul(i32.add(g(v.pp), i32.const(1)), i32.const(R)), g(v.P)), [
+            // The partial last panel: zeros, then its rows one by one (its missing rows' offsets are never read).
+            set(v.kp, i32.add(g(v.d), i32.mul(g(v.K), i32.const(4 * R)))),
+            forLoop(v.s, g(v.d), g(v.kp), 16, [v128.store(g(v.s), v128.zero())]),
+            forLoop(v.r, i32.mul(g(v.pp), i32.const(R)), g(v.P), 1, [
+              set(q(0), i32.add(g(v.src), i32.load(i32.add(g(v.pOff), i32.mul(g(v.r), i32.const(4)))))),
+              set(q(1), i32.add(g(v.d), i32.mul(i32.sub(g(v.r), i32.mul(g(v.pp), i32.const(R))), i32.const(4)))),
+              forLoop(v.kp, g(v.kOff), g(v.kEnd), 4, [
+                f32.store(g(q(1)), f32.load(i32.add(g(q(0)), i32.load(g(v.kp))))),
+                set(q(1), i32.add(g(q(1)), i32.const(4 * R))),
+              ]),
+            ]),
+          ], [
+            ...rows,
+            ...groups,
+            ifElse(g(v.all), [alongPAll], [ifElse(g(v.any), [alongPMixed], [ifElse(g(v.mono), [alongK], [alongPMixed])])]),
+          ]),
         ]),
       ];
     },
@@ -301,8 +316,10 @@ function packGather(R: number) {
  * terms in k order; ranges of whole images write disjoint parts of gx, so threads split by image.
  * Within one k the positions j write distinct entries, so four j whose offsets step by one float
  * (consecutive outputs of a row, stride 1) are one vector load, add and store: the same float32
- * additions, each entry's terms still in k order, so the same bits. Groups of four are taken
- * greedily; a j where no group starts (a row's end, stride > 1) is added alone.
+ * additions, each entry's terms still in k order, so the same bits. Groups of four start at j0
+ * (aligned: each group is tested once, not once per j); a group that is not one run (it
+ * straddles an output row, or the stride is > 1) and the last (j1 - j0) % 4 are added one by
+ * one, in j order. This needs pos to increase (see increasing()), else every j is added alone.
  */
 function col2im() {
   return defineFunction(
@@ -523,8 +540,8 @@ export function gemmModuleBytes(relaxed: boolean, shared = true): Uint8Array<Arr
 export interface GemmExports {
   gemm_f32(ip0: number, ip1: number, jp0: number, jp1: number, K: number, a: number, b: number, c: number, ldc: number, kc: number, mcPanels: number): void;
   gemm_i16(ip0: number, ip1: number, jp0: number, jp1: number, K2: number, a: number, b: number, c: number, ldc: number, kc: number, mcPanels: number): void;
-  pack_gather4(src: number, pOff: number, kOff: number, K: number, dst: number, pp0: number, pp1: number): void;
-  pack_gather8(src: number, pOff: number, kOff: number, K: number, dst: number, pp0: number, pp1: number): void;
+  pack_gather4(src: number, pOff: number, kOff: number, K: number, dst: number, pp0: number, pp1: number, P: number): void;
+  pack_gather8(src: number, pOff: number, kOff: number, K: number, dst: number, pp0: number, pp1: number, P: number): void;
   col2im(c: number, ldc: number, pos: number, tap: number, K: number, j0: number, j1: number, gx: number): void;
   maxpool2x2(x: number, out: number, idx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number): void;
   bias_rows(c: number, ldc: number, bias: number, cols: number, r0: number, r1: number, relu: number): void;
