@@ -24,7 +24,7 @@
  * tile per kc block (1/kc of the work). The order is fixed by K and kc alone, never by threads.
  */
 import type { Code } from './emit.js';
-import { buildModule, call, defineFunction, doWhile, f32, f32x4, forLoop, i32, i32x4, ifElse, local, v128, whileLoop } from './emit.js';
+import { buildModule, call, defineFunction, doWhile, f32, f32x4, forLoop, i32, i32x4, ifElse, local, memoryBytes, select, v128, whileLoop } from './emit.js';
 
 /** Micro-tile rows (A panel height) and columns (B panel width). */
 export const MR = 4;
@@ -185,34 +185,41 @@ const run4 = (t: Code, first: Code): Code => i32.eq(i32.sub(i32.load(t, 12), fir
  *
  * It is a copy, so any order of loads and stores gives the same bits; vector loads are used where
  * the addresses are contiguous, which in a stride-1 convolution they mostly are (issue 17):
- * - along p (the forward operand: p an output position, k a tap): four rows r = 4h..4h+3 whose
- *   offsets step by one float are, for every k, four consecutive floats: one v128 load and store
- *   per k and per such group of four (a group that straddles an output row copies its floats one
- *   by one);
+ * - along p (the forward operand, and the input gradient's: p an output position): four rows
+ *   r = 4h..4h+3 whose offsets step by one float are, for every k, four consecutive floats: one
+ *   v128 load and store per k and per such group of four. A group that straddles one output row
+ *   (one break in its steps) is two runs: lanes before the break from a vector load at the first
+ *   run, the others from one that ends at the second run's last float, blended (bitselect) with
+ *   a mask made once per panel; the floats these loads read past their runs are never used, and
+ *   the blend is taken only where kOff increases and both loads stay inside the memory for
+ *   every k. Groups with more breaks (stride > 1, rows shorter than 4) copy float by float.
  * - along k (the weight gradient's operands: p a tap or channel, k an output position): four
  *   consecutive k whose offsets step by one float are, in every row, four consecutive floats, so
  *   each row loads one vector and a 4 x 4 transpose (eight shuffles) turns the rows' vectors into
  *   the four k's columns of R. Groups of four k start at k = 0 (aligned: each k is tested once);
  *   a group that straddles an output row copies its four k one by one, as do the last K % 4.
- *   This needs kOff to increase (see increasing()), else such panels copy float by float.
- * Panels with some contiguous group of rows take the first way, the others the second.
+ * A panel whose groups of rows are all contiguous goes along p; else it goes along k where kOff
+ * increases (see increasing()) and at least half of its k lie in runs of four (counted once per
+ * call); else along p with blends, float by float where a group cannot blend.
  */
 function packGather(R: number) {
   const H = R / 4;
-  const qs: Record<string, 'i32'> = {}, hs: Record<string, 'i32'> = {};
+  const qs: Record<string, 'i32'> = {}, hs: Record<string, 'i32' | 'v128'> = {};
   for (let r = 0; r < R; r++) qs[`q${r}`] = 'i32';
-  for (let h = 0; h < H; h++) hs[`c${h}`] = 'i32';
+  for (let h = 0; h < H; h++) Object.assign(hs, { [`c${h}`]: 'i32', [`qb${h}`]: 'i32', [`m${h}`]: 'v128' });
   return defineFunction(
     `pack_gather${R}`,
     { src: 'i32', pOff: 'i32', kOff: 'i32', K: 'i32', dst: 'i32', pp0: 'i32', pp1: 'i32', P: 'i32' },
     {
-      ...qs, ...hs, r: 'i32', pp: 'i32', d: 'i32', kp: 'i32', kEnd: 'i32', kEnd4: 'i32', s: 'i32', any: 'i32', all: 'i32', mono: 'i32',
+      ...qs, ...hs, r: 'i32', pp: 'i32', d: 'i32', kp: 'i32', kEnd: 'i32', kEnd4: 'i32', s: 'i32', all: 'i32', allBlend: 'i32', mono: 'i32', kMin: 'i32', kMax: 'i32', memEnd: 'i32', nf: 'i32', brk: 'i32', useK: 'i32',
       a: 'v128', b: 'v128', c: 'v128', e: 'v128', t0: 'v128', t1: 'v128', t2: 'v128', t3: 'v128',
     },
     (v) => {
       const g = local.get, set = local.set;
       const q = (r: number) => v[`q${r}` as keyof typeof v];
       const ch = (h: number) => v[`c${h}` as keyof typeof v];
+      const qb = (h: number) => v[`qb${h}` as keyof typeof v];
+      const mk = (h: number) => v[`m${h}` as keyof typeof v];
       const rows: Code[] = [];
       for (let r = 0; r < R; r++) rows.push(set(q(r), i32.add(g(v.src), i32.load(i32.add(g(v.pOff), i32.mul(g(v.pp), i32.const(4 * R))), 4 * r))));
       /** One k, float by float (rows r0..r1-1), at s = kOff[k], into d. */
@@ -234,7 +241,12 @@ function packGather(R: number) {
       );
       // Contiguous along p: every group of rows a vector, or each group its own way.
       const alongPAll = kLoop(Array.from({ length: H }, (_, h) => vector(h)));
-      const alongPMixed = kLoop(Array.from({ length: H }, (_, h) => ifElse(g(ch(h)), [vector(h)], scalar(4 * h, 4 * h + 4))));
+      /** One k, group of rows h as two vectors blended: lanes < b from the run at q(4h), the others from the run ending at q(4h+3). */
+      const blend = (h: number): Code => v128.store(g(v.d), v128.bitselect(
+        v128.load(i32.add(g(qb(h)), g(v.s))), v128.load(i32.add(g(q(4 * h)), g(v.s))), g(mk(h)),
+      ), 16 * h);
+      const alongPBlend = kLoop(Array.from({ length: H }, (_, h) => blend(h)));
+      const alongPMixed = kLoop(Array.from({ length: H }, (_, h) => ifElse(g(ch(h)), [blend(h)], scalar(4 * h, 4 * h + 4))));
       // Contiguous along k: four k at once where their offsets step by one float.
       const transpose: Code[] = [];
       for (let h = 0; h < H; h++) {
@@ -271,19 +283,41 @@ function packGather(R: number) {
           set(v.kp, i32.add(g(v.kp), i32.const(4))),
         ]),
       );
-      const groups: Code[] = [set(v.any, i32.const(0)), set(v.all, i32.const(1))];
+      // Per group of rows h: its steps between rows (e_i: row 4h+i is one float after row 4h+i-1).
+      // No break: one vector (c_h, and all if every group). One break, before row 4h+b: the run
+      // from row 4h fills lanes < b and the run that ends at row 4h+3 (it starts 12 bytes before
+      // that row's float, at qb_h) lanes >= b, where both vector loads stay inside the memory for
+      // every k (the floats they read past the runs are not used). More breaks: float by float.
+      const groups: Code[] = [set(v.all, i32.const(1)), set(v.allBlend, i32.const(1))];
       for (let h = 0; h < H; h++) {
-        const step = (i: number) => i32.eq(i32.sub(g(q(4 * h + i)), g(q(4 * h))), i32.const(4 * i));
+        const e = (i: number) => i32.eq(i32.sub(g(q(4 * h + i)), g(q(4 * h + i - 1))), i32.const(4));
+        const notE = (i: number) => i32.sub(i32.const(1), e(i));
         groups.push(
-          set(ch(h), i32.and(i32.and(step(1), step(2)), step(3))),
-          set(v.any, i32.or(g(v.any), g(ch(h)))),
-          set(v.all, i32.and(g(v.all), g(ch(h)))),
+          set(v.nf, i32.add(i32.add(notE(1), notE(2)), notE(3))),
+          set(v.all, i32.and(g(v.all), i32.eqz(g(v.nf)))),
+          // b: the row of the break, or 4 (no lane from the second run) where there is none.
+          set(v.brk, select(i32.const(4), i32.add(i32.add(notE(1), i32.mul(notE(2), i32.const(2))), i32.mul(notE(3), i32.const(3))), i32.eqz(g(v.nf)))),
+          set(qb(h), i32.sub(g(q(4 * h + 3)), i32.const(12))),
+          set(mk(h), i32x4.gtS(v128.i32Const([0, 1, 2, 3]), i32x4.splat(i32.sub(g(v.brk), i32.const(1))))),
+          set(ch(h), i32.or(i32.eqz(g(v.nf)), i32.and(i32.and(i32.eq(g(v.nf), i32.const(1)), g(v.mono)), i32.and(
+            i32.geS(i32.add(g(qb(h)), g(v.kMin)), i32.const(0)),
+            i32.ltU(i32.add(g(q(4 * h)), g(v.kMax)), g(v.memEnd)),
+          )))),
+          set(v.allBlend, i32.and(g(v.allBlend), g(ch(h)))),
         );
       }
       return [
         set(v.kEnd, i32.add(g(v.kOff), i32.mul(g(v.K), i32.const(4)))),
         set(v.kEnd4, i32.add(g(v.kOff), i32.mul(i32.and(g(v.K), i32.const(-4)), i32.const(4)))), // the end of the whole groups of four k
         increasing(v.mono, v.kp, g(v.kOff), g(v.kEnd)),
+        // The range of an increasing kOff, and the end of the addresses a vector load may start at.
+        set(v.kMin, i32.load(g(v.kOff))),
+        set(v.kMax, i32.load(i32.sub(g(v.kEnd), i32.const(4)))),
+        set(v.memEnd, i32.sub(memoryBytes(), i32.const(15))),
+        // Panels not contiguous along p go along k where at least half the k are in runs of four.
+        set(v.nf, i32.const(0)),
+        forLoop(v.kp, g(v.kOff), g(v.kEnd4), 16, [set(v.nf, i32.add(g(v.nf), run4(g(v.kp), i32.load(g(v.kp)))))]),
+        set(v.useK, i32.and(g(v.mono), i32.geU(i32.mul(g(v.nf), i32.const(8)), g(v.K)))),
         forLoop(v.pp, g(v.pp0), g(v.pp1), 1, [
           set(v.d, i32.add(g(v.dst), i32.mul(g(v.pp), i32.mul(g(v.K), i32.const(4 * R))))),
           ifElse(i32.gtU(i32.mul(i32.add(g(v.pp), i32.const(1)), i32.const(R)), g(v.P)), [
@@ -301,7 +335,7 @@ function packGather(R: number) {
           ], [
             ...rows,
             ...groups,
-            ifElse(g(v.all), [alongPAll], [ifElse(g(v.any), [alongPMixed], [ifElse(g(v.mono), [alongK], [alongPMixed])])]),
+            ifElse(g(v.all), [alongPAll], [ifElse(g(v.useK), [alongK], [ifElse(g(v.allBlend), [alongPBlend], [alongPMixed])])]),
           ]),
         ]),
       ];

@@ -12,7 +12,7 @@
  * plus random tables. Data holds NaNs with payloads, infinities and -0, compared bit for bit.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildModule, defineFunction, i32, local } from '../../../src/tensor/wasm/emit.js';
+import { buildModule, defineFunction, i32, i32x4, local, memoryBytes, select, v128 } from '../../../src/tensor/wasm/emit.js';
 import { setWasmKernelConfig, shutdownThreads, threadedCallCounts } from '../../../src/tensor/wasm/index.js';
 import { col2imWasm, gemmWorkspace, packGatherWasm } from '../../../src/tensor/wasm/runtime.js';
 import { mulberry32 } from '../../helpers/rng.js';
@@ -57,11 +57,14 @@ function randomBits(n: number, rand: () => number): Uint32Array {
 }
 
 /**
- * Which paths the kernels take, counted from the tables by their rule (kernels.ts): along p, a
- * panel's groups of four rows; along k and in col2im, in a table whose entries increase by at
- * least one float, groups of four from the first entry, a run or not, and a tail of 1-3.
+ * Which paths the kernels take, counted from the tables by their rule (kernels.ts). A pack's
+ * panel: every group of four rows contiguous (pAll); else along k, where kOff increases by at
+ * least a float per entry and at least half its k lie in runs of four counted from k = 0 (groups
+ * that are runs, other groups, a tail of 1-3); else each group of rows with at most one break
+ * blended from two vector loads (pBlend if all are), the others float by float (pMixed). col2im:
+ * groups of four positions from the first, runs or not, and a tail.
  */
-const coverage = { pAll: 0, pSome: 0, kRun: 0, kBroken: 0, kTail: 0, kNotIncreasing: 0, jRun: 0, jBroken: 0, jTail: 0, jNotIncreasing: 0 };
+const coverage = { pAll: 0, pBlend: 0, pMixed: 0, kRun: 0, kBroken: 0, kTail: 0, kNotIncreasing: 0, jRun: 0, jBroken: 0, jTail: 0, jNotIncreasing: 0 };
 const stepsBy4 = (t: number[], i: number) => i + 3 < t.length && t[i + 1] - t[i] === 4 && t[i + 2] - t[i] === 8 && t[i + 3] - t[i] === 12;
 const increasing = (t: number[]) => t.every((v, i) => i === 0 || v - t[i - 1] >= 4);
 /** Counts groups of four from the start of t: runs, other groups, and the tail's length. */
@@ -71,18 +74,23 @@ function countGroups(t: number[]): { run: number; broken: number; tail: number }
   return out;
 }
 function countPack(pOff: number[], kOff: number[], R: number): void {
+  const k = countGroups(kOff), mono = increasing(kOff);
   for (let pp = 0; (pp + 1) * R <= pOff.length; pp++) {
-    let groups = 0;
-    for (let h = 0; h < R / 4; h++) if (stepsBy4(pOff, pp * R + 4 * h)) groups++;
-    if (groups === R / 4) coverage.pAll++;
-    else if (groups > 0) coverage.pSome++;
-    else if (!increasing(kOff)) coverage.kNotIncreasing++;
-    else {
-      const c = countGroups(kOff);
-      coverage.kRun += c.run;
-      coverage.kBroken += c.broken;
-      coverage.kTail += c.tail;
+    let full = 0, blendable = 0;
+    for (let h = 0; h < R / 4; h++) {
+      let breaks = 0;
+      for (let i = 1; i < 4; i++) if (pOff[pp * R + 4 * h + i] - pOff[pp * R + 4 * h + i - 1] !== 4) breaks++;
+      if (breaks === 0) full++;
+      if (breaks === 0 || (breaks === 1 && mono)) blendable++;
     }
+    if (full === R / 4) coverage.pAll++;
+    else if (mono && 8 * k.run >= kOff.length) {
+      coverage.kRun += k.run;
+      coverage.kBroken += k.broken;
+      coverage.kTail += k.tail;
+    } else if (blendable === R / 4) coverage.pBlend++;
+    else coverage.pMixed++;
+    if (full < R / 4 && !mono) coverage.kNotIncreasing++;
   }
 }
 
@@ -210,9 +218,9 @@ describe('wasm pack_gather and col2im, vector paths where addresses are contiguo
     setWasmKernelConfig({ threads: 1 });
     for (const k of Object.keys(coverage) as (keyof typeof coverage)[]) coverage[k] = 0;
     CASES.forEach(([name, g], i) => checkGeometry(name, g, 1000 + i));
-    // Every path was taken: along p whole panels and some groups; along k runs, other groups and
-    // tails; col2im runs, other groups and tails.
-    for (const key of ['pAll', 'pSome', 'kRun', 'kBroken', 'kTail', 'jRun', 'jBroken', 'jTail'] as const) expect(coverage[key], key).toBeGreaterThan(0);
+    // Every path was taken: along p whole panels, blends, float by float; along k runs, other
+    // groups and tails; col2im runs, other groups and tails.
+    for (const key of ['pAll', 'pBlend', 'pMixed', 'kRun', 'kBroken', 'kTail', 'jRun', 'jBroken', 'jTail'] as const) expect(coverage[key], key).toBeGreaterThan(0);
   });
 
   it('equal the naive definitions on random tables with runs, repeats and arbitrary offsets', () => {
@@ -261,17 +269,56 @@ describe('wasm pack_gather and col2im, vector paths where addresses are contiguo
     }
   });
 
-  it('emits i32.eq and i32.or as the spec defines them', () => {
-    const f = defineFunction('f', { a: 'i32', b: 'i32', out: 'i32' }, {}, (v) => [
-      i32.store(local.get(v.out), i32.eq(local.get(v.a), local.get(v.b))),
-      i32.store(local.get(v.out), i32.or(local.get(v.a), local.get(v.b)), 4),
-    ], true);
-    const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-    const ex = new WebAssembly.Instance(new WebAssembly.Module(buildModule([f], { initialPages: 1, maximumPages: 1 })), { env: { memory } }).exports as { f: (a: number, b: number, o: number) => void };
+  it('blends two runs only where both vector loads stay inside the memory', () => {
+    setWasmKernelConfig({ threads: 1 });
+    // One panel of 8 rows with src = 0 and absolute offsets: rows 0-1 a run ending at the
+    // memory's last float (then a break), rows 4-7 a run starting at byte 0 after a break. A
+    // blend would load 16 bytes from 8 bytes before the end, or from byte -8: it must copy these
+    // float by float (a trap otherwise). Bytes 0-255 are the module's unused guard.
+    const ws = gemmWorkspace('f32', 0, 0, 0, 64 + 16);
+    if (!ws) throw new Error('no wasm memory');
+    const end = ws.f32.buffer.byteLength, u = new Uint32Array(ws.f32.buffer);
+    const pOff = [end - 8, end - 4, 1024, 1028, 2048, 2052, 0, 4], kOff = [0];
+    const bits = [0x7fc12345, 0x80000000, 0x3f800000, 0x40000000, 0xffc00001, 0x7f800000, 0xbf800000, 0x00000001];
+    pOff.forEach((o, r) => (u[o / 4] = bits[r]));
+    const t = ws.extra; // tables and the packed panel
+    ws.i32.set(pOff, t);
+    ws.i32.set(kOff, t + 16);
+    packGatherWasm(ws, 0, t, 8, t + 16, 1, 8, t + 32);
+    expect(Array.from(u.subarray(t + 32, t + 40))).toEqual(bits);
+    // kOff = [0, 16, 0] does not increase, so its first and last entries do not bound it: rows
+    // 0-1 (a run, then a break) reach the last float only at k = 1. No blend (a trap otherwise).
+    const pOff2 = [end - 24, end - 20, 1024, 1028, 2048, 2052, 2056, 2060], kOff2 = [0, 16, 0];
+    for (const o of [...pOff2, end - 8, end - 4, 1040, 1044, 2064, 2068, 2072, 2076]) u[o / 4] = (o * 2654435761) >>> 0;
+    ws.i32.set(pOff2, t);
+    ws.i32.set(kOff2, t + 16);
+    packGatherWasm(ws, 0, t, 8, t + 16, 3, 8, t + 32);
+    const want: number[] = [];
+    for (const k of kOff2) for (const p of pOff2) want.push(u[(p + k) / 4]);
+    expect(Array.from(u.subarray(t + 32, t + 56))).toEqual(want);
+  });
+
+  it('emits the opcodes these kernels added (i32 eq, or, ge_s, ge_u, store, select, memory size, i32x4 gt_s) as the spec defines them', () => {
+    const f = defineFunction('f', { a: 'i32', b: 'i32', out: 'i32' }, {}, (v) => {
+      const a = local.get(v.a), b = local.get(v.b), o = local.get(v.out);
+      return [
+        i32.store(o, i32.eq(a, b)),
+        i32.store(o, i32.or(a, b), 4),
+        i32.store(o, i32.geS(a, b), 8),
+        i32.store(o, i32.geU(a, b), 12),
+        i32.store(o, select(a, b, i32.geS(a, b)), 16), // signed max
+        i32.store(o, memoryBytes(), 20),
+        v128.store(o, i32x4.gtS(i32x4.splat(a), v128.i32Const([-1, 0, 1, 2])), 32),
+      ];
+    }, true);
+    const memory = new WebAssembly.Memory({ initial: 2, maximum: 2, shared: true });
+    const ex = new WebAssembly.Instance(new WebAssembly.Module(buildModule([f], { initialPages: 2, maximumPages: 2 })), { env: { memory } }).exports as { f: (a: number, b: number, o: number) => void };
     const m = new Int32Array(memory.buffer);
-    for (const [a, b] of [[5, 5], [5, 6], [-1, 0x0f0f], [0x50, 0x0a]]) {
+    for (const [a, b] of [[5, 5], [5, 6], [-1, 0x0f0f], [0x50, 0x0a], [-7, -8]]) {
       ex.f(a, b, 0);
-      expect([m[0], m[1]], `${a}, ${b}`).toEqual([a === b ? 1 : 0, a | b]);
+      const lanes = [-1, 0, 1, 2].map((l) => (a > l ? -1 : 0));
+      expect(Array.from(m.subarray(0, 6)), `${a}, ${b}`).toEqual([a === b ? 1 : 0, a | b, a >= b ? 1 : 0, a >>> 0 >= b >>> 0 ? 1 : 0, Math.max(a, b), 2 * 65536]);
+      expect(Array.from(m.subarray(8, 12)), `${a} > lanes`).toEqual(lanes);
     }
   });
 });
