@@ -328,7 +328,9 @@ export function runWorkspace(ws: Workspace): void {
 /**
  * The wasm gather-packer (kernels.ts pack_gather): packs the P x K matrix
  * X(p, k) = mem[src + pOff[p] + kOff[k]] into panels of R (= MR or NR), where pOff and kOff are
- * Int32 tables of byte offsets in wasm memory. All locations are word offsets.
+ * Int32 tables of byte offsets in wasm memory. All locations are word offsets. The kernel packs
+ * every panel, a partial last one included (rows past P as zeros); `ws` names the workspace whose
+ * memory holds them (the kernel needs nothing else of it).
  */
 export function packGatherWasm(ws: Workspace, src: number, pOff: number, P: number, kOff: number, K: number, R: number, dst: number): void {
   if (K === 0 || P === 0) return;
