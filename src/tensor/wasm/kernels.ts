@@ -202,7 +202,7 @@ const run4 = (t: Code, first: Code): Code => i32.eq(i32.sub(i32.load(t, 12), fir
  * increases (see increasing()) and at least half of its k lie in runs of four (counted once per
  * call); else along p with blends, float by float where a group cannot blend.
  */
-function packGather(R: number) {
+function packGather(R: number, gatherK: number /* the index of gather_k<R> in the module */) {
   const H = R / 4;
   const qs: Record<string, 'i32'> = {}, hs: Record<string, 'i32' | 'v128'> = {};
   for (let r = 0; r < R; r++) qs[`q${r}`] = 'i32';
@@ -212,7 +212,6 @@ function packGather(R: number) {
     { src: 'i32', pOff: 'i32', kOff: 'i32', K: 'i32', dst: 'i32', pp0: 'i32', pp1: 'i32', P: 'i32' },
     {
       ...qs, ...hs, r: 'i32', pp: 'i32', d: 'i32', kp: 'i32', kEnd: 'i32', kEnd4: 'i32', s: 'i32', all: 'i32', allBlend: 'i32', mono: 'i32', kMin: 'i32', kMax: 'i32', memEnd: 'i32', nf: 'i32', brk: 'i32', useK: 'i32',
-      a: 'v128', b: 'v128', c: 'v128', e: 'v128', t0: 'v128', t1: 'v128', t2: 'v128', t3: 'v128',
     },
     (v) => {
       const g = local.get, set = local.set;
@@ -247,42 +246,6 @@ function packGather(R: number) {
       ), 16 * h);
       const alongPBlend = kLoop(Array.from({ length: H }, (_, h) => blend(h)));
       const alongPMixed = kLoop(Array.from({ length: H }, (_, h) => ifElse(g(ch(h)), [blend(h)], scalar(4 * h, 4 * h + 4))));
-      // Contiguous along k: four k at once where their offsets step by one float.
-      const transpose: Code[] = [];
-      for (let h = 0; h < H; h++) {
-        const load = (r: number) => v128.load(i32.add(g(q(4 * h + r)), g(v.s)));
-        transpose.push(
-          set(v.a, load(0)), set(v.b, load(1)), set(v.c, load(2)), set(v.e, load(3)),
-          // a0 b0 a1 b1 | a2 b2 a3 b3 | c0 e0 c1 e1 | c2 e2 c3 e3, then k + i's column is lanes i of each.
-          set(v.t0, v128.shuffle32(g(v.a), g(v.b), [0, 4, 1, 5])),
-          set(v.t1, v128.shuffle32(g(v.a), g(v.b), [2, 6, 3, 7])),
-          set(v.t2, v128.shuffle32(g(v.c), g(v.e), [0, 4, 1, 5])),
-          set(v.t3, v128.shuffle32(g(v.c), g(v.e), [2, 6, 3, 7])),
-          v128.store(g(v.d), v128.shuffle32(g(v.t0), g(v.t2), [0, 1, 4, 5]), 16 * h),
-          v128.store(g(v.d), v128.shuffle32(g(v.t0), g(v.t2), [2, 3, 6, 7]), 16 * h + 4 * R),
-          v128.store(g(v.d), v128.shuffle32(g(v.t1), g(v.t3), [0, 1, 4, 5]), 16 * h + 8 * R),
-          v128.store(g(v.d), v128.shuffle32(g(v.t1), g(v.t3), [2, 3, 6, 7]), 16 * h + 12 * R),
-        );
-      }
-      // Groups of four k from the first (aligned, so no k is tested twice); a group whose offsets
-      // are not one run copies its four k one by one; the last K % 4 k are copied one by one.
-      const fourScalar: Code[] = [];
-      for (let i = 0; i < 4; i++) fourScalar.push(set(v.s, i32.load(g(v.kp), 4 * i)), ...scalar(0, R, 4 * R * i));
-      const alongK = cat(
-        set(v.kp, g(v.kOff)),
-        whileLoop(i32.ltU(g(v.kp), g(v.kEnd4)), [
-          set(v.s, i32.load(g(v.kp))),
-          ifElse(run4(g(v.kp), g(v.s)), transpose, fourScalar),
-          set(v.d, i32.add(g(v.d), i32.const(16 * R))),
-          set(v.kp, i32.add(g(v.kp), i32.const(16))),
-        ]),
-        whileLoop(i32.ltU(g(v.kp), g(v.kEnd)), [
-          set(v.s, i32.load(g(v.kp))),
-          ...scalar(0, R),
-          set(v.d, i32.add(g(v.d), i32.const(4 * R))),
-          set(v.kp, i32.add(g(v.kp), i32.const(4))),
-        ]),
-      );
       // Per group of rows h: its steps between rows (e_i: row 4h+i is one float after row 4h+i-1).
       // No break: one vector (c_h, and all if every group). One break, before row 4h+b: the run
       // from row 4h fills lanes < b and the run that ends at row 4h+3 (it starts 12 bytes before
@@ -335,12 +298,74 @@ function packGather(R: number) {
           ], [
             ...rows,
             ...groups,
-            ifElse(g(v.all), [alongPAll], [ifElse(g(v.useK), [alongK], [ifElse(g(v.allBlend), [alongPBlend], [alongPMixed])])]),
+            ifElse(g(v.all), [alongPAll], [ifElse(g(v.useK), [call(gatherK, ...Array.from({ length: R }, (_, r) => g(q(r))), g(v.d), g(v.kOff), g(v.kEnd), g(v.kEnd4))], [ifElse(g(v.allBlend), [alongPBlend], [alongPMixed])])]),
           ]),
         ]),
       ];
     },
     true,
+  );
+}
+
+/**
+ * gather_k<R>(q0..q<R-1>, d, kOff, kEnd, kEnd4): one panel of pack_gather<R> along k (see there),
+ * rows at byte addresses q_r, into d; kEnd and kEnd4 end kOff and its whole groups of four. Its
+ * own function, so that the engine allocates registers for this loop alone.
+ */
+function gatherK(R: number) {
+  const H = R / 4;
+  const qs: Record<string, 'i32'> = {};
+  for (let r = 0; r < R; r++) qs[`q${r}`] = 'i32';
+  return defineFunction(
+    `gather_k${R}`,
+    { ...qs, d: 'i32', kOff: 'i32', kEnd: 'i32', kEnd4: 'i32' },
+    { s: 'i32', kp: 'i32', a: 'v128', b: 'v128', c: 'v128', e: 'v128', t0: 'v128', t1: 'v128', t2: 'v128', t3: 'v128' },
+    (v) => {
+      const g = local.get, set = local.set;
+      const q = (r: number) => v[`q${r}` as keyof typeof v];
+      /** One k, float by float, at s = kOff[k], into d + at. */
+      const scalar = (at = 0): Code[] => {
+        const out: Code[] = [];
+        for (let r = 0; r < R; r++) out.push(f32.store(g(v.d), f32.load(i32.add(g(q(r)), g(v.s))), at + 4 * r));
+        return out;
+      };
+      // Contiguous along k: four k at once where their offsets step by one float.
+      const transpose: Code[] = [];
+      for (let h = 0; h < H; h++) {
+        const load = (r: number) => v128.load(i32.add(g(q(4 * h + r)), g(v.s)));
+        transpose.push(
+          set(v.a, load(0)), set(v.b, load(1)), set(v.c, load(2)), set(v.e, load(3)),
+          // a0 b0 a1 b1 | a2 b2 a3 b3 | c0 e0 c1 e1 | c2 e2 c3 e3, then k + i's column is lanes i of each.
+          set(v.t0, v128.shuffle32(g(v.a), g(v.b), [0, 4, 1, 5])),
+          set(v.t1, v128.shuffle32(g(v.a), g(v.b), [2, 6, 3, 7])),
+          set(v.t2, v128.shuffle32(g(v.c), g(v.e), [0, 4, 1, 5])),
+          set(v.t3, v128.shuffle32(g(v.c), g(v.e), [2, 6, 3, 7])),
+          v128.store(g(v.d), v128.shuffle32(g(v.t0), g(v.t2), [0, 1, 4, 5]), 16 * h),
+          v128.store(g(v.d), v128.shuffle32(g(v.t0), g(v.t2), [2, 3, 6, 7]), 16 * h + 4 * R),
+          v128.store(g(v.d), v128.shuffle32(g(v.t1), g(v.t3), [0, 1, 4, 5]), 16 * h + 8 * R),
+          v128.store(g(v.d), v128.shuffle32(g(v.t1), g(v.t3), [2, 3, 6, 7]), 16 * h + 12 * R),
+        );
+      }
+      // Groups of four k from the first (aligned, so no k is tested twice); a group whose offsets
+      // are not one run copies its four k one by one; the last K % 4 k are copied one by one.
+      const fourScalar: Code[] = [];
+      for (let i = 0; i < 4; i++) fourScalar.push(set(v.s, i32.load(g(v.kp), 4 * i)), ...scalar(4 * R * i));
+      return [cat(
+        set(v.kp, g(v.kOff)),
+        whileLoop(i32.ltU(g(v.kp), g(v.kEnd4)), [
+          set(v.s, i32.load(g(v.kp))),
+          ifElse(run4(g(v.kp), g(v.s)), transpose, fourScalar),
+          set(v.d, i32.add(g(v.d), i32.const(16 * R))),
+          set(v.kp, i32.add(g(v.kp), i32.const(16))),
+        ]),
+        whileLoop(i32.ltU(g(v.kp), g(v.kEnd)), [
+          set(v.s, i32.load(g(v.kp))),
+          ...scalar(),
+          set(v.d, i32.add(g(v.d), i32.const(4 * R))),
+          set(v.kp, i32.add(g(v.kp), i32.const(4))),
+        ]),
+      )];
+    },
   );
 }
 
@@ -564,7 +589,8 @@ export function gemmModuleBytes(relaxed: boolean, shared = true): Uint8Array<Arr
   return buildModule(
     [
       microKernel('f32', relaxed), driver('f32', 0), microKernel('i16', false), driver('i16', 2),
-      packGather(MR), packGather(NR), col2im(), maxPool2x2(), biasRows(), maxPool2x2Grad(),
+      packGather(MR, 10), packGather(NR, 11), col2im(), maxPool2x2(), biasRows(), maxPool2x2Grad(),
+      gatherK(MR), gatherK(NR), // 10, 11: called by the packers
     ],
     { initialPages: INITIAL_PAGES, maximumPages: MAXIMUM_PAGES, shared },
   );
