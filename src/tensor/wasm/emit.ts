@@ -61,12 +61,17 @@ export const i32 = {
   sub: bin(0x6b),
   mul: bin(0x6c),
   and: bin(0x71),
+  or: bin(0x72),
   shl: bin(0x74),
+  eq: bin(0x46),
   ne: bin(0x47),
   ltU: bin(0x49),
   gtU: bin(0x4b),
+  geU: bin(0x4f),
+  geS: bin(0x4e),
   eqz: (a: Code): Code => [...a, 0x45],
   load: (addr: Code, offset = 0): Code => [...addr, 0x28, ...memarg(2, offset)],
+  store: (addr: Code, value: Code, offset = 0): Code => [...addr, ...value, 0x36, ...memarg(2, offset)],
   /** a < b ? a : b for unsigned values. */
   minU: (a: Code, b: Code): Code => [...a, ...b, ...a, ...b, 0x49, 0x1b],
   divU: bin(0x6e),
@@ -120,6 +125,8 @@ export const i32x4 = {
   splat: (a: Code): Code => [...a, ...simd(0x11)],
   add: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xae)],
   eq: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x37)],
+  /** Lane-wise a > b as signed integers: all ones or zero. */
+  gtS: (a: Code, b: Code): Code => [...a, ...b, ...simd(0x3b)],
   /** Lane i = a[2i] * b[2i] + a[2i+1] * b[2i+1] over signed 16-bit lanes, wrapping to 32 bits. */
   dotI16x8S: (a: Code, b: Code): Code => [...a, ...b, ...simd(0xba)],
 };
@@ -129,6 +136,14 @@ export const f64x2 = {
   /** Lanes 0 and 1 of an f32x4, widened to float64 (exact). */
   promoteLow: (a: Code): Code => [...a, ...simd(0x5f)],
 };
+
+/** cond ? a : b (both evaluated), for values of one type. */
+export function select(a: Code, b: Code, cond: Code): Code {
+  return [...a, ...b, ...cond, 0x1b];
+}
+
+/** The memory's size in bytes (memory.size counts 64 KiB pages; exact up to 32767 pages). */
+export const memoryBytes = (): Code => [0x3f, 0x00, 0x41, 16, 0x74];
 
 export function call(fn: number, ...args: Code[]): Code {
   return [...args.flat(), 0x10, ...uleb(fn)];

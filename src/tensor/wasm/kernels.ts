@@ -24,7 +24,7 @@
  * tile per kc block (1/kc of the work). The order is fixed by K and kc alone, never by threads.
  */
 import type { Code } from './emit.js';
-import { buildModule, call, defineFunction, doWhile, f32, f32x4, f64x2, forLoop, i32, i32x4, ifElse, local, v128, whileLoop } from './emit.js';
+import { buildModule, call, defineFunction, doWhile, f32, f32x4, f64x2, forLoop, i32, i32x4, ifElse, local, memoryBytes, select, v128, whileLoop } from './emit.js';
 
 /** Micro-tile rows (A panel height) and columns (B panel width). */
 export const MR = 4;
@@ -34,6 +34,8 @@ export const INITIAL_PAGES = 256; // 16 MiB
 export const MAXIMUM_PAGES = 16384; // 1 GiB
 
 type Kind = 'f32' | 'i16';
+
+const cat = (...parts: Code[]): Code => parts.flat();
 
 /**
  * kernel(k, a, b, c, ldc, load): C[MR x NR] (+)= A_panel[k x MR]^T B_panel[k x NR].
@@ -145,38 +147,159 @@ function driver(kind: Kind, kernelIndex: number) {
 }
 
 /**
- * pack_gather<R>(src, pOff, kOff, K, dst, pp0, pp1): the packed layout of a matrix whose entries
- * are gathered through two offset tables, X(p, k) = src[pOff[p] + kOff[k]] (tables hold byte
- * offsets): for whole panels pp in [pp0, pp1), dst[(pp * K + k) * R + r] = X(pp * R + r, k).
- * This is im2col fused with packing (see conv.ts); the caller packs a partial last panel. K >= 1.
+ * Whether the four byte offsets of the Int32 table at address `t` (t, t+4, t+8, t+12) step by one
+ * float: t[i] = t[0] + 4i. 1 or 0; `first` is t[0], already loaded.
  */
-function packGather(R: number) {
-  const qs: Record<string, 'i32'> = {};
+function steps4(t: Code, first: Code): Code {
+  const step = (i: number) => i32.eq(i32.sub(i32.load(t, 4 * i), first), i32.const(4 * i));
+  return i32.and(i32.and(step(1), step(2)), step(3));
+}
+
+/**
+ * Sets `flag` to whether the Int32 table entries at byte addresses [start, end) increase by at
+ * least one float each (t[i+1] - t[i] >= 4), using `at` as the cursor. In such a table four
+ * entries step by one float exactly when the last is 12 bytes past the first, so a group costs
+ * one comparison in the loops that test every group for every k (col2im) or every panel (the
+ * packer along k), instead of three; this pass over the table costs one comparison per entry,
+ * once per call. Every convolution table (conv.ts) increases so; any other table still gives
+ * correct results, by the scalar path.
+ */
+function increasing(flag: number, at: number, start: Code, end: Code): Code {
+  const g = local.get;
+  return cat(
+    local.set(flag, i32.const(1)),
+    forLoop(at, start, i32.sub(end, i32.const(4)), 4, [
+      local.set(flag, i32.and(g(flag), i32.geS(i32.sub(i32.load(g(at), 4), i32.load(g(at))), i32.const(4)))),
+    ]),
+  );
+}
+
+/** 1 where the increasing table at `t` has t[3] = t[0] + 12 (`first` = t[0]): four consecutive floats. */
+const run4 = (t: Code, first: Code): Code => i32.eq(i32.sub(i32.load(t, 12), first), i32.const(12));
+
+/**
+ * pack_gather<R>(src, pOff, kOff, K, dst, pp0, pp1, P): the packed layout of a P x K matrix whose
+ * entries are gathered through two offset tables, X(p, k) = src[pOff[p] + kOff[k]] (tables hold
+ * byte offsets): for panels pp in [pp0, pp1), dst[(pp * K + k) * R + r] = X(pp * R + r, k), and 0
+ * for rows p >= P of a partial last panel. This is im2col fused with packing (see conv.ts). K >= 1.
+ *
+ * It is a copy, so any order of loads and stores gives the same bits; vector loads are used where
+ * the addresses are contiguous, which in a stride-1 convolution they mostly are (issue 17):
+ * - along p (the forward operand, and the input gradient's: p an output position): four rows
+ *   r = 4h..4h+3 whose offsets step by one float are, for every k, four consecutive floats: one
+ *   v128 load and store per k and per such group of four. A group that straddles one output row
+ *   (one break in its steps) is two runs: lanes before the break from a vector load at the first
+ *   run, the others from one that ends at the second run's last float, blended (bitselect) with
+ *   a mask made once per panel; the floats these loads read past their runs are never used, and
+ *   the blend is taken only where kOff increases and both loads stay inside the memory for
+ *   every k. Groups with more breaks (stride > 1, rows shorter than 4) copy float by float.
+ * - along k (the weight gradient's operands: p a tap or channel, k an output position): four
+ *   consecutive k whose offsets step by one float are, in every row, four consecutive floats, so
+ *   each row loads one vector and a 4 x 4 transpose (eight shuffles) turns the rows' vectors into
+ *   the four k's columns of R. Groups of four k start at k = 0 (aligned: each k is tested once);
+ *   a group that straddles an output row copies its four k one by one, as do the last K % 4.
+ * A panel whose groups of rows are all contiguous goes along p; else it goes along k where kOff
+ * increases (see increasing()) and at least half of its k lie in runs of four (counted once per
+ * call); else along p with blends, float by float where a group cannot blend.
+ */
+function packGather(R: number, gatherK: number /* the index of gather_k<R> in the module */) {
+  const H = R / 4;
+  const qs: Record<string, 'i32'> = {}, hs: Record<string, 'i32' | 'v128'> = {};
   for (let r = 0; r < R; r++) qs[`q${r}`] = 'i32';
+  for (let h = 0; h < H; h++) Object.assign(hs, { [`c${h}`]: 'i32', [`qb${h}`]: 'i32', [`m${h}`]: 'v128' });
   return defineFunction(
     `pack_gather${R}`,
-    { src: 'i32', pOff: 'i32', kOff: 'i32', K: 'i32', dst: 'i32', pp0: 'i32', pp1: 'i32' },
-    { ...qs, pp: 'i32', d: 'i32', kp: 'i32', kEnd: 'i32', s: 'i32' },
+    { src: 'i32', pOff: 'i32', kOff: 'i32', K: 'i32', dst: 'i32', pp0: 'i32', pp1: 'i32', P: 'i32' },
+    {
+      ...qs, ...hs, r: 'i32', pp: 'i32', d: 'i32', kp: 'i32', kEnd: 'i32', kEnd4: 'i32', s: 'i32', all: 'i32', allBlend: 'i32', mono: 'i32', kMin: 'i32', kMax: 'i32', memEnd: 'i32', nf: 'i32', brk: 'i32', useK: 'i32',
+    },
     (v) => {
-      const g = local.get;
+      const g = local.get, set = local.set;
       const q = (r: number) => v[`q${r}` as keyof typeof v];
-      const rows: Code[] = [], copy: Code[] = [];
-      for (let r = 0; r < R; r++) {
-        rows.push(local.set(q(r), i32.add(g(v.src), i32.load(i32.add(g(v.pOff), i32.mul(g(v.pp), i32.const(4 * R))), 4 * r))));
-        copy.push(f32.store(g(v.d), f32.load(i32.add(g(q(r)), g(v.s))), 4 * r));
+      const ch = (h: number) => v[`c${h}` as keyof typeof v];
+      const qb = (h: number) => v[`qb${h}` as keyof typeof v];
+      const mk = (h: number) => v[`m${h}` as keyof typeof v];
+      const rows: Code[] = [];
+      for (let r = 0; r < R; r++) rows.push(set(q(r), i32.add(g(v.src), i32.load(i32.add(g(v.pOff), i32.mul(g(v.pp), i32.const(4 * R))), 4 * r))));
+      /** One k, float by float (rows r0..r1-1), at s = kOff[k], into d. */
+      const scalar = (r0: number, r1: number, at = 0): Code[] => {
+        const out: Code[] = [];
+        for (let r = r0; r < r1; r++) out.push(f32.store(g(v.d), f32.load(i32.add(g(q(r)), g(v.s))), at + 4 * r));
+        return out;
+      };
+      /** One k, group of rows h as one vector. */
+      const vector = (h: number): Code => v128.store(g(v.d), v128.load(i32.add(g(q(4 * h)), g(v.s))), 16 * h);
+      const kLoop = (body: Code[]): Code => cat(
+        set(v.kp, g(v.kOff)),
+        doWhile([
+          set(v.s, i32.load(g(v.kp))),
+          ...body,
+          set(v.d, i32.add(g(v.d), i32.const(4 * R))),
+          set(v.kp, i32.add(g(v.kp), i32.const(4))),
+        ], i32.ltU(g(v.kp), g(v.kEnd))),
+      );
+      // Contiguous along p: every group of rows a vector, or each group its own way.
+      const alongPAll = kLoop(Array.from({ length: H }, (_, h) => vector(h)));
+      /** One k, group of rows h as two vectors blended: lanes < b from the run at q(4h), the others from the run ending at q(4h+3). */
+      const blend = (h: number): Code => v128.store(g(v.d), v128.bitselect(
+        v128.load(i32.add(g(qb(h)), g(v.s))), v128.load(i32.add(g(q(4 * h)), g(v.s))), g(mk(h)),
+      ), 16 * h);
+      const alongPBlend = kLoop(Array.from({ length: H }, (_, h) => blend(h)));
+      const alongPMixed = kLoop(Array.from({ length: H }, (_, h) => ifElse(g(ch(h)), [blend(h)], scalar(4 * h, 4 * h + 4))));
+      // Per group of rows h: its steps between rows (e_i: row 4h+i is one float after row 4h+i-1).
+      // No break: one vector (c_h, and all if every group). One break, before row 4h+b: the run
+      // from row 4h fills lanes < b and the run that ends at row 4h+3 (it starts 12 bytes before
+      // that row's float, at qb_h) lanes >= b, where both vector loads stay inside the memory for
+      // every k (the floats they read past the runs are not used). More breaks: float by float.
+      const groups: Code[] = [set(v.all, i32.const(1)), set(v.allBlend, i32.const(1))];
+      for (let h = 0; h < H; h++) {
+        const e = (i: number) => i32.eq(i32.sub(g(q(4 * h + i)), g(q(4 * h + i - 1))), i32.const(4));
+        const notE = (i: number) => i32.sub(i32.const(1), e(i));
+        groups.push(
+          set(v.nf, i32.add(i32.add(notE(1), notE(2)), notE(3))),
+          set(v.all, i32.and(g(v.all), i32.eqz(g(v.nf)))),
+          // b: the row of the break, or 4 (no lane from the second run) where there is none.
+          set(v.brk, select(i32.const(4), i32.add(i32.add(notE(1), i32.mul(notE(2), i32.const(2))), i32.mul(notE(3), i32.const(3))), i32.eqz(g(v.nf)))),
+          set(qb(h), i32.sub(g(q(4 * h + 3)), i32.const(12))),
+          set(mk(h), i32x4.gtS(v128.i32Const([0, 1, 2, 3]), i32x4.splat(i32.sub(g(v.brk), i32.const(1))))),
+          set(ch(h), i32.or(i32.eqz(g(v.nf)), i32.and(i32.and(i32.eq(g(v.nf), i32.const(1)), g(v.mono)), i32.and(
+            i32.geS(i32.add(g(qb(h)), g(v.kMin)), i32.const(0)),
+            i32.ltU(i32.add(g(q(4 * h)), g(v.kMax)), g(v.memEnd)),
+          )))),
+          set(v.allBlend, i32.and(g(v.allBlend), g(ch(h)))),
+        );
       }
       return [
-        local.set(v.kEnd, i32.add(g(v.kOff), i32.mul(g(v.K), i32.const(4)))),
+        set(v.kEnd, i32.add(g(v.kOff), i32.mul(g(v.K), i32.const(4)))),
+        set(v.kEnd4, i32.add(g(v.kOff), i32.mul(i32.and(g(v.K), i32.const(-4)), i32.const(4)))), // the end of the whole groups of four k
+        increasing(v.mono, v.kp, g(v.kOff), g(v.kEnd)),
+        // The range of an increasing kOff, and the end of the addresses a vector load may start at.
+        set(v.kMin, i32.load(g(v.kOff))),
+        set(v.kMax, i32.load(i32.sub(g(v.kEnd), i32.const(4)))),
+        set(v.memEnd, i32.sub(memoryBytes(), i32.const(15))),
+        // Panels not contiguous along p go along k where at least half the k are in runs of four.
+        set(v.nf, i32.const(0)),
+        forLoop(v.kp, g(v.kOff), g(v.kEnd4), 16, [set(v.nf, i32.add(g(v.nf), run4(g(v.kp), i32.load(g(v.kp)))))]),
+        set(v.useK, i32.and(g(v.mono), i32.geU(i32.mul(g(v.nf), i32.const(8)), g(v.K)))),
         forLoop(v.pp, g(v.pp0), g(v.pp1), 1, [
-          local.set(v.d, i32.add(g(v.dst), i32.mul(g(v.pp), i32.mul(g(v.K), i32.const(4 * R))))),
-          ...rows,
-          local.set(v.kp, g(v.kOff)),
-          doWhile([
-            local.set(v.s, i32.load(g(v.kp))),
-            ...copy,
-            local.set(v.d, i32.add(g(v.d), i32.const(4 * R))),
-            local.set(v.kp, i32.add(g(v.kp), i32.const(4))),
-          ], i32.ltU(g(v.kp), g(v.kEnd))),
+          set(v.d, i32.add(g(v.dst), i32.mul(g(v.pp), i32.mul(g(v.K), i32.const(4 * R))))),
+          ifElse(i32.gtU(i32.mul(i32.add(g(v.pp), i32.const(1)), i32.const(R)), g(v.P)), [
+            // The partial last panel: zeros, then its rows one by one (its missing rows' offsets are never read).
+            set(v.kp, i32.add(g(v.d), i32.mul(g(v.K), i32.const(4 * R)))),
+            forLoop(v.s, g(v.d), g(v.kp), 16, [v128.store(g(v.s), v128.zero())]),
+            forLoop(v.r, i32.mul(g(v.pp), i32.const(R)), g(v.P), 1, [
+              set(q(0), i32.add(g(v.src), i32.load(i32.add(g(v.pOff), i32.mul(g(v.r), i32.const(4)))))),
+              set(q(1), i32.add(g(v.d), i32.mul(i32.sub(g(v.r), i32.mul(g(v.pp), i32.const(R))), i32.const(4)))),
+              forLoop(v.kp, g(v.kOff), g(v.kEnd), 4, [
+                f32.store(g(q(1)), f32.load(i32.add(g(q(0)), i32.load(g(v.kp))))),
+                set(q(1), i32.add(g(q(1)), i32.const(4 * R))),
+              ]),
+            ]),
+          ], [
+            ...rows,
+            ...groups,
+            ifElse(g(v.all), [alongPAll], [ifElse(g(v.useK), [call(gatherK, ...Array.from({ length: R }, (_, r) => g(q(r))), g(v.d), g(v.kOff), g(v.kEnd), g(v.kEnd4))], [ifElse(g(v.allBlend), [alongPBlend], [alongPMixed])])]),
+          ]),
         ]),
       ];
     },
@@ -185,29 +308,114 @@ function packGather(R: number) {
 }
 
 /**
+ * gather_k<R>(q0..q<R-1>, d, kOff, kEnd, kEnd4): one panel of pack_gather<R> along k (see there),
+ * rows at byte addresses q_r, into d; kEnd and kEnd4 end kOff and its whole groups of four. Its
+ * own function, so that the engine allocates registers for this loop alone.
+ */
+function gatherK(R: number) {
+  const H = R / 4;
+  const qs: Record<string, 'i32'> = {};
+  for (let r = 0; r < R; r++) qs[`q${r}`] = 'i32';
+  return defineFunction(
+    `gather_k${R}`,
+    { ...qs, d: 'i32', kOff: 'i32', kEnd: 'i32', kEnd4: 'i32' },
+    { s: 'i32', kp: 'i32', a: 'v128', b: 'v128', c: 'v128', e: 'v128', t0: 'v128', t1: 'v128', t2: 'v128', t3: 'v128' },
+    (v) => {
+      const g = local.get, set = local.set;
+      const q = (r: number) => v[`q${r}` as keyof typeof v];
+      /** One k, float by float, at s = kOff[k], into d + at. */
+      const scalar = (at = 0): Code[] => {
+        const out: Code[] = [];
+        for (let r = 0; r < R; r++) out.push(f32.store(g(v.d), f32.load(i32.add(g(q(r)), g(v.s))), at + 4 * r));
+        return out;
+      };
+      // Contiguous along k: four k at once where their offsets step by one float.
+      const transpose: Code[] = [];
+      for (let h = 0; h < H; h++) {
+        const load = (r: number) => v128.load(i32.add(g(q(4 * h + r)), g(v.s)));
+        transpose.push(
+          set(v.a, load(0)), set(v.b, load(1)), set(v.c, load(2)), set(v.e, load(3)),
+          // a0 b0 a1 b1 | a2 b2 a3 b3 | c0 e0 c1 e1 | c2 e2 c3 e3, then k + i's column is lanes i of each.
+          set(v.t0, v128.shuffle32(g(v.a), g(v.b), [0, 4, 1, 5])),
+          set(v.t1, v128.shuffle32(g(v.a), g(v.b), [2, 6, 3, 7])),
+          set(v.t2, v128.shuffle32(g(v.c), g(v.e), [0, 4, 1, 5])),
+          set(v.t3, v128.shuffle32(g(v.c), g(v.e), [2, 6, 3, 7])),
+          v128.store(g(v.d), v128.shuffle32(g(v.t0), g(v.t2), [0, 1, 4, 5]), 16 * h),
+          v128.store(g(v.d), v128.shuffle32(g(v.t0), g(v.t2), [2, 3, 6, 7]), 16 * h + 4 * R),
+          v128.store(g(v.d), v128.shuffle32(g(v.t1), g(v.t3), [0, 1, 4, 5]), 16 * h + 8 * R),
+          v128.store(g(v.d), v128.shuffle32(g(v.t1), g(v.t3), [2, 3, 6, 7]), 16 * h + 12 * R),
+        );
+      }
+      // Groups of four k from the first (aligned, so no k is tested twice); a group whose offsets
+      // are not one run copies its four k one by one; the last K % 4 k are copied one by one.
+      const fourScalar: Code[] = [];
+      for (let i = 0; i < 4; i++) fourScalar.push(set(v.s, i32.load(g(v.kp), 4 * i)), ...scalar(4 * R * i));
+      return [cat(
+        set(v.kp, g(v.kOff)),
+        whileLoop(i32.ltU(g(v.kp), g(v.kEnd4)), [
+          set(v.s, i32.load(g(v.kp))),
+          ifElse(run4(g(v.kp), g(v.s)), transpose, fourScalar),
+          set(v.d, i32.add(g(v.d), i32.const(16 * R))),
+          set(v.kp, i32.add(g(v.kp), i32.const(16))),
+        ]),
+        whileLoop(i32.ltU(g(v.kp), g(v.kEnd)), [
+          set(v.s, i32.load(g(v.kp))),
+          ...scalar(),
+          set(v.d, i32.add(g(v.d), i32.const(4 * R))),
+          set(v.kp, i32.add(g(v.kp), i32.const(4))),
+        ]),
+      )];
+    },
+  );
+}
+
+/**
  * col2im(c, ldc, pos, tap, K, j0, j1, gx): the adjoint of the gather, gx[pos[j] + tap[k]] += C[k, j]
  * for every k < K and j in [j0, j1) (tables in bytes, ldc in bytes). Each gx entry receives its
  * terms in k order; ranges of whole images write disjoint parts of gx, so threads split by image.
+ * Within one k the positions j write distinct entries, so four j whose offsets step by one float
+ * (consecutive outputs of a row, stride 1) are one vector load, add and store: the same float32
+ * additions, each entry's terms still in k order, so the same bits. Groups of four start at j0
+ * (aligned: each group is tested once, not once per j); a group that is not one run (it
+ * straddles an output row, or the stride is > 1) and the last (j1 - j0) % 4 are added one by
+ * one, in j order. This needs pos to increase (see increasing()), else every j is added alone.
  */
 function col2im() {
   return defineFunction(
     'col2im',
     { c: 'i32', ldc: 'i32', pos: 'i32', tap: 'i32', K: 'i32', j0: 'i32', j1: 'i32', gx: 'i32' },
-    { k: 'i32', o: 'i32', row: 'i32', jp: 'i32', jEnd: 'i32', addr: 'i32' },
+    { k: 'i32', o: 'i32', row: 'i32', jp: 'i32', jStart: 'i32', jEnd: 'i32', jEnd4: 'i32', s: 'i32', mono: 'i32' },
     (v) => {
-      const g = local.get;
+      const g = local.get, set = local.set;
+      /** gx[o + pos[j + i]] += C[k, j + i], at jp = &pos[j] and row = &C[k, j]. */
+      const one = (i: number): Code => cat(
+        set(v.s, i32.add(g(v.o), i32.load(g(v.jp), 4 * i))),
+        f32.store(g(v.s), f32.add(f32.load(g(v.s)), f32.load(g(v.row), 4 * i))),
+      );
       return [
-        local.set(v.jEnd, i32.add(g(v.pos), i32.mul(g(v.j1), i32.const(4)))),
+        set(v.jStart, i32.add(g(v.pos), i32.mul(g(v.j0), i32.const(4)))),
+        set(v.jEnd, i32.add(g(v.pos), i32.mul(g(v.j1), i32.const(4)))),
+        // Groups of four j from j0 (aligned, so no j is tested twice); only in an increasing table.
+        increasing(v.mono, v.jp, g(v.jStart), g(v.jEnd)),
+        set(v.jEnd4, i32.add(g(v.jStart), i32.mul(g(v.mono), i32.and(i32.sub(g(v.jEnd), g(v.jStart)), i32.const(-16))))), // mono is 0 or 1
         forLoop(v.k, i32.const(0), g(v.K), 1, [
-          local.set(v.o, i32.add(g(v.gx), i32.load(i32.add(g(v.tap), i32.mul(g(v.k), i32.const(4)))))),
-          local.set(v.row, i32.add(g(v.c), i32.add(i32.mul(g(v.k), g(v.ldc)), i32.mul(g(v.j0), i32.const(4))))),
-          local.set(v.jp, i32.add(g(v.pos), i32.mul(g(v.j0), i32.const(4)))),
-          doWhile([
-            local.set(v.addr, i32.add(g(v.o), i32.load(g(v.jp)))),
-            f32.store(g(v.addr), f32.add(f32.load(g(v.addr)), f32.load(g(v.row)))),
-            local.set(v.row, i32.add(g(v.row), i32.const(4))),
-            local.set(v.jp, i32.add(g(v.jp), i32.const(4))),
-          ], i32.ltU(g(v.jp), g(v.jEnd))),
+          set(v.o, i32.add(g(v.gx), i32.load(i32.add(g(v.tap), i32.mul(g(v.k), i32.const(4)))))),
+          set(v.row, i32.add(g(v.c), i32.add(i32.mul(g(v.k), g(v.ldc)), i32.mul(g(v.j0), i32.const(4))))),
+          set(v.jp, g(v.jStart)),
+          whileLoop(i32.ltU(g(v.jp), g(v.jEnd4)), [
+            set(v.s, i32.load(g(v.jp))),
+            ifElse(run4(g(v.jp), g(v.s)), [
+              set(v.s, i32.add(g(v.o), g(v.s))),
+              v128.store(g(v.s), f32x4.add(v128.load(g(v.s)), v128.load(g(v.row)))),
+            ], [one(0), one(1), one(2), one(3)]),
+            set(v.row, i32.add(g(v.row), i32.const(16))),
+            set(v.jp, i32.add(g(v.jp), i32.const(16))),
+          ]),
+          whileLoop(i32.ltU(g(v.jp), g(v.jEnd)), [
+            one(0),
+            set(v.row, i32.add(g(v.row), i32.const(4))),
+            set(v.jp, i32.add(g(v.jp), i32.const(4))),
+          ]),
         ]),
       ];
     },
@@ -441,7 +649,8 @@ export function gemmModuleBytes(relaxed: boolean, shared = true): Uint8Array<Arr
   return buildModule(
     [
       microKernel('f32', relaxed), driver('f32', 0), microKernel('i16', false), driver('i16', 2),
-      packGather(MR), packGather(NR), col2im(), maxPool2x2(), biasRows(), maxPool2x2Grad(false),
+      packGather(MR, 10), packGather(NR, 11), col2im(), maxPool2x2(), biasRows(), maxPool2x2Grad(false),
+      gatherK(MR), gatherK(NR), // 10, 11: called by the packers
       maxPool2x2Grad(true), sumChannelsRelu(),
     ],
     { initialPages: INITIAL_PAGES, maximumPages: MAXIMUM_PAGES, shared },
@@ -452,8 +661,8 @@ export function gemmModuleBytes(relaxed: boolean, shared = true): Uint8Array<Arr
 export interface GemmExports {
   gemm_f32(ip0: number, ip1: number, jp0: number, jp1: number, K: number, a: number, b: number, c: number, ldc: number, kc: number, mcPanels: number): void;
   gemm_i16(ip0: number, ip1: number, jp0: number, jp1: number, K2: number, a: number, b: number, c: number, ldc: number, kc: number, mcPanels: number): void;
-  pack_gather4(src: number, pOff: number, kOff: number, K: number, dst: number, pp0: number, pp1: number): void;
-  pack_gather8(src: number, pOff: number, kOff: number, K: number, dst: number, pp0: number, pp1: number): void;
+  pack_gather4(src: number, pOff: number, kOff: number, K: number, dst: number, pp0: number, pp1: number, P: number): void;
+  pack_gather8(src: number, pOff: number, kOff: number, K: number, dst: number, pp0: number, pp1: number, P: number): void;
   col2im(c: number, ldc: number, pos: number, tap: number, K: number, j0: number, j1: number, gx: number): void;
   maxpool2x2(x: number, out: number, idx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number, xs: number, os: number): void;
   bias_rows(c: number, ldc: number, bias: number, cols: number, r0: number, r1: number, relu: number): void;

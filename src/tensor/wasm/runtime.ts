@@ -330,27 +330,14 @@ export function runWorkspace(ws: Workspace): void {
 /**
  * The wasm gather-packer (kernels.ts pack_gather): packs the P x K matrix
  * X(p, k) = mem[src + pOff[p] + kOff[k]] into panels of R (= MR or NR), where pOff and kOff are
- * Int32 tables of byte offsets in wasm memory. All locations are word offsets.
+ * Int32 tables of byte offsets in wasm memory. All locations are word offsets. The kernel packs
+ * every panel, a partial last one included (rows past P as zeros); `ws` names the workspace whose
+ * memory holds them (the kernel needs nothing else of it).
  */
 export function packGatherWasm(ws: Workspace, src: number, pOff: number, P: number, kOff: number, K: number, R: number, dst: number): void {
   if (K === 0 || P === 0) return;
-  const full = Math.floor(P / R);
-  if (full > 0) {
-    dispatch(R === NR ? 'pack_gather8' : 'pack_gather4', full * R * K, full, [src * 4, pOff * 4, kOff * 4, K, dst * 4, 0, 0], 5, 6);
-  }
-  if (full * R < P) {
-    // The partial last panel, in TypeScript.
-    const f = ws.f32, t = ws.i32, d0 = dst + full * K * R;
-    for (let r = 0; r < R; r++) {
-      const p = full * R + r;
-      if (p < P) {
-        const q = src + (t[pOff + p] >> 2);
-        for (let k = 0; k < K; k++) f[d0 + k * R + r] = f[q + (t[kOff + k] >> 2)];
-      } else {
-        for (let k = 0; k < K; k++) f[d0 + k * R + r] = 0;
-      }
-    }
-  }
+  const panels = Math.ceil(P / R); // a partial last panel included: the kernel zeroes its missing rows
+  dispatch(R === NR ? 'pack_gather8' : 'pack_gather4', panels * R * K, panels, [src * 4, pOff * 4, kOff * 4, K, dst * 4, 0, 0, P], 5, 6);
 }
 
 /**
