@@ -199,7 +199,7 @@ export function conv2dGradWeightF32(x: Float32Array, xShape: readonly number[], 
   const t = tables(g, p);
   const planeWords = t.Hp * t.Wp;
   const sizes = [g.N * g.C * planeWords, gy.length, NL, g.CKK, NL, g.Og];
-  const ws = gemmWorkspace('f32', g.Og, g.CKK, NL, regions(0, sizes).words);
+  const ws = weightGradWorkspace(g, regions(0, sizes).words);
   if (!ws) return null;
   const gw = alloc(g.O * g.CKK);
   const [xw, gyw, posw, tapw, posYw, rowsYw] = regions(ws.extra, sizes).at;
@@ -220,16 +220,49 @@ function stageTables(ws: Workspace, t: Tables, at: At): void {
   ws.i32.set(t.rowsY, at.rowsYw);
 }
 
+/**
+ * The weight gradient's product computes gW_g[Og, CKK] or, where that pads less, its transpose
+ * gW_g^T[CKK, Og] = cols[CKK, N*L] · gy_g^T[N*L, Og]: the gemm pads rows to MR = 4 and columns
+ * to NR = 8, so conv1 of the tutorial (Og 40, CKK 9) computes 12 x 40 instead of 40 x 16. Each
+ * entry is the same products in the same k order either way (a*b = b*a, also fused), so the
+ * same bits.
+ */
+function weightGradTransposed(g: Geometry): boolean {
+  const pad = (v: number, r: number) => Math.ceil(v / r) * r;
+  return pad(g.CKK, MR) * pad(g.Og, NR) < pad(g.Og, MR) * pad(g.CKK, NR);
+}
+
+function weightGradWorkspace(g: Geometry, extraWords: number): Workspace | null {
+  const NL = g.N * g.L;
+  return weightGradTransposed(g) ? gemmWorkspace('f32', g.CKK, g.Og, NL, extraWords) : gemmWorkspace('f32', g.Og, g.CKK, NL, extraWords);
+}
+
 /** The weight gradient's products, one per group, from padded x and gy already in wasm memory. */
 function weightGradProducts(ws: Workspace, g: Geometry, t: Tables, at: At & { xw: number; gyw: number }, gw: Float32Array): void {
   const NL = g.N * g.L, planeWords = t.Hp * t.Wp;
+  const transposed = weightGradTransposed(g);
   for (let gi = 0; gi < g.G; gi++) {
-    packGatherWasm(ws, at.gyw + gi * g.Og * g.L, at.rowsYw, g.Og, at.posYw, NL, MR, ws.a);
-    packGatherWasm(ws, at.xw + gi * g.Cg * planeWords, at.tapw, g.CKK, at.posw, NL, NR, ws.b);
+    const gy = at.gyw + gi * g.Og * g.L, x = at.xw + gi * g.Cg * planeWords;
+    if (transposed) {
+      packGatherWasm(ws, x, at.tapw, g.CKK, at.posw, NL, MR, ws.a);
+      packGatherWasm(ws, gy, at.rowsYw, g.Og, at.posYw, NL, NR, ws.b);
+    } else {
+      packGatherWasm(ws, gy, at.rowsYw, g.Og, at.posYw, NL, MR, ws.a);
+      packGatherWasm(ws, x, at.tapw, g.CKK, at.posw, NL, NR, ws.b);
+    }
     runWorkspace(ws);
-    for (let o = 0; o < g.Og; o++) {
-      const s = ws.c + o * ws.ldc;
-      gw.set(ws.f32.subarray(s, s + g.CKK), (gi * g.Og + o) * g.CKK);
+    const c = ws.f32;
+    if (transposed) {
+      // C[k, o] is gW[gi * Og + o, k].
+      for (let o = 0; o < g.Og; o++) {
+        const d = (gi * g.Og + o) * g.CKK;
+        for (let k = 0; k < g.CKK; k++) gw[d + k] = c[ws.c + k * ws.ldc + o];
+      }
+    } else {
+      for (let o = 0; o < g.Og; o++) {
+        const s = ws.c + o * ws.ldc;
+        gw.set(c.subarray(s, s + g.CKK), (gi * g.Og + o) * g.CKK);
+      }
     }
   }
 }
@@ -363,12 +396,12 @@ function backwardProducts(
   const sizes = [g.N * g.O * g.L, NL, g.CKK, NL, g.Og, needs.weight ? paddedX : 0, needs.input ? paddedX : 0, extraWords];
   const words = regions(0, sizes).words;
   // Both products' workspaces, with their free space (where gy is staged) at one word offset.
-  const probeW = needs.weight ? gemmWorkspace('f32', g.Og, g.CKK, NL, 0) : null;
+  const probeW = needs.weight ? weightGradWorkspace(g, 0) : null;
   const probeX = needs.input ? gemmWorkspace('f32', g.CKK, NL, g.Og, 0) : null;
   if ((needs.weight && !probeW) || (needs.input && !probeX)) return null;
   // An empty product's free space starts right after the 64 reserved words: staging alone (the bias gradient) needs no more.
   const base = Math.max(probeW?.extra ?? 64, probeX?.extra ?? 64);
-  const wsW = probeW && gemmWorkspace('f32', g.Og, g.CKK, NL, base - probeW.extra + words);
+  const wsW = probeW && weightGradWorkspace(g, base - probeW.extra + words);
   const wsX = probeX && gemmWorkspace('f32', g.CKK, NL, g.Og, base - probeX.extra + words);
   const wsS = gemmWorkspace('f32', 0, 0, 0, base - 64 + words);
   if ((needs.weight && !wsW) || (needs.input && !wsX) || !wsS) return null;
