@@ -128,11 +128,13 @@ export function conv2dForwardF32(
 
 /**
  * maxPool2d(relu(conv(x, w) + bias), 2) with the 2 x 2, stride-2 pooling run on the product while
- * it is still in wasm memory (kernels.ts maxpool2x2 over the rows of C, whose N planes per
- * channel lie back to back): the convolution's activations, four times the pooled size, are
- * never copied out and never staged again for the pooling. The pooling kernel and its input are
- * those of the separate ops (conv2dForwardF32 with relu, then maxPool2x2Wasm), so the pooled
- * values and the winners' indices (h * OW + w in the conv output plane) are the same bits.
+ * it is still in wasm memory (kernels.ts maxpool2x2_bias_relu over the rows of C, whose N planes
+ * per channel lie back to back, adding the bias and applying relu as it reads them): the
+ * convolution's activations, four times the pooled size, are read once, never rewritten, never
+ * copied out. The pooling sees the values bias_rows would have stored (the same float32 add and
+ * relu) and runs the comparisons of the separate ops (conv2dForwardF32 with relu, then
+ * maxPool2x2Wasm), so the pooled values and the winners' indices (h * OW + w in the conv output
+ * plane) are the same bits.
  * Null where this path does not apply (pooled width < 4, an empty problem, past the memory).
  */
 export function conv2dReluPoolF32(
@@ -144,13 +146,14 @@ export function conv2dReluPoolF32(
   if (PW < 4 || PH === 0 || g.N * g.L === 0 || g.Og === 0) return null;
   const n = g.N * g.O * PL;
   let out: Float32Array | null = null, indices: Int32Array | null = null;
-  const ok = forwardProducts(x, g, w, p, bias, true, regions(0, [n, n]).words, (ws, gi, free) => {
+  const ok = forwardProducts(x, g, w, p, bias, true, regions(0, [n, n]).words, (ws, gi, free, biasw) => {
     const [outw, idxw] = regions(free, [n, n]).at;
     // Plane (o, n) of the product starts at c + o * ldc + n * L; its pooled plane goes where
-    // the result [N, O, OH/2, OW/2] has it, (n * O + gi * Og + o) * PL: one call per channel row.
+    // the result [N, O, OH/2, OW/2] has it, (n * O + gi * Og + o) * PL: one call per channel
+    // row, which adds the channel's bias and applies relu as it reads (bias_rows is skipped).
     for (let o = 0; o < g.Og; o++) {
       const at = (gi * g.Og + o) * PL;
-      maxPool2x2Words(ws.c + o * ws.ldc, g.N, g.OH, g.OW, PH, PW, g.L, outw + at, idxw + at, g.O * PL);
+      maxPool2x2Words(ws.c + o * ws.ldc, g.N, g.OH, g.OW, PH, PW, g.L, outw + at, idxw + at, g.O * PL, biasw + gi * g.Og + o);
     }
     if (gi === g.G - 1) {
       out = alloc(n);
@@ -158,7 +161,7 @@ export function conv2dReluPoolF32(
       out.set(ws.f32.subarray(outw, outw + n));
       indices.set(ws.i32.subarray(idxw, idxw + n));
     }
-  });
+  }, false);
   return ok && out && indices ? { out, indices } : null;
 }
 
@@ -168,7 +171,7 @@ export function conv2dReluPoolF32(
  */
 function forwardProducts(
   x: Float32Array, g: Geometry, w: Float32Array, p: Conv2dParams, bias: Float32Array | null, relu: boolean, extraWords: number,
-  epilogue: (ws: Workspace, gi: number, free: number) => void,
+  epilogue: (ws: Workspace, gi: number, free: number, biasw: number) => void, biasRows = true,
 ): boolean {
   const NL = g.N * g.L;
   const t = tables(g, p);
@@ -185,8 +188,8 @@ function forwardProducts(
     packPanelsF32({ data: w, offset: gi * g.Og * g.CKK, rowStride: g.CKK, colStride: 1 }, g.CKK, 1, g.Og, g.CKK, MR, ws.f32, ws.a);
     packGatherWasm(ws, xw + gi * g.Cg * planeWords, posw, NL, tapw, g.CKK, NR, ws.b);
     runWorkspace(ws);
-    if (bias) biasRowsWasm(ws, g.Og, biasw + gi * g.Og, relu);
-    epilogue(ws, gi, free);
+    if (bias && biasRows) biasRowsWasm(ws, g.Og, biasw + gi * g.Og, relu);
+    epilogue(ws, gi, free, biasw);
   }
   return true;
 }

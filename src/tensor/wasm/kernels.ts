@@ -424,26 +424,32 @@ function col2im() {
 }
 
 /**
- * maxpool2x2(x, out, idx, H, W, OH, OW, r0, r1, xs, os): 2 x 2 max pooling with stride 2 over output
- * rows [r0, r1) of all planes (row r is row r % OH of plane r / OH; plane p's input starts at
- * element p * xs of x, its outputs at p * os of out and idx: H * W and OH * OW for planes back to
- * back, other strides for planes inside a larger layout, as a fused convolution's), 4 outputs per step: the two input
- * rows are loaded as 8 floats each and split into the window's four corners a b / c d, then a
- * running best is updated branch-free, in window order, by the rule of pool.ts: a later corner
- * wins if it is greater, or if it is NaN (the last NaN wins, as PyTorch). idx receives h * W + w in the
+ * maxpool2x2(x, out, idx, H, W, OH, OW, r0, r1, xs, os, bias): 2 x 2 max pooling with stride 2 over
+ * output rows [r0, r1) of all planes (row r is row r % OH of plane r / OH; plane p's input starts
+ * at element p * xs of x, its outputs at p * os of out and idx: H * W and OH * OW for planes back
+ * to back, other strides for planes inside a larger layout, as a fused convolution's; the variant
+ * maxpool2x2_bias_relu pools relu(x + bias[0]), bias a byte address, with bias_rows' operations, so
+ * a fused convolution reads its product once and never rewrites it), 4 outputs per step: the two
+ * input rows are loaded as 8 floats each and split into the window's four corners a b / c d, then a
+ * running best is updated branch-free, in window order, by the rule of pool.ts: a later corner wins
+ * if it is greater, or if it is NaN (the last NaN wins, as PyTorch). idx receives h * W + w in the
  * plane. A row whose OW is not a multiple of 4 ends with an overlapping step. Requires OW >= 4.
  */
-function maxPool2x2() {
+function maxPool2x2(biasRelu: boolean) {
   return defineFunction(
-    'maxpool2x2',
-    { x: 'i32', out: 'i32', idx: 'i32', H: 'i32', W: 'i32', OH: 'i32', OW: 'i32', r0: 'i32', r1: 'i32', xs: 'i32', os: 'i32' },
+    biasRelu ? 'maxpool2x2_bias_relu' : 'maxpool2x2',
+    { x: 'i32', out: 'i32', idx: 'i32', H: 'i32', W: 'i32', OH: 'i32', OW: 'i32', r0: 'i32', r1: 'i32', xs: 'i32', os: 'i32', bias: 'i32' },
     {
       r: 'i32', inRow: 'i32', outRow: 'i32', idxRow: 'i32', base: 'i32', ow: 'i32', owc: 'i32', p: 'i32',
-      A: 'v128', B: 'v128', best: 'v128', bi: 'v128', ia: 'v128', v: 'v128', take: 'v128', wv: 'v128',
+      A: 'v128', B: 'v128', best: 'v128', bi: 'v128', ia: 'v128', v: 'v128', take: 'v128', wv: 'v128', bv: 'v128',
     },
     (l) => {
       const g = local.get;
       const set = local.set;
+      /** relu(v) as bias_rows computes it: v & ~(v < 0). */
+      const relu = (v: Code): Code => [...set(l.v, v), ...v128.andnot(g(l.v), f32x4.lt(g(l.v), v128.zero()))];
+      /** An input vector as the pooling sees it: as stored, or relu(x + bias). */
+      const input = (v: Code): Code => (biasRelu ? relu(f32x4.add(v, g(l.bv))) : v);
       /** Folds corner `val` with indices `iv` into the running best. */
       const fold = (val: Code, iv: Code): Code[] => [
         set(l.v, val),
@@ -454,6 +460,7 @@ function maxPool2x2() {
       const even: [number, number, number, number] = [0, 2, 4, 6], odd: [number, number, number, number] = [1, 3, 5, 7];
       return [
         set(l.wv, i32x4.splat(g(l.W))),
+        ...(biasRelu ? [set(l.bv, f32x4.splat(f32.load(g(l.bias))))] : []),
         forLoop(l.r, g(l.r0), g(l.r1), 1, [
           // Plane p = r / OH, output row oh = r % OH; its input rows start at (p * H + 2 oh) * W.
           set(l.p, i32.divU(g(l.r), g(l.OH))),
@@ -468,16 +475,16 @@ function maxPool2x2() {
             set(l.owc, i32.minU(g(l.ow), i32.sub(g(l.OW), i32.const(4)))),
             set(l.p, i32.add(g(l.inRow), i32.mul(g(l.owc), i32.const(8)))),
             // Top row: a (even columns), b (odd); indices base + 2 ow + {0, 2, 4, 6}.
-            set(l.A, v128.load(g(l.p))),
-            set(l.B, v128.load(g(l.p), 16)),
+            set(l.A, input(v128.load(g(l.p)))),
+            set(l.B, input(v128.load(g(l.p), 16))),
             set(l.ia, i32x4.add(i32x4.splat(i32.add(g(l.base), i32.mul(g(l.owc), i32.const(2)))), v128.i32Const([0, 2, 4, 6]))),
             set(l.best, v128.shuffle32(g(l.A), g(l.B), even)),
             set(l.bi, g(l.ia)),
             ...fold(v128.shuffle32(g(l.A), g(l.B), odd), i32x4.add(g(l.ia), v128.i32Const([1, 1, 1, 1]))),
             // Bottom row: c, d.
             set(l.p, i32.add(g(l.p), i32.mul(g(l.W), i32.const(4)))),
-            set(l.A, v128.load(g(l.p))),
-            set(l.B, v128.load(g(l.p), 16)),
+            set(l.A, input(v128.load(g(l.p)))),
+            set(l.B, input(v128.load(g(l.p), 16))),
             set(l.ia, i32x4.add(g(l.ia), g(l.wv))),
             ...fold(v128.shuffle32(g(l.A), g(l.B), even), g(l.ia)),
             ...fold(v128.shuffle32(g(l.A), g(l.B), odd), i32x4.add(g(l.ia), v128.i32Const([1, 1, 1, 1]))),
@@ -649,9 +656,9 @@ export function gemmModuleBytes(relaxed: boolean, shared = true): Uint8Array<Arr
   return buildModule(
     [
       microKernel('f32', relaxed), driver('f32', 0), microKernel('i16', false), driver('i16', 2),
-      packGather(MR, 10), packGather(NR, 11), col2im(), maxPool2x2(), biasRows(), maxPool2x2Grad(false),
+      packGather(MR, 10), packGather(NR, 11), col2im(), maxPool2x2(false), biasRows(), maxPool2x2Grad(false),
       gatherK(MR), gatherK(NR), // 10, 11: called by the packers
-      maxPool2x2Grad(true), sumChannelsRelu(),
+      maxPool2x2Grad(true), sumChannelsRelu(), maxPool2x2(true),
     ],
     { initialPages: INITIAL_PAGES, maximumPages: MAXIMUM_PAGES, shared },
   );
@@ -664,7 +671,8 @@ export interface GemmExports {
   pack_gather4(src: number, pOff: number, kOff: number, K: number, dst: number, pp0: number, pp1: number, P: number): void;
   pack_gather8(src: number, pOff: number, kOff: number, K: number, dst: number, pp0: number, pp1: number, P: number): void;
   col2im(c: number, ldc: number, pos: number, tap: number, K: number, j0: number, j1: number, gx: number): void;
-  maxpool2x2(x: number, out: number, idx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number, xs: number, os: number): void;
+  maxpool2x2(x: number, out: number, idx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number, xs: number, os: number, bias: number): void;
+  maxpool2x2_bias_relu(x: number, out: number, idx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number, xs: number, os: number, bias: number): void;
   bias_rows(c: number, ldc: number, bias: number, cols: number, r0: number, r1: number, relu: number): void;
   maxpool2x2_grad(gy: number, idx: number, gx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number, pv: number): void;
   maxpool2x2_relu_grad(gy: number, idx: number, gx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number, pv: number): void;
