@@ -75,6 +75,24 @@ describe('float32 gemm (wasm SIMD)', () => {
     }
   });
 
+  it('packs broadcast operands (stride 0) as their materialised copies: the same bits', () => {
+    setWasmKernelConfig({ threads: 1 });
+    const rand = rng(2);
+    const [M, N, K] = [64, 10, 1000];
+    const row = randomF32(K, rand), col = randomF32(K, rand);
+    // A: one row repeated (rowStride 0); B: one column repeated (colStride 0).
+    const A0 = { data: row, offset: 0, rowStride: 0, colStride: 1 }, B0 = { data: col, offset: 0, rowStride: 1, colStride: 0 };
+    const A1 = { data: new Float32Array(M * K), offset: 0, rowStride: K, colStride: 1 }, B1 = { data: new Float32Array(K * N), offset: 0, rowStride: N, colStride: 1 };
+    for (let i = 0; i < M; i++) A1.data.set(row, i * K);
+    for (let k = 0; k < K; k++) B1.data.fill(col[k], k * N, (k + 1) * N);
+    const C0 = new Float32Array(M * N), C1 = new Float32Array(M * N);
+    gemm(M, N, K, A0, B0, C0, 0, false);
+    gemm(M, N, K, A1, B1, C1, 0, false);
+    expect(Array.from(C0)).toEqual(Array.from(C1));
+    const { exact, abs } = naive(M, N, K, A1, B1);
+    expectWithinDotBound(C0, exact, abs, K, 'broadcast');
+  });
+
   it('agrees with gemmReference (float64 accumulation) and accumulates into C', () => {
     setWasmKernelConfig({ threads: 1 });
     const rand = rng(2);
