@@ -149,12 +149,10 @@ export function conv2dReluPoolF32(
   const ok = forwardProducts(x, g, w, p, bias, true, regions(0, [n, n]).words, (ws, gi, free, biasw) => {
     const [outw, idxw] = regions(free, [n, n]).at;
     // Plane (o, n) of the product starts at c + o * ldc + n * L; its pooled plane goes where
-    // the result [N, O, OH/2, OW/2] has it, (n * O + gi * Og + o) * PL: one call per channel
-    // row, which adds the channel's bias and applies relu as it reads (bias_rows is skipped).
-    for (let o = 0; o < g.Og; o++) {
-      const at = (gi * g.Og + o) * PL;
-      maxPool2x2Words(ws.c + o * ws.ldc, g.N, g.OH, g.OW, PH, PW, g.L, outw + at, idxw + at, g.O * PL, biasw + gi * g.Og + o);
-    }
+    // the result [N, O, OH/2, OW/2] has it, (n * O + gi * Og + o) * PL: one group of N planes
+    // per channel row o, whose bias the pooling adds, with relu, as it reads (no bias_rows pass).
+    const at = gi * g.Og * PL, strides = { pn: g.N, xs: g.L, os: g.O * PL, xq: ws.ldc, oq: PL };
+    maxPool2x2Words(ws.c, g.Og * g.N, g.OH, g.OW, PH, PW, outw + at, idxw + at, strides, biasw + gi * g.Og);
     if (gi === g.G - 1) {
       out = alloc(n);
       indices = allocI32(n);

@@ -424,23 +424,28 @@ function col2im() {
 }
 
 /**
- * maxpool2x2(x, out, idx, H, W, OH, OW, r0, r1, xs, os, bias): 2 x 2 max pooling with stride 2 over
- * output rows [r0, r1) of all planes (row r is row r % OH of plane r / OH; plane p's input starts
- * at element p * xs of x, its outputs at p * os of out and idx: H * W and OH * OW for planes back
- * to back, other strides for planes inside a larger layout, as a fused convolution's; the variant
- * maxpool2x2_bias_relu pools relu(x + bias[0]), bias a byte address, with bias_rows' operations, so
- * a fused convolution reads its product once and never rewrites it), 4 outputs per step: the two
- * input rows are loaded as 8 floats each and split into the window's four corners a b / c d, then a
- * running best is updated branch-free, in window order, by the rule of pool.ts: a later corner wins
- * if it is greater, or if it is NaN (the last NaN wins, as PyTorch). idx receives h * W + w in the
- * plane. A row whose OW is not a multiple of 4 ends with an overlapping step. Requires OW >= 4.
+ * maxpool2x2(x, out, idx, H, W, OH, OW, r0, r1, xs, os, bias, pn, xq, oq): 2 x 2 max pooling with
+ * stride 2 over output rows [r0, r1) of all planes (row r is row r % OH of plane p = r / OH). Plane
+ * p is plane m of group q, p = q * pn + m: its input starts at element q * xq + m * xs of x, its
+ * outputs at q * oq + m * os of out and idx (planes back to back: pn = planes, xs = H * W,
+ * os = OH * OW; a fused convolution's product has one group per channel row, see conv.ts). The
+ * variant maxpool2x2_bias_relu pools relu(x + bias[q]) (bias a byte address, bias_rows'
+ * operations), so a fused convolution reads its product once and never rewrites it. 4 outputs
+ * per step: the two input rows are loaded as 8 floats each and split into the window's four
+ * corners a b / c d, then a running best is updated branch-free, in window order, by the rule of
+ * pool.ts: a later corner wins if it is greater, or if it is NaN (the last NaN wins, as
+ * PyTorch). idx receives h * W + w in the plane. A row whose OW is not a multiple of 4 ends with
+ * an overlapping step. Requires OW >= 4.
  */
 function maxPool2x2(biasRelu: boolean) {
   return defineFunction(
     biasRelu ? 'maxpool2x2_bias_relu' : 'maxpool2x2',
-    { x: 'i32', out: 'i32', idx: 'i32', H: 'i32', W: 'i32', OH: 'i32', OW: 'i32', r0: 'i32', r1: 'i32', xs: 'i32', os: 'i32', bias: 'i32' },
     {
-      r: 'i32', inRow: 'i32', outRow: 'i32', idxRow: 'i32', base: 'i32', ow: 'i32', owc: 'i32', p: 'i32',
+      x: 'i32', out: 'i32', idx: 'i32', H: 'i32', W: 'i32', OH: 'i32', OW: 'i32', r0: 'i32', r1: 'i32', xs: 'i32', os: 'i32', bias: 'i32',
+      pn: 'i32', xq: 'i32', oq: 'i32',
+    },
+    {
+      r: 'i32', inRow: 'i32', outRow: 'i32', idxRow: 'i32', base: 'i32', ow: 'i32', owc: 'i32', p: 'i32', q: 'i32',
       A: 'v128', B: 'v128', best: 'v128', bi: 'v128', ia: 'v128', v: 'v128', take: 'v128', wv: 'v128', bv: 'v128',
     },
     (l) => {
@@ -460,14 +465,18 @@ function maxPool2x2(biasRelu: boolean) {
       const even: [number, number, number, number] = [0, 2, 4, 6], odd: [number, number, number, number] = [1, 3, 5, 7];
       return [
         set(l.wv, i32x4.splat(g(l.W))),
-        ...(biasRelu ? [set(l.bv, f32x4.splat(f32.load(g(l.bias))))] : []),
         forLoop(l.r, g(l.r0), g(l.r1), 1, [
-          // Plane p = r / OH, output row oh = r % OH; its input rows start at (p * H + 2 oh) * W.
+          // Plane p = r / OH, output row oh = r % OH; its input rows start 2 oh * W into the plane.
           set(l.p, i32.divU(g(l.r), g(l.OH))),
           set(l.base, i32.mul(i32.mul(i32.sub(g(l.r), i32.mul(g(l.p), g(l.OH))), i32.const(2)), g(l.W))),
-          set(l.inRow, i32.add(g(l.x), i32.mul(i32.add(i32.mul(g(l.p), g(l.xs)), g(l.base)), i32.const(4)))),
-          // Output row: p * os + oh * OW (oh = r - p * OH).
-          set(l.outRow, i32.mul(i32.add(i32.mul(g(l.p), g(l.os)), i32.mul(i32.sub(g(l.r), i32.mul(g(l.p), g(l.OH))), g(l.OW))), i32.const(4))),
+          // Output row: oh * OW into the plane (oh = r - p * OH).
+          set(l.outRow, i32.mul(i32.sub(g(l.r), i32.mul(g(l.p), g(l.OH))), g(l.OW))),
+          // Plane p is m of group q (p = q * pn + m): its input at q * xq + m * xs, its outputs at q * oq + m * os.
+          set(l.q, i32.divU(g(l.p), g(l.pn))),
+          set(l.p, i32.sub(g(l.p), i32.mul(g(l.q), g(l.pn)))),
+          set(l.inRow, i32.add(g(l.x), i32.mul(i32.add(i32.add(i32.mul(g(l.q), g(l.xq)), i32.mul(g(l.p), g(l.xs))), g(l.base)), i32.const(4)))),
+          set(l.outRow, i32.mul(i32.add(i32.add(i32.mul(g(l.q), g(l.oq)), i32.mul(g(l.p), g(l.os))), g(l.outRow)), i32.const(4))),
+          ...(biasRelu ? [set(l.bv, f32x4.splat(f32.load(i32.add(g(l.bias), i32.mul(g(l.q), i32.const(4))))))] : []),
           set(l.idxRow, i32.add(g(l.idx), g(l.outRow))),
           set(l.outRow, i32.add(g(l.out), g(l.outRow))),
           set(l.ow, i32.const(0)),
@@ -671,8 +680,8 @@ export interface GemmExports {
   pack_gather4(src: number, pOff: number, kOff: number, K: number, dst: number, pp0: number, pp1: number, P: number): void;
   pack_gather8(src: number, pOff: number, kOff: number, K: number, dst: number, pp0: number, pp1: number, P: number): void;
   col2im(c: number, ldc: number, pos: number, tap: number, K: number, j0: number, j1: number, gx: number): void;
-  maxpool2x2(x: number, out: number, idx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number, xs: number, os: number, bias: number): void;
-  maxpool2x2_bias_relu(x: number, out: number, idx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number, xs: number, os: number, bias: number): void;
+  maxpool2x2(x: number, out: number, idx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number, xs: number, os: number, bias: number, pn: number, xq: number, oq: number): void;
+  maxpool2x2_bias_relu(x: number, out: number, idx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number, xs: number, os: number, bias: number, pn: number, xq: number, oq: number): void;
   bias_rows(c: number, ldc: number, bias: number, cols: number, r0: number, r1: number, relu: number): void;
   maxpool2x2_grad(gy: number, idx: number, gx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number, pv: number): void;
   maxpool2x2_relu_grad(gy: number, idx: number, gx: number, H: number, W: number, OH: number, OW: number, r0: number, r1: number, pv: number): void;

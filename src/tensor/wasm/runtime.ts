@@ -376,7 +376,7 @@ export function maxPool2x2Wasm(
   if (!v) return null;
   v.f32.set(x, xw);
   const rows = planes * OH;
-  dispatch('maxpool2x2', n * 4, rows, [xw * 4, ow * 4, iw * 4, H, W, OH, OW, 0, 0, H * W, OH * OW, 0], 7, 8);
+  dispatch('maxpool2x2', n * 4, rows, [xw * 4, ow * 4, iw * 4, H, W, OH, OW, 0, 0, H * W, OH * OW, 0, planes, 0, 0], 7, 8);
   // Into arrays from `alloc` (the backend's buffer pool: no page faults on a recycled array).
   const out = alloc.f32(n), indices = alloc.i32(n);
   out.set(v.f32.subarray(ow, ow + n));
@@ -412,18 +412,21 @@ export function maxPool2x2GradWasm(
 }
 
 /**
- * maxpool2x2 on planes already in wasm memory (word locations): `planes` planes [H, W], plane p
- * at x + p * xs, pooled values and winner indices of plane p at out + p * os and idx + p * os
- * (rows of OW). A fused convolution pools its product in place with it, writing each plane
- * where the result's layout wants it (conv.ts); with `bias` (the word location of one float), it
- * pools relu(x + bias) (kernels.ts maxpool2x2_bias_relu). Requires OW >= 4.
+ * maxpool2x2 on planes already in wasm memory (word locations): `planes` planes [H, W], plane
+ * p = q * pn + m (q = p / pn) at x + q * xq + m * xs, its pooled values and winner indices at
+ * out + q * oq + m * os and idx + q * oq + m * os (rows of OW). A fused convolution pools its
+ * product in place with it, one group per channel row, writing each plane where the result's
+ * layout wants it (conv.ts); with `bias` (the word location of one float per group), it pools
+ * relu(x + bias[q]) (kernels.ts maxpool2x2_bias_relu). Requires OW >= 4.
  */
 export function maxPool2x2Words(
-  x: number, planes: number, H: number, W: number, OH: number, OW: number, xs: number, out: number, idx: number, os: number, bias: number | null = null,
+  x: number, planes: number, H: number, W: number, OH: number, OW: number, out: number, idx: number,
+  strides: { pn: number; xs: number; os: number; xq: number; oq: number }, bias: number | null = null,
 ): void {
   if (planes === 0 || OH === 0) return;
   const op = bias === null ? 'maxpool2x2' : 'maxpool2x2_bias_relu';
-  dispatch(op, planes * OH * OW * 4, planes * OH, [x * 4, out * 4, idx * 4, H, W, OH, OW, 0, 0, xs, os, (bias ?? 0) * 4], 7, 8);
+  const { pn, xs, os, xq, oq } = strides;
+  dispatch(op, planes * OH * OW * 4, planes * OH, [x * 4, out * 4, idx * 4, H, W, OH, OW, 0, 0, xs, os, (bias ?? 0) * 4, pn, xq, oq], 7, 8);
 }
 
 /**
