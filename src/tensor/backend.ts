@@ -201,6 +201,17 @@ export interface Backend {
     p: Conv2dParams, needs: { input: boolean; weight: boolean; bias: boolean },
   ): { gx: DeviceBuffer | null; gw: DeviceBuffer | null; gb: DeviceBuffer | null } | null;
   /**
+   * Optional: one SGD step of one parameter (src/tensor/cpu/sgd.ts): from p, its gradient g and
+   * the previous momentum buffer (null on the first step, or without momentum), all contiguous
+   * float buffers of p's length and dtype, the new parameter and the new momentum buffer (null
+   * without momentum), exactly the values of src/nn/optim/sgd.ts's separate ops. Null where the
+   * backend does not fuse these operands; the optimizer then runs the ops.
+   */
+  sgdUpdate?(
+    p: DeviceBuffer, g: DeviceBuffer, prev: DeviceBuffer | null, n: number,
+    h: { lr: number; momentum: number; dampening: number; nesterov: boolean; weightDecay: number },
+  ): { p: DeviceBuffer; buf: DeviceBuffer | null } | null;
+  /**
    * Optional: sums a contiguous [outer, mid, inner] buffer over outer and inner, giving `mid`
    * values, without first moving the reduced axes last (the bias gradient of a convolution is
    * such a sum over N and H·W). Same precision rule as reduce's sum (float64 accumulation for

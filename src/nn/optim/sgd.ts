@@ -5,7 +5,8 @@
  *   g ← g + μ·b (Nesterov)  or  g ← b
  *   p ← p − lr·g
  */
-import type { Tensor } from '../../tensor/tensor.js';
+import { isContiguous } from '../../tensor/shape.js';
+import { fromBuffer, type Tensor } from '../../tensor/tensor.js';
 import { Optimizer } from './optimizer.js';
 
 export interface SGDOptions {
@@ -28,6 +29,7 @@ export class SGD extends Optimizer<H> {
   }
 
   protected update(p: Tensor, grad: Tensor, st: Record<string, Tensor | number>, h: H): void {
+    if (this.fusedUpdate(p, grad, st, h)) return;
     let g = h.weightDecay ? grad.add(p.mul(h.weightDecay)) : grad;
     if (h.momentum) {
       const prev = st.momentumBuffer as Tensor | undefined;
@@ -36,5 +38,20 @@ export class SGD extends Optimizer<H> {
       g = h.nesterov ? g.add(buf.mul(h.momentum)) : buf;
     }
     p.assign_(p.sub(g.mul(h.lr)));
+  }
+
+  /**
+   * The same step as one loop where the backend has it (Backend.sgdUpdate: the cpu-side
+   * backends, float32 and float64, the same bits as the ops above); false otherwise.
+   */
+  private fusedUpdate(p: Tensor, grad: Tensor, st: Record<string, Tensor | number>, h: H): boolean {
+    const b = p.backend, prev = h.momentum ? (st.momentumBuffer as Tensor | undefined) : undefined;
+    const flat = (t: Tensor) => t.backend === b && t.dtype === p.dtype && t.offset === 0 && isContiguous(t.shape, t.strides);
+    if (!b.sgdUpdate || !flat(p) || !flat(grad) || (prev && !flat(prev)) || grad.size !== p.size || (prev && prev.size !== p.size)) return false;
+    const r = b.sgdUpdate(p.buffer, grad.buffer, prev ? prev.buffer : null, p.size, h);
+    if (!r) return false;
+    if (r.buf) this.setState(st, 'momentumBuffer', fromBuffer(b, r.buf, p.shape));
+    p.assign_(fromBuffer(b, r.p, p.shape));
+    return true;
   }
 }

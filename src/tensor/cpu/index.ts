@@ -20,6 +20,7 @@ import { runBinary, runBinaryScalar, runUnary, runWhere } from './elementwise.js
 import { gemm, type MatOperand } from './gemm.js';
 import { avgPool2d, avgPool2dGrad, maxPool2d, maxPool2dGrad, poolOutShape } from './pool.js';
 import { dequantizeKernel, fakeQuantizeKernel, quantizeKernel } from './quant.js';
+import { sgdUpdateInto, type SgdHyper } from './sgd.js';
 
 export class CpuBuffer implements DeviceBuffer {
   readonly size: number;
@@ -123,6 +124,15 @@ export class CpuBackend implements Backend {
     if (a === null) return; // a second dispose is a no-op: the buffer was counted out already
     this.live--;
     this.freed(a);
+  }
+  /** One SGD step of one parameter as one loop (./sgd.ts), float32 and float64; null otherwise. */
+  sgdUpdate(p: DeviceBuffer, g: DeviceBuffer, prev: DeviceBuffer | null, n: number, h: SgdHyper): { p: DeviceBuffer; buf: DeviceBuffer | null } | null {
+    const pd = d(p), gd = d(g), bd = prev ? d(prev) : null;
+    const dtype = dtypeOf(pd);
+    if (dtype === 'int32' || dtypeOf(gd) !== dtype || (bd && dtypeOf(bd) !== dtype) || pd.length < n || gd.length < n || (bd && bd.length < n)) return null;
+    const pOut = this.newArray(dtype, n), bufOut = h.momentum ? this.newArray(dtype, n) : null;
+    sgdUpdateInto(pd.subarray(0, n), gd.subarray(0, n), bd && h.momentum ? bd.subarray(0, n) : null, h, pOut, bufOut);
+    return { p: this.wrap(pOut), buf: bufOut && this.wrap(bufOut) };
   }
   liveBuffers(): number {
     return this.live;
