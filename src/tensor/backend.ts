@@ -212,6 +212,16 @@ export interface Backend {
     h: { lr: number; momentum: number; dampening: number; nesterov: boolean; weightDecay: number },
   ): { p: DeviceBuffer; buf: DeviceBuffer | null } | null;
   /**
+   * Optional: one Adam / AdamW step of one parameter (src/tensor/cpu/adam.ts): from p, its
+   * gradient and the previous moments (null before the first step), contiguous float buffers of
+   * p's length and dtype, the new parameter and moments, exactly the values of
+   * src/nn/optim/adam.ts's separate ops; null where the backend does not fuse these operands.
+   */
+  adamUpdate?(
+    p: DeviceBuffer, g: DeviceBuffer, m: DeviceBuffer | null, v: DeviceBuffer | null, n: number,
+    h: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; decoupled: boolean; step: number },
+  ): { p: DeviceBuffer; m: DeviceBuffer; v: DeviceBuffer } | null;
+  /**
    * Optional: sums a contiguous [outer, mid, inner] buffer over outer and inner, giving `mid`
    * values, without first moving the reduced axes last (the bias gradient of a convolution is
    * such a sum over N and H·W). Same precision rule as reduce's sum (float64 accumulation for

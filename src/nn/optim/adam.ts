@@ -4,7 +4,8 @@
  *   m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·g²
  *   p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + ε)
  */
-import type { Tensor } from '../../tensor/tensor.js';
+import { isContiguous } from '../../tensor/shape.js';
+import { fromBuffer, type Tensor } from '../../tensor/tensor.js';
 import { zerosLike } from '../../tensor/creation.js';
 import { Optimizer } from './optimizer.js';
 
@@ -39,6 +40,7 @@ export class Adam extends Optimizer<H> {
     const [b1, b2] = h.betas;
     const t = ((st.step as number | undefined) ?? 0) + 1;
     st.step = t;
+    if (this.fusedUpdate(p, grad, st, h, t)) return;
     let g = grad;
     if (h.weightDecay && !h.decoupled) g = g.add(p.mul(h.weightDecay));
     if (h.weightDecay && h.decoupled) p.assign_(p.mul(1 - h.lr * h.weightDecay));
@@ -47,6 +49,25 @@ export class Adam extends Optimizer<H> {
     const bc1 = 1 - Math.pow(b1, t), bc2 = 1 - Math.pow(b2, t);
     const denom = v.sqrt().div(Math.sqrt(bc2)).add(h.eps);
     p.assign_(p.sub(m.div(denom).mul(h.lr / bc1)));
+  }
+
+  /**
+   * The same step as one loop where the backend has it (Backend.adamUpdate: the cpu-side
+   * backends, float32 and float64, the same bits as the ops above); false otherwise.
+   */
+  private fusedUpdate(p: Tensor, grad: Tensor, st: Record<string, Tensor | number>, h: H, t: number): boolean {
+    const b = p.backend, m = st.expAvg as Tensor | undefined, v = st.expAvgSq as Tensor | undefined;
+    const flat = (x: Tensor) => x.backend === b && x.dtype === p.dtype && x.offset === 0 && x.size === p.size && isContiguous(x.shape, x.strides);
+    if (!b.adamUpdate || !flat(p) || !flat(grad) || (m && !flat(m)) || (v && !flat(v))) return false;
+    const [beta1, beta2] = h.betas;
+    const r = b.adamUpdate(p.buffer, grad.buffer, m ? m.buffer : null, v ? v.buffer : null, p.size, {
+      lr: h.lr, beta1, beta2, eps: h.eps, weightDecay: h.weightDecay, decoupled: h.decoupled, step: t,
+    });
+    if (!r) return false;
+    this.setState(st, 'expAvg', fromBuffer(b, r.m, p.shape));
+    this.setState(st, 'expAvgSq', fromBuffer(b, r.v, p.shape));
+    p.assign_(fromBuffer(b, r.p, p.shape));
+    return true;
   }
 }
 

@@ -21,6 +21,7 @@ import { gemm, type MatOperand } from './gemm.js';
 import { avgPool2d, avgPool2dGrad, maxPool2d, maxPool2dGrad, poolOutShape } from './pool.js';
 import { dequantizeKernel, fakeQuantizeKernel, quantizeKernel } from './quant.js';
 import { sgdUpdateInto, type SgdHyper } from './sgd.js';
+import { adamUpdateInto, type AdamHyper } from './adam.js';
 
 export class CpuBuffer implements DeviceBuffer {
   readonly size: number;
@@ -133,6 +134,15 @@ export class CpuBackend implements Backend {
     const pOut = this.newArray(dtype, n), bufOut = h.momentum ? this.newArray(dtype, n) : null;
     sgdUpdateInto(pd.subarray(0, n), gd.subarray(0, n), bd && h.momentum ? bd.subarray(0, n) : null, h, pOut, bufOut);
     return { p: this.wrap(pOut), buf: bufOut && this.wrap(bufOut) };
+  }
+  /** One Adam / AdamW step of one parameter as one loop (./adam.ts), float32 and float64; null otherwise. */
+  adamUpdate(p: DeviceBuffer, g: DeviceBuffer, m: DeviceBuffer | null, v: DeviceBuffer | null, n: number, h: AdamHyper): { p: DeviceBuffer; m: DeviceBuffer; v: DeviceBuffer } | null {
+    const pd = d(p), gd = d(g), md = m ? d(m) : null, vd = v ? d(v) : null;
+    const dtype = dtypeOf(pd);
+    if (dtype === 'int32' || [gd, md, vd].some((a) => a && (dtypeOf(a) !== dtype || a.length < n)) || pd.length < n || !md !== !vd) return null;
+    const pOut = this.newArray(dtype, n), mOut = this.newArray(dtype, n), vOut = this.newArray(dtype, n);
+    adamUpdateInto(pd.subarray(0, n), gd.subarray(0, n), md && md.subarray(0, n), vd && vd.subarray(0, n), h, pOut, mOut, vOut);
+    return { p: this.wrap(pOut), m: this.wrap(mOut), v: this.wrap(vOut) };
   }
   liveBuffers(): number {
     return this.live;
