@@ -11,7 +11,7 @@ import { Max, Mean, Sum } from './ops/reduce.js';
 import { Concat, Contiguous, Expand, Permute, Reshape, Slice } from './ops/shape.js';
 import { MatMul } from './ops/matmul.js';
 import { AvgPool2d, Conv2d, MaxPool2d } from './ops/conv.js';
-import { Conv2dReluPool } from './ops/conv-pool.js';
+import { Conv2dReluPool, ReluMaxPool2d } from './ops/conv-pool.js';
 import type { TensorLike } from './ops/util.js';
 export { logSoftmax, softmax, crossEntropy, nllLoss, type Reduction } from './ops/softmax.js';
 export type { TensorLike };
@@ -196,6 +196,14 @@ export interface Pool2dOptions {
 function poolParams(kernel: Pair, opts: Pool2dOptions): Pool2dParams {
   const k = pair(kernel);
   return { kernel: k, stride: pair(opts.stride ?? k), padding: pair(opts.padding ?? 0), dilation: pair(opts.dilation ?? 1) };
+}
+
+/**
+ * maxPool2d(relu(x), 2) as one Function (./ops/conv-pool.ts): the same values and gradient as
+ * the two calls, without relu(x) as an array on a backend that fuses them.
+ */
+export function reluMaxPool2d(x: Tensor): Tensor {
+  return ReluMaxPool2d.apply(x);
 }
 
 /** Max pooling; stride defaults to the kernel size, as in PyTorch. */

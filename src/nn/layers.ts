@@ -214,8 +214,9 @@ export class Sequential extends Module {
    * a backend with the fused primitive adds the bias and applies relu in the convolution's
    * epilogue (no pass over the activations for either). When a MaxPool2d(2) (2 x 2, stride 2, no
    * padding or dilation) follows them, the three run as one F.conv2dReluPool, which pools the
-   * product before it leaves the backend's memory. Not while a tracer records module calls: a
-   * traced graph keeps every node (quantization passes act on them).
+   * product before it leaves the backend's memory; any other ReLU directly followed by a
+   * MaxPool2d(2) (after a BatchNorm2d, say) runs as one F.reluMaxPool2d. Not while a tracer
+   * records module calls: a traced graph keeps every node (quantization passes act on them).
    */
   forward(x: Tensor): Tensor {
     const children = this.namedChildren();
@@ -231,6 +232,9 @@ export class Sequential extends Module {
           x = F.conv2dRelu(x, c.weight, c.bias!, c.opts);
           i++;
         }
+      } else if (fuse && m.constructor === ReLU && next?.constructor === MaxPool2d && (next as MaxPool2d).isPool2x2()) {
+        x = F.reluMaxPool2d(x);
+        i++;
       } else x = m.call(x);
     }
     return x;

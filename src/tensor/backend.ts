@@ -252,6 +252,17 @@ export interface Backend {
    * cannot scatter-add) needs it to find the outputs whose window holds an input element.
    */
   maxPool2dGrad(gy: DeviceBuffer, indices: DeviceBuffer, gyShape: readonly number[], xShape: readonly number[], p: Pool2dParams): DeviceBuffer;
+  /**
+   * Optional fused maxPool2d(relu(x)): exactly the pooled values and indices of unary('relu')
+   * then maxPool2d on this backend, without relu(x) as an array; null where the backend does not
+   * fuse these operands (the caller composes the ops).
+   */
+  reluMaxPool2d?(x: DeviceBuffer, xShape: readonly number[], p: Pool2dParams): { out: DeviceBuffer; indices: DeviceBuffer } | null;
+  /**
+   * Optional: its backward from gy, the forward's pooled values and indices: exactly
+   * maxPool2dGrad(binary('reluBackward', gy, pooled), indices), or null.
+   */
+  reluMaxPool2dGrad?(gy: DeviceBuffer, pooled: DeviceBuffer, indices: DeviceBuffer, gyShape: readonly number[], xShape: readonly number[], p: Pool2dParams): DeviceBuffer | null;
   /** Average over the window; padding counts toward the divisor (PyTorch's count_include_pad=True). */
   avgPool2d(x: DeviceBuffer, xShape: readonly number[], p: Pool2dParams): DeviceBuffer;
   avgPool2dGrad(gy: DeviceBuffer, gyShape: readonly number[], xShape: readonly number[], p: Pool2dParams): DeviceBuffer;

@@ -18,6 +18,9 @@
  * the elements, before the unpooling, and y is never saved. The bias gradient, the sum of
  * ∂L/∂z over N, H, W, is the sum of that masked pooled gradient (the unpooling only adds zeros);
  * the rest is the convolution's backward without relu (./conv.ts convBackward).
+ *
+ * ReluMaxPool2d, at the end of the file, is the same fusion without the convolution, for the
+ * ReLU → MaxPool2d(2) that follows a BatchNorm2d.
  */
 import type { Conv2dParams, Pool2dParams } from '../../tensor/backend.js';
 import * as raw from '../../tensor/raw.js';
@@ -73,5 +76,38 @@ export class Conv2dReluPool extends Function {
     const g = fromBuffer(b, b.maxPool2dGrad(gm.buffer, indices.buffer, gm.shape, yShape, POOL_2X2), yShape);
     const [gx, gw] = convBackward(g, x, w, null, p, [needs[0], needs[1], false]);
     return [gx, gw, needs[2] ? raw.reduce('sum', gm, [0, 2, 3]) : null, null];
+  }
+}
+
+/**
+ * maxPool2d(relu(x), 2) as one Function: the ReLU → MaxPool2d(2) that follows a batch-normalised
+ * convolution (where the convolution cannot take the relu: BatchNorm2d sits between them). The
+ * same argument as above: the backward masks the pooled gradient by the pooled values and
+ * unpools it, so relu(x), as large as x, is never an array or saved. A backend with
+ * Backend.reluMaxPool2d (wasm: the pooling reads x and applies relu as it reads) never writes it.
+ */
+export class ReluMaxPool2d extends Function {
+  static override forward(ctx: Context<{ xShape: readonly number[] }>, x: Tensor): Tensor {
+    const outShape = raw.checkPool('maxPool2d', x, POOL_2X2);
+    const xc = raw.contiguous(x), be = x.backend;
+    let r = be.reluMaxPool2d ? be.reluMaxPool2d(xc.buffer, xc.shape, POOL_2X2) : null;
+    if (!r) {
+      const y = raw.unary('relu', xc);
+      r = be.maxPool2d(y.buffer, y.shape, POOL_2X2);
+    }
+    const out = fromBuffer(be, r.out, outShape), indices = fromBuffer(be, r.indices, outShape);
+    ctx.saveForBackward(out, indices);
+    ctx.attrs = { xShape: x.shape };
+    return out;
+  }
+
+  static override backward(ctx: Context<{ xShape: readonly number[] }>, gP: Tensor) {
+    const [pooled, indices] = ctx.savedTensors;
+    const b = gP.backend, gc = raw.contiguous(gP), { xShape } = ctx.attrs;
+    const fused = b.reluMaxPool2dGrad && ownsBuffer(gc) && ownsBuffer(pooled)
+      ? b.reluMaxPool2dGrad(gc.buffer, pooled.buffer, indices.buffer, gc.shape, xShape, POOL_2X2) : null;
+    if (fused) return [fromBuffer(b, fused, xShape)];
+    const gm = raw.contiguous(raw.binary('reluBackward', gc, pooled));
+    return [fromBuffer(b, b.maxPool2dGrad(gm.buffer, indices.buffer, gm.shape, xShape, POOL_2X2), xShape)];
   }
 }

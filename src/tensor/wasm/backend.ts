@@ -213,6 +213,21 @@ export class WasmBackend extends CpuBackend {
     }
     return super.maxPool2d(x, xShape, p);
   }
+  /** maxPool2d(relu(x)) for 2 x 2 windows in one SIMD pass (maxpool2x2_bias_relu); null elsewhere. */
+  reluMaxPool2d(x: DeviceBuffer, xShape: readonly number[], p: Pool2dParams): { out: DeviceBuffer; indices: DeviceBuffer } | null {
+    const xd = d(x);
+    if (!is2x2(p) || !(xd instanceof Float32Array)) return null;
+    const [N, C, OH, OW] = poolOutShape(xShape, p);
+    const r = maxPool2x2Wasm(xd, N * C, xShape[2], xShape[3], OH, OW, { f32: this.allocF32, i32: this.allocI32 }, true);
+    return r && { out: this.wrap(r.out), indices: this.wrap(r.indices) };
+  }
+  /** Its backward: relu's mask in pooled space while unpooling (maxpool2x2_relu_grad); null elsewhere. */
+  reluMaxPool2dGrad(gy: DeviceBuffer, pooled: DeviceBuffer, indices: DeviceBuffer, gyShape: readonly number[], xShape: readonly number[], p: Pool2dParams): DeviceBuffer | null {
+    const g = d(gy), pv = d(pooled), idx = d(indices);
+    if (!is2x2(p) || !(g instanceof Float32Array) || !(pv instanceof Float32Array) || !(idx instanceof Int32Array)) return null;
+    const gx = maxPool2x2GradWasm(g, idx, gyShape[0] * gyShape[1], xShape[2], xShape[3], gyShape[2], gyShape[3], this.allocF32, pv);
+    return gx && this.wrap(gx);
+  }
   override maxPool2dGrad(gy: DeviceBuffer, indices: DeviceBuffer, gyShape: readonly number[], xShape: readonly number[], p: Pool2dParams): DeviceBuffer {
     const g = d(gy), idx = d(indices);
     if (g instanceof Float32Array && idx instanceof Int32Array && is2x2(p)) {

@@ -361,22 +361,27 @@ export function biasRowsWasm(ws: Workspace, rows: number, bias: number, relu: bo
 
 /**
  * 2 x 2, stride 2 max pooling of planes [H, W] in wasm SIMD (kernels.ts maxpool2x2): the pooled
- * values and, per output, the flat index h * W + w of the winner in its plane. Null where wasm SIMD
- * is missing or OW < 4 (the caller's loop handles those).
+ * values and, per output, the flat index h * W + w of the winner in its plane. With `relu`, the
+ * pooling of relu(x) (kernels.ts maxpool2x2_bias_relu, relu as the elementwise op computes it),
+ * never writing relu(x) out. Null where wasm SIMD is missing or OW < 4 (the caller's loop handles
+ * those).
  */
 export function maxPool2x2Wasm(
   x: Float32Array, planes: number, H: number, W: number, OH: number, OW: number,
   alloc: { f32: (n: number) => Float32Array; i32: (n: number) => Int32Array } = { f32: (n) => new Float32Array(n), i32: (n) => new Int32Array(n) },
+  relu = false,
 ): { out: Float32Array; indices: Int32Array } | null {
   const w = instance();
   if (!w || OW < 4) return null;
   const n = planes * OH * OW;
-  const xw = 64, ow = align16(xw + x.length), iw = align16(ow + n);
-  const v = reserve(w, (iw + n) * 4);
+  const xw = 64, ow = align16(xw + x.length), iw = align16(ow + n), bw = align16(iw + n);
+  const v = reserve(w, (bw + 1) * 4);
   if (!v) return null;
   v.f32.set(x, xw);
   const rows = planes * OH;
-  dispatch('maxpool2x2', n * 4, rows, [xw * 4, ow * 4, iw * 4, H, W, OH, OW, 0, 0, H * W, OH * OW, 0, planes, 0, 0], 7, 8);
+  // With relu: the pooling of relu(x + (-0)), and x + (-0) is x for every x, -0 included.
+  if (relu) v.f32[bw] = -0;
+  dispatch(relu ? 'maxpool2x2_bias_relu' : 'maxpool2x2', n * 4, rows, [xw * 4, ow * 4, iw * 4, H, W, OH, OW, 0, 0, H * W, OH * OW, bw * 4, planes, 0, 0], 7, 8);
   // Into arrays from `alloc` (the backend's buffer pool: no page faults on a recycled array).
   const out = alloc.f32(n), indices = alloc.i32(n);
   out.set(v.f32.subarray(ow, ow + n));
@@ -389,23 +394,27 @@ export function maxPool2x2Wasm(
  * from gy and the winner indices [planes, OH, OW], every element written (no zeroed array, no
  * scatter). Bit-identical to the reference scatter into a zeroed array. Null where wasm SIMD is
  * missing or OW < 4, or the indices are not those of 2 x 2, stride-2 windows (OH, OW must be
- * floor(H / 2), floor(W / 2)).
+ * floor(H / 2), floor(W / 2)). With `pooled` (the forward's pooled values of relu(x)), the
+ * backward of relu then pooling: gy masked by relu in pooled space as it is unpooled
+ * (maxpool2x2_relu_grad; see src/autograd/ops/conv-pool.ts for why that is relu's mask).
  */
 export function maxPool2x2GradWasm(
   gy: Float32Array, indices: Int32Array, planes: number, H: number, W: number, OH: number, OW: number,
-  alloc: (n: number) => Float32Array = (n) => new Float32Array(n),
+  alloc: (n: number) => Float32Array = (n) => new Float32Array(n), pooled: Float32Array | null = null,
 ): Float32Array | null {
   const w = instance();
-  if (!w || OW < 4 || OH !== H >> 1 || OW !== W >> 1) return null;
+  if (!w || OW < 4 || OH !== H >> 1 || OW !== W >> 1 || (pooled && pooled.length !== gy.length)) return null;
   const n = planes * OH * OW, nx = planes * H * W;
-  const gw = 64, iw = align16(gw + n), xw = align16(iw + n);
+  const gw = 64, iw = align16(gw + n), pw = align16(iw + n), xw = align16(pw + (pooled ? n : 0));
   const v = reserve(w, (xw + nx) * 4);
   if (!v) return null;
   v.f32.set(gy, gw);
   v.i32.set(indices, iw);
+  if (pooled) v.f32.set(pooled, pw);
   // Rows and columns past the last window are no window's: zero (all of it, when there are any).
   if ((H & 1) | (W & 1)) v.f32.fill(0, xw, xw + nx);
-  dispatch('maxpool2x2_grad', nx, planes * OH, [gw * 4, iw * 4, xw * 4, H, W, OH, OW, 0, 0, 0], 7, 8);
+  // With the pooled values, relu's backward in pooled space first (maxpool2x2_relu_grad).
+  dispatch(pooled ? 'maxpool2x2_relu_grad' : 'maxpool2x2_grad', nx, planes * OH, [gw * 4, iw * 4, xw * 4, H, W, OH, OW, 0, 0, pw * 4], 7, 8);
   const gx = alloc(nx);
   gx.set(v.f32.subarray(xw, xw + nx));
   return gx;

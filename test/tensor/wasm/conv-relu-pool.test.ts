@@ -13,12 +13,15 @@
  *     textbook gradients), within the float32 dot-product bound;
  *   - on the reference backend in float64 (no primitive: the composition), equal to the separate
  *     calls, and against central finite differences;
- *   - Sequential runs Conv2d, ReLU, MaxPool2d(2) through the primitive and leaves other pools alone.
+ *   - Sequential runs Conv2d, ReLU, MaxPool2d(2) through the primitive and leaves other pools alone;
+ *   - F.reluMaxPool2d (relu then 2 x 2 pooling, e.g. after batch norm): bit for bit F.relu then
+ *     F.maxPool2d, values and gradient, with -0, NaN and ties, 1 and 2 threads; the composition on
+ *     the reference backend; Sequential fuses BatchNorm2d, ReLU, MaxPool2d(2).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import '../../../src/tensor/wasm/index.js';
 import { F, fromArray, getBackend, type Tensor } from '../../../src/index.js';
-import { Conv2d, MaxPool2d, ReLU, Sequential } from '../../../src/nn/index.js';
+import { BatchNorm2d, Conv2d, MaxPool2d, ReLU, Sequential } from '../../../src/nn/index.js';
 import type { Conv2dParams } from '../../../src/tensor/backend.js';
 import { setWasmKernelConfig, type WasmBackend } from '../../../src/tensor/wasm/index.js';
 import { threadedCallCounts } from '../../../src/tensor/wasm/runtime.js';
@@ -264,6 +267,89 @@ describe('Sequential fuses Conv2d, ReLU, MaxPool2d(2)', () => {
       }
     } finally {
       delete W.conv2dReluPool;
+    }
+  });
+});
+
+describe('F.reluMaxPool2d: maxPool2d(relu(x), 2) as one Function', () => {
+  const SHAPES = [[2, 3, 12, 10], [3, 2, 13, 11], [64, 40, 26, 26], [2, 2, 6, 6]];
+  /** Values of both signs with -0, +0, NaN and ties, seeded. */
+  function input(shape: number[], seed: number): Float32Array {
+    const r = rng(seed), x = Float32Array.from({ length: numel(shape) }, () => Math.round((r() * 2 - 1) * 8) / 4);
+    for (let i = 0; i < x.length; i += 37) x[i] = -0;
+    for (let i = 5; i < x.length; i += 101) x[i] = NaN;
+    return x;
+  }
+  for (const threads of [1, 2]) {
+    it(`the pooled values, indices and gradient of F.relu then F.maxPool2d, bit for bit (${threads} thread${threads > 1 ? 's' : ''})`, async () => {
+      await useThreads(threads);
+      const W = wasm() as unknown as { reluMaxPool2d?: unknown; reluMaxPool2dGrad?: unknown };
+      const [f, g] = [wasm().reluMaxPool2d.bind(wasm()), wasm().reluMaxPool2dGrad.bind(wasm())];
+      let forward = 0, backward = 0;
+      W.reluMaxPool2d = (...a: Parameters<typeof f>) => { const r = f(...a); if (r) forward++; return r; };
+      W.reluMaxPool2dGrad = (...a: Parameters<typeof g>) => { const r = g(...a); if (r) backward++; return r; };
+      try {
+        for (const [si, shape] of SHAPES.entries()) {
+          const xv = input(shape, 600 + si);
+          const run = (fused: boolean) => {
+            const x = fromArray(xv, shape, { device: 'wasm', requiresGrad: true });
+            const out = fused ? F.reluMaxPool2d(x) : F.maxPool2d(F.relu(x), 2);
+            const gP = input([...out.shape], 700 + si);
+            F.mul(out, fromArray(gP, [...out.shape], { device: 'wasm' })).sum().backward();
+            return [out.toTypedArray() as Float32Array, x.grad!.toTypedArray() as Float32Array];
+          };
+          const got = run(true), want = run(false);
+          expectSameBits(got[0], want[0], `${shape}: out`);
+          expectSameBits(got[1], want[1], `${shape}: gx`);
+        }
+      } finally {
+        delete W.reluMaxPool2d;
+        delete W.reluMaxPool2dGrad;
+      }
+      // Every shape but the last (pooled width 3: the composition) ran the primitives.
+      expect([forward, backward]).toEqual([SHAPES.length - 1, SHAPES.length - 1]);
+      if (threads > 1) expect(threadedCallCounts().maxpool2x2_bias_relu ?? 0).toBeGreaterThan(0);
+    });
+  }
+
+  it('on the reference backend (the composition) equals F.relu then F.maxPool2d in float64', () => {
+    const shape = [2, 3, 9, 8], xv = Float64Array.from(input(shape, 800));
+    const run = (fused: boolean) => {
+      const x = fromArray(xv, shape, { device: 'cpu', dtype: 'float64', requiresGrad: true });
+      const out = fused ? F.reluMaxPool2d(x) : F.maxPool2d(F.relu(x), 2);
+      out.mul(out).sum().backward();
+      return [Array.from(out.toTypedArray()), Array.from(x.grad!.toTypedArray())];
+    };
+    expect(run(true)).toEqual(run(false));
+  });
+
+  it('Sequential runs BatchNorm2d, ReLU, MaxPool2d(2) through it: the same outputs and gradients as the layers one by one', () => {
+    const W = wasm() as unknown as { reluMaxPool2d?: unknown };
+    const real = wasm().reluMaxPool2d.bind(wasm());
+    let calls = 0;
+    W.reluMaxPool2d = (...a: Parameters<typeof real>) => (calls++, real(...a));
+    try {
+      const net = new Sequential(new Conv2d(3, 6, 3, { bias: false }), new BatchNorm2d(6), new ReLU(), new MaxPool2d(2));
+      net.to('wasm');
+      const xv = operands(CASES[0], 900).x;
+      const grads = (layerByLayer: boolean) => {
+        const x = fromArray(xv, CASES[0].x, { device: 'wasm', requiresGrad: true });
+        let h = x;
+        if (layerByLayer) for (let i = 0; i < net.length; i++) h = net.at(i).call(h);
+        else h = net.call(x);
+        h.mul(h).sum().backward();
+        const r = [h.toTypedArray() as Float32Array, x.grad!.toTypedArray() as Float32Array];
+        for (const p of net.parameters()) p.grad = null;
+        return r;
+      };
+      const fused = grads(false);
+      expect(calls).toBe(1);
+      const plain = grads(true);
+      expect(calls).toBe(1);
+      expectSameBits(fused[0], plain[0], 'out');
+      expectSameBits(fused[1], plain[1], 'gx');
+    } finally {
+      delete W.reluMaxPool2d;
     }
   });
 });
