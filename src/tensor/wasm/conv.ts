@@ -229,8 +229,15 @@ function stageTables(ws: Workspace, t: Tables, at: At): void {
  * same bits.
  */
 function weightGradTransposed(g: Geometry): boolean {
+  if (orientation !== 'auto') return orientation === 'transposed';
   const pad = (v: number, r: number) => Math.ceil(v / r) * r;
   return pad(g.CKK, MR) * pad(g.Og, NR) < pad(g.Og, MR) * pad(g.CKK, NR);
+}
+
+let orientation: 'auto' | 'normal' | 'transposed' = 'auto';
+/** Forces the weight gradient's orientation (tests check that both give the same bits); 'auto' restores the choice by padding. */
+export function setWeightGradOrientation(o: 'auto' | 'normal' | 'transposed'): void {
+  orientation = o;
 }
 
 function weightGradWorkspace(g: Geometry, extraWords: number): Workspace | null {
