@@ -156,7 +156,7 @@ export class MaxPool2d extends Module {
   forward(x: Tensor): Tensor {
     return F.maxPool2d(x, this.kernelSize, this.opts);
   }
-  /** 2 x 2 windows, stride 2, no padding, no dilation: MaxPool2d(2), what Sequential may fuse into a convolution. */
+  /** 2 x 2 windows, stride 2, no padding, no dilation: MaxPool2d(2), what Sequential fuses with a ReLU (and a convolution) before it. */
   isPool2x2(): boolean {
     const is = (v: Pair | undefined, want: number) => (v === undefined || typeof v === 'number' ? [v, v] : v).every((e) => (e ?? want) === want);
     return this.kernelSize !== undefined && is(this.kernelSize, 2) && is(this.opts.stride, 2) && is(this.opts.padding, 0) && is(this.opts.dilation, 1);
