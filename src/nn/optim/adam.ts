@@ -4,7 +4,6 @@
  *   m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·g²
  *   p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + ε)
  */
-import { isContiguous } from '../../tensor/shape.js';
 import { fromBuffer, type Tensor } from '../../tensor/tensor.js';
 import { zerosLike } from '../../tensor/creation.js';
 import { Optimizer } from './optimizer.js';
@@ -57,8 +56,7 @@ export class Adam extends Optimizer<H> {
    */
   private fusedUpdate(p: Tensor, grad: Tensor, st: Record<string, Tensor | number>, h: H, t: number): boolean {
     const b = p.backend, m = st.expAvg as Tensor | undefined, v = st.expAvgSq as Tensor | undefined;
-    const flat = (x: Tensor) => x.backend === b && x.dtype === p.dtype && x.offset === 0 && x.size === p.size && isContiguous(x.shape, x.strides);
-    if (!b.adamUpdate || !flat(p) || !flat(grad) || (m && !flat(m)) || (v && !flat(v))) return false;
+    if (!b.adamUpdate || !this.fusable(p, grad, m, v)) return false;
     const [beta1, beta2] = h.betas;
     const r = b.adamUpdate(p.buffer, grad.buffer, m ? m.buffer : null, v ? v.buffer : null, p.size, {
       lr: h.lr, beta1, beta2, eps: h.eps, weightDecay: h.weightDecay, decoupled: h.decoupled, step: t,

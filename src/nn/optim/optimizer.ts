@@ -3,6 +3,7 @@
  * per-parameter state tensors owned by the optimizer, and zeroGrad. step() runs without recording
  * and replaces each parameter's data in place (Tensor.assign_), so modules keep their references.
  */
+import { isContiguous } from '../../tensor/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { zeroGrad } from '../../autograd/engine.js';
 import { noGrad } from '../../autograd/grad-mode.js';
@@ -45,6 +46,15 @@ export abstract class Optimizer<H extends { lr: number }> {
         }
       }
     });
+  }
+
+  /**
+   * Whether a fused update loop may read p and these tensors (its gradient, its state) as flat
+   * arrays of p's size: all on p's backend, in p's dtype, contiguous from offset 0.
+   */
+  protected fusable(p: Tensor, ...ts: (Tensor | undefined)[]): boolean {
+    const flat = (t: Tensor) => t.backend === p.backend && t.dtype === p.dtype && t.size === p.size && t.offset === 0 && isContiguous(t.shape, t.strides);
+    return flat(p) && ts.every((t) => !t || flat(t));
   }
 
   /** Replaces a state tensor, disposing the old one: the optimizer owns its state. */

@@ -5,7 +5,6 @@
  *   g ← g + μ·b (Nesterov)  or  g ← b
  *   p ← p − lr·g
  */
-import { isContiguous } from '../../tensor/shape.js';
 import { fromBuffer, type Tensor } from '../../tensor/tensor.js';
 import { Optimizer } from './optimizer.js';
 
@@ -46,8 +45,7 @@ export class SGD extends Optimizer<H> {
    */
   private fusedUpdate(p: Tensor, grad: Tensor, st: Record<string, Tensor | number>, h: H): boolean {
     const b = p.backend, prev = h.momentum ? (st.momentumBuffer as Tensor | undefined) : undefined;
-    const flat = (t: Tensor) => t.backend === b && t.dtype === p.dtype && t.offset === 0 && isContiguous(t.shape, t.strides);
-    if (!b.sgdUpdate || !flat(p) || !flat(grad) || (prev && !flat(prev)) || grad.size !== p.size || (prev && prev.size !== p.size)) return false;
+    if (!b.sgdUpdate || !this.fusable(p, grad, prev)) return false;
     const r = b.sgdUpdate(p.buffer, grad.buffer, prev ? prev.buffer : null, p.size, h);
     if (!r) return false;
     if (r.buf) this.setState(st, 'momentumBuffer', fromBuffer(b, r.buf, p.shape));

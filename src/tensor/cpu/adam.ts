@@ -36,22 +36,33 @@ export function adamUpdateInto(
   p: TypedArray, g: TypedArray, mPrev: TypedArray | null, vPrev: TypedArray | null, h: AdamHyper,
   pOut: TypedArray, mOut: TypedArray, vOut: TypedArray,
 ): void {
+  // The step's scalars, computed in double as the ops compute them.
+  const { lr, beta1: b1, beta2: b2, weightDecay: wd, decoupled, step: t } = h;
+  const k: Scalars = {
+    b1, b2, wd, eps: h.eps, c1: 1 - b1, c2: 1 - b2, shrink: 1 - lr * wd,
+    sq2: Math.sqrt(1 - Math.pow(b2, t)), rate: lr / (1 - Math.pow(b1, t)), l2: wd !== 0 && !decoupled, dec: wd !== 0 && decoupled,
+  };
   // One loop per dtype, each seeing one array type (see ./sgd.ts).
   type F32 = Float32Array | null;
   type F64 = Float64Array | null;
-  if (p instanceof Float32Array) adamF32(p, g as Float32Array, mPrev as F32, vPrev as F32, h, pOut as Float32Array, mOut as Float32Array, vOut as Float32Array);
-  else adamF64(p as Float64Array, g as Float64Array, mPrev as F64, vPrev as F64, h, pOut as Float64Array, mOut as Float64Array, vOut as Float64Array);
+  if (p instanceof Float32Array) adamF32(p, g as Float32Array, mPrev as F32, vPrev as F32, k, pOut as Float32Array, mOut as Float32Array, vOut as Float32Array);
+  else adamF64(p as Float64Array, g as Float64Array, mPrev as F64, vPrev as F64, k, pOut as Float64Array, mOut as Float64Array, vOut as Float64Array);
+}
+
+interface Scalars {
+  b1: number; b2: number; wd: number; eps: number;
+  /** 1 − β1, 1 − β2, 1 − lr·wd, √(1 − β2^t), lr / (1 − β1^t). */
+  c1: number; c2: number; shrink: number; sq2: number; rate: number;
+  /** L2 (Adam) or decoupled (AdamW) weight decay in use. */
+  l2: boolean; dec: boolean;
 }
 
 function adamF32(
-  p: Float32Array, g: Float32Array, mPrev: Float32Array | null, vPrev: Float32Array | null, h: AdamHyper,
+  p: Float32Array, g: Float32Array, mPrev: Float32Array | null, vPrev: Float32Array | null, k: Scalars,
   pOut: Float32Array, mOut: Float32Array, vOut: Float32Array,
 ): void {
   const r = Math.fround;
-  const { lr, beta1: b1, beta2: b2, eps, weightDecay: wd, decoupled, step: t } = h;
-  const c1 = 1 - b1, c2 = 1 - b2, shrink = 1 - lr * wd;
-  const sq2 = Math.sqrt(1 - Math.pow(b2, t)), rate = lr / (1 - Math.pow(b1, t));
-  const l2 = wd !== 0 && !decoupled, dec = wd !== 0 && decoupled;
+  const { b1, b2, wd, eps, c1, c2, shrink, sq2, rate, l2, dec } = k;
   for (let i = 0; i < p.length; i++) {
     let gi = g[i], pi = p[i];
     if (l2) gi = r(gi + r(pi * wd));
@@ -66,13 +77,10 @@ function adamF32(
 }
 
 function adamF64(
-  p: Float64Array, g: Float64Array, mPrev: Float64Array | null, vPrev: Float64Array | null, h: AdamHyper,
+  p: Float64Array, g: Float64Array, mPrev: Float64Array | null, vPrev: Float64Array | null, k: Scalars,
   pOut: Float64Array, mOut: Float64Array, vOut: Float64Array,
 ): void {
-  const { lr, beta1: b1, beta2: b2, eps, weightDecay: wd, decoupled, step: t } = h;
-  const c1 = 1 - b1, c2 = 1 - b2, shrink = 1 - lr * wd;
-  const sq2 = Math.sqrt(1 - Math.pow(b2, t)), rate = lr / (1 - Math.pow(b1, t));
-  const l2 = wd !== 0 && !decoupled, dec = wd !== 0 && decoupled;
+  const { b1, b2, wd, eps, c1, c2, shrink, sq2, rate, l2, dec } = k;
   for (let i = 0; i < p.length; i++) {
     let gi = g[i], pi = p[i];
     if (l2) gi = gi + pi * wd;
