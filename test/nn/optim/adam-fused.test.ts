@@ -7,9 +7,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import '../../../src/tensor/wasm/index.js';
-import { F, fromArray, getBackend, noGrad, type Tensor } from '../../../src/index.js';
+import { F, fromArray, getBackend } from '../../../src/index.js';
 import { Adam, AdamW, type AdamOptions } from '../../../src/nn/index.js';
-import { mulberry32 } from '../../helpers/rng.js';
+import { seededSteps } from './seeded-steps.js';
 
 const OPTIONS: [string, AdamOptions][] = [
   ['Adam', { lr: 1e-3 }],
@@ -22,24 +22,9 @@ type Hidden = { adamUpdate?: ((...a: unknown[]) => unknown) | undefined };
 const restore: (() => void)[] = [];
 afterEach(() => restore.splice(0).forEach((f) => f()));
 
-function train(device: string, dtype: 'float32' | 'float64', kind: string, opts: AdamOptions, steps: number) {
-  const rand = mulberry32(11);
-  const vals = (n: number) => Array.from({ length: n }, () => rand() * 2 - 1);
-  const params = [fromArray(vals(37), [37], { device, dtype, requiresGrad: true }), fromArray(vals(2000), [40, 50], { device, dtype, requiresGrad: true })];
-  const opt = kind === 'AdamW' ? new AdamW(params, opts) : new Adam(params, opts);
-  for (let s = 0; s < steps; s++) {
-    opt.zeroGrad();
-    let loss: Tensor | null = null;
-    for (const p of params) {
-      const term = F.mul(p, fromArray(vals(p.size), [...p.shape], { device, dtype })).sum();
-      loss = loss ? loss.add(term) : term;
-    }
-    loss!.backward();
-    opt.step();
-  }
-  const state = (opt as unknown as { state: Map<Tensor, Record<string, Tensor>> }).state;
-  return noGrad(() => params.map((p) => [p, state.get(p)!.expAvg, state.get(p)!.expAvgSq].map((t) => Array.from(t.toTypedArray()))));
-}
+/** `steps` Adam or AdamW steps with seeded gradients: each parameter's values and both moments. */
+const train = (device: string, dtype: 'float32' | 'float64', kind: string, opts: AdamOptions, steps: number) =>
+  seededSteps(device, dtype, 11, steps, (params) => (kind === 'AdamW' ? new AdamW(params, opts) : new Adam(params, opts)), ['expAvg', 'expAvgSq']);
 
 describe('Adam fused step', () => {
   for (const device of ['cpu', 'wasm']) {

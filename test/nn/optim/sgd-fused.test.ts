@@ -7,9 +7,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import '../../../src/tensor/wasm/index.js';
-import { F, fromArray, getBackend, noGrad, type Tensor } from '../../../src/index.js';
+import { F, fromArray, getBackend } from '../../../src/index.js';
 import { SGD, type SGDOptions } from '../../../src/nn/index.js';
-import { mulberry32 } from '../../helpers/rng.js';
+import { seededSteps } from './seeded-steps.js';
 
 const OPTIONS: SGDOptions[] = [
   { lr: 0.01 },
@@ -24,26 +24,9 @@ type Hidden = { sgdUpdate?: ((...a: unknown[]) => unknown) | undefined };
 const restore: (() => void)[] = [];
 afterEach(() => restore.splice(0).forEach((f) => f()));
 
-/** Runs `steps` SGD steps on two parameters with seeded gradients; returns their values and momentum buffers. */
-function train(device: string, dtype: 'float32' | 'float64', opts: SGDOptions, steps: number) {
-  const rand = mulberry32(7);
-  const vals = (n: number) => Array.from({ length: n }, () => rand() * 2 - 1);
-  const params = [fromArray(vals(37), [37], { device, dtype, requiresGrad: true }), fromArray(vals(2000), [40, 50], { device, dtype, requiresGrad: true })];
-  const opt = new SGD(params, opts);
-  for (let s = 0; s < steps; s++) {
-    opt.zeroGrad();
-    // loss = sum(p * c): the gradient is c, seeded per step.
-    let loss: Tensor | null = null;
-    for (const p of params) {
-      const term = F.mul(p, fromArray(vals(p.size), [...p.shape], { device, dtype })).sum();
-      loss = loss ? loss.add(term) : term;
-    }
-    loss!.backward();
-    opt.step();
-  }
-  const state = (opt as unknown as { state: Map<Tensor, Record<string, Tensor>> }).state;
-  return noGrad(() => params.map((p) => [Array.from(p.toTypedArray()), state.get(p)?.momentumBuffer ? Array.from(state.get(p)!.momentumBuffer.toTypedArray()) : null]));
-}
+/** `steps` SGD steps with seeded gradients: each parameter's values and momentum buffer. */
+const train = (device: string, dtype: 'float32' | 'float64', opts: SGDOptions, steps: number) =>
+  seededSteps(device, dtype, 7, steps, (params) => new SGD(params, opts), ['momentumBuffer']);
 
 describe('SGD fused step', () => {
   for (const device of ['cpu', 'wasm']) {
