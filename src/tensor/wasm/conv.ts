@@ -249,28 +249,21 @@ function weightGradWorkspace(g: Geometry, extraWords: number): Workspace | null 
 function weightGradProducts(ws: Workspace, g: Geometry, t: Tables, at: At & { xw: number; gyw: number }, gw: Float32Array): void {
   const NL = g.N * g.L, planeWords = t.Hp * t.Wp;
   const transposed = weightGradTransposed(g);
+  // C[o, k], or C[k, o] when transposed, is gW[gi * Og + o, k].
+  const [so, sk] = transposed ? [1, ws.ldc] : [ws.ldc, 1];
   for (let gi = 0; gi < g.G; gi++) {
-    const gy = at.gyw + gi * g.Og * g.L, x = at.xw + gi * g.Cg * planeWords;
-    if (transposed) {
-      packGatherWasm(ws, x, at.tapw, g.CKK, at.posw, NL, MR, ws.a);
-      packGatherWasm(ws, gy, at.rowsYw, g.Og, at.posYw, NL, NR, ws.b);
-    } else {
-      packGatherWasm(ws, gy, at.rowsYw, g.Og, at.posYw, NL, MR, ws.a);
-      packGatherWasm(ws, x, at.tapw, g.CKK, at.posw, NL, NR, ws.b);
-    }
+    // The two operands as (source, row offsets, rows, column offsets): gy's rows are output
+    // channels, x's are taps; the columns of both are the output positions.
+    const gy = [at.gyw + gi * g.Og * g.L, at.rowsYw, g.Og, at.posYw] as const;
+    const x = [at.xw + gi * g.Cg * planeWords, at.tapw, g.CKK, at.posw] as const;
+    const [a, b] = transposed ? [x, gy] : [gy, x];
+    packGatherWasm(ws, a[0], a[1], a[2], a[3], NL, MR, ws.a);
+    packGatherWasm(ws, b[0], b[1], b[2], b[3], NL, NR, ws.b);
     runWorkspace(ws);
     const c = ws.f32;
-    if (transposed) {
-      // C[k, o] is gW[gi * Og + o, k].
-      for (let o = 0; o < g.Og; o++) {
-        const d = (gi * g.Og + o) * g.CKK;
-        for (let k = 0; k < g.CKK; k++) gw[d + k] = c[ws.c + k * ws.ldc + o];
-      }
-    } else {
-      for (let o = 0; o < g.Og; o++) {
-        const s = ws.c + o * ws.ldc;
-        gw.set(c.subarray(s, s + g.CKK), (gi * g.Og + o) * g.CKK);
-      }
+    for (let o = 0; o < g.Og; o++) {
+      const d = (gi * g.Og + o) * g.CKK, s = ws.c + o * so;
+      for (let k = 0; k < g.CKK; k++) gw[d + k] = c[s + k * sk];
     }
   }
 }
