@@ -15,7 +15,7 @@ import type { Conv2dParams } from '../backend.js';
 import { geometry, type Geometry } from '../cpu/conv.js';
 import { MR, NR } from './kernels.js';
 import { sumOuterInnerInto, WASM_MIN_ELEMENTS, wasmBinaryInto, wasmBinarySumInto } from './elementwise.js';
-import { biasRowsWasm, col2imWasm, gemmWorkspace, maxPool2x2ReluGradWords, maxPool2x2Words, packGatherWasm, packPanelsF32, runWorkspace, sumChannelsReluWords, type Workspace } from './runtime.js';
+import { biasRowsWasm, col2imWasm, gemmWorkspace, maxPool2x2GradWords, maxPool2x2Words, packGatherWasm, packPanelsF32, runWorkspace, sumChannelsReluWords, type Workspace } from './runtime.js';
 
 /** Where a result array comes from: any Float32Array of exactly n elements (contents ignored). */
 export type AllocF32 = (n: number) => Float32Array;
@@ -373,7 +373,7 @@ export function conv2dReluPoolBackwardF32(
     i32.set(indices, idxw);
     // Rows and columns past the last window (odd OH or OW) are no window's: zero (all of it, when there are any).
     if ((g.OH & 1) | (g.OW & 1)) mem.fill(0, gyw, gyw + g.N * g.O * g.L);
-    maxPool2x2ReluGradWords(gpw, pvw, idxw, gyw, g.N * g.O, g.OH, g.OW, PH, PW);
+    maxPool2x2GradWords(gpw, idxw, gyw, g.N * g.O, g.OH, g.OW, PH, PW, pvw);
     // The bias gradient from the masked pooled gradient: the same terms without the zeros the unpooling adds.
     if (gb) sumChannelsReluWords(gpw, pvw, g.O, g.N, PH * PW, sumw, gb);
     return true;

@@ -378,10 +378,9 @@ export function maxPool2x2Wasm(
   const v = reserve(w, (bw + 1) * 4);
   if (!v) return null;
   v.f32.set(x, xw);
-  const rows = planes * OH;
   // With relu: the pooling of relu(x + (-0)), and x + (-0) is x for every x, -0 included.
   if (relu) v.f32[bw] = -0;
-  dispatch(relu ? 'maxpool2x2_bias_relu' : 'maxpool2x2', n * 4, rows, [xw * 4, ow * 4, iw * 4, H, W, OH, OW, 0, 0, H * W, OH * OW, bw * 4, planes, 0, 0], 7, 8);
+  maxPool2x2Words(xw, planes, H, W, OH, OW, ow, iw, { pn: planes, xs: H * W, os: OH * OW, xq: 0, oq: 0 }, relu ? bw : null);
   // Into arrays from `alloc` (the backend's buffer pool: no page faults on a recycled array).
   const out = alloc.f32(n), indices = alloc.i32(n);
   out.set(v.f32.subarray(ow, ow + n));
@@ -414,7 +413,7 @@ export function maxPool2x2GradWasm(
   // Rows and columns past the last window are no window's: zero (all of it, when there are any).
   if ((H & 1) | (W & 1)) v.f32.fill(0, xw, xw + nx);
   // With the pooled values, relu's backward in pooled space first (maxpool2x2_relu_grad).
-  dispatch(pooled ? 'maxpool2x2_relu_grad' : 'maxpool2x2_grad', nx, planes * OH, [gw * 4, iw * 4, xw * 4, H, W, OH, OW, 0, 0, pw * 4], 7, 8);
+  maxPool2x2GradWords(gw, iw, xw, planes, H, W, OH, OW, pooled ? pw : null);
   const gx = alloc(nx);
   gx.set(v.f32.subarray(xw, xw + nx));
   return gx;
@@ -439,14 +438,14 @@ export function maxPool2x2Words(
 }
 
 /**
- * maxpool2x2_relu_grad on operands already in wasm memory (word locations): gx [planes, H, W]
- * from gy masked by relu in pooled space (gy & ~(pv <= 0), pv the pooled values) and idx
- * [planes, OH, OW]. Rows and columns no window covers are not written (the caller zeroes them).
- * Requires OW >= 4.
+ * maxpool2x2_grad on operands already in wasm memory (word locations): gx [planes, H, W] from gy
+ * and idx [planes, OH, OW]; with `pv` (the pooled values of relu(x)), gy masked by relu in pooled
+ * space first, gy & ~(pv <= 0) (maxpool2x2_relu_grad). Rows and columns no window covers are not
+ * written (the caller zeroes them). Requires OW >= 4.
  */
-export function maxPool2x2ReluGradWords(gy: number, pv: number, idx: number, gx: number, planes: number, H: number, W: number, OH: number, OW: number): void {
+export function maxPool2x2GradWords(gy: number, idx: number, gx: number, planes: number, H: number, W: number, OH: number, OW: number, pv: number | null = null): void {
   if (planes === 0 || OH === 0) return;
-  dispatch('maxpool2x2_relu_grad', planes * H * W, planes * OH, [gy * 4, idx * 4, gx * 4, H, W, OH, OW, 0, 0, pv * 4], 7, 8);
+  dispatch(pv === null ? 'maxpool2x2_grad' : 'maxpool2x2_relu_grad', planes * H * W, planes * OH, [gy * 4, idx * 4, gx * 4, H, W, OH, OW, 0, 0, (pv ?? 0) * 4], 7, 8);
 }
 
 /**
