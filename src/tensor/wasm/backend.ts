@@ -6,8 +6,9 @@
  *     accumulation, optionally split across worker threads (./threads.ts; QGRAD_THREADS);
  *   - conv2dBias: the bias add and relu in the convolution's epilogue (the same bits as the
  *     separate ops); conv2dReluPool: that and 2 x 2 max pooling, the activations never leaving
- *     wasm memory (and its backward unpools straight into it); conv2dBackward: relu's mask, the bias gradient and both convolution
- *     gradients from one staged copy of the output gradient (the same bits as the separate ops);
+ *     wasm memory (and its backward unpools straight into it); conv2dBackward: relu's mask,
+ *     the bias gradient and both convolution gradients from one staged copy of the output
+ *     gradient (the same bits as the separate ops);
  *     sumOuterInner: a conv bias gradient summed in place;
  *   - 2x2 stride-2 max pooling: a branch-free SIMD kernel, and its backward as a SIMD gather;
  *   - unary / binary elementwise ops and sums with an exact SIMD form (./elementwise.ts), bit

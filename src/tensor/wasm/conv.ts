@@ -184,7 +184,7 @@ function forwardProducts(
   if (bias) ws.f32.set(bias, biasw);
   for (let gi = 0; gi < g.G; gi++) {
     packPanelsF32({ data: w, offset: gi * g.Og * g.CKK, rowStride: g.CKK, colStride: 1 }, g.CKK, 1, g.Og, g.CKK, MR, ws.f32, ws.a);
-    packGatherWasm(ws, xw + gi * g.Cg * planeWords, posw, NL, tapw, g.CKK, NR, ws.b);
+    packGatherWasm(xw + gi * g.Cg * planeWords, posw, NL, tapw, g.CKK, NR, ws.b);
     runWorkspace(ws);
     if (bias && biasRows) biasRowsWasm(ws, g.Og, biasw + gi * g.Og, relu);
     epilogue(ws, gi, free, biasw);
@@ -257,8 +257,8 @@ function weightGradProducts(ws: Workspace, g: Geometry, t: Tables, at: At & { xw
     const gy = [at.gyw + gi * g.Og * g.L, at.rowsYw, g.Og, at.posYw] as const;
     const x = [at.xw + gi * g.Cg * planeWords, at.tapw, g.CKK, at.posw] as const;
     const [a, b] = transposed ? [x, gy] : [gy, x];
-    packGatherWasm(ws, a[0], a[1], a[2], a[3], NL, MR, ws.a);
-    packGatherWasm(ws, b[0], b[1], b[2], b[3], NL, NR, ws.b);
+    packGatherWasm(a[0], a[1], a[2], a[3], NL, MR, ws.a);
+    packGatherWasm(b[0], b[1], b[2], b[3], NL, NR, ws.b);
     runWorkspace(ws);
     const c = ws.f32;
     for (let o = 0; o < g.Og; o++) {
@@ -293,7 +293,7 @@ function inputGradProducts(ws: Workspace, g: Geometry, p: Conv2dParams, t: Table
   ws.f32.fill(0, gxw, gxw + g.N * g.C * planeWords);
   for (let gi = 0; gi < g.G; gi++) {
     packPanelsF32({ data: w, offset: gi * g.Og * g.CKK, rowStride: 1, colStride: g.CKK }, 1, g.CKK, g.CKK, g.Og, MR, ws.f32, ws.a);
-    packGatherWasm(ws, at.gyw + gi * g.Og * g.L, at.posYw, NL, at.rowsYw, g.Og, NR, ws.b);
+    packGatherWasm(at.gyw + gi * g.Og * g.L, at.posYw, NL, at.rowsYw, g.Og, NR, ws.b);
     runWorkspace(ws);
     col2imWasm(ws, at.posw, at.tapw, g.CKK, g.N, g.L, gxw + gi * g.Cg * planeWords);
   }

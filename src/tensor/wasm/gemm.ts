@@ -54,7 +54,7 @@ function pack(ws: Workspace, X: MatOperand, pStride: number, kStride: number, P:
   const pOff = at + Math.ceil(s.span / 16) * 16, kOff = pOff + P, t = ws.i32;
   for (let p = 0; p < P; p++) t[pOff + p] = 4 * p * pStride;
   for (let k = 0; k < K; k++) t[kOff + k] = 4 * k * kStride;
-  packGatherWasm(ws, at, pOff, P, kOff, K, R, dst);
+  packGatherWasm(at, pOff, P, kOff, K, R, dst);
 }
 
 /** Copies (or adds) the M x N result of a workspace into C at cOffset, row-major. */

@@ -147,15 +147,6 @@ function driver(kind: Kind, kernelIndex: number) {
 }
 
 /**
- * Whether the four byte offsets of the Int32 table at address `t` (t, t+4, t+8, t+12) step by one
- * float: t[i] = t[0] + 4i. 1 or 0; `first` is t[0], already loaded.
- */
-function steps4(t: Code, first: Code): Code {
-  const step = (i: number) => i32.eq(i32.sub(i32.load(t, 4 * i), first), i32.const(4 * i));
-  return i32.and(i32.and(step(1), step(2)), step(3));
-}
-
-/**
  * Sets `flag` to whether the Int32 table entries at byte addresses [start, end) increase by at
  * least one float each (t[i+1] - t[i] >= 4), using `at` as the cursor. In such a table four
  * entries step by one float exactly when the last is 12 bytes past the first, so a group costs

@@ -330,11 +330,11 @@ export function runWorkspace(ws: Workspace): void {
 /**
  * The wasm gather-packer (kernels.ts pack_gather): packs the P x K matrix
  * X(p, k) = mem[src + pOff[p] + kOff[k]] into panels of R (= MR or NR), where pOff and kOff are
- * Int32 tables of byte offsets in wasm memory. All locations are word offsets. The kernel packs
- * every panel, a partial last one included (rows past P as zeros); `ws` names the workspace whose
- * memory holds them (the kernel needs nothing else of it).
+ * Int32 tables of byte offsets in wasm memory. All locations are word offsets into memory a
+ * workspace has reserved. The kernel packs every panel, a partial last one included (rows past
+ * P as zeros).
  */
-export function packGatherWasm(ws: Workspace, src: number, pOff: number, P: number, kOff: number, K: number, R: number, dst: number): void {
+export function packGatherWasm(src: number, pOff: number, P: number, kOff: number, K: number, R: number, dst: number): void {
   if (K === 0 || P === 0) return;
   const panels = Math.ceil(P / R); // a partial last panel included: the kernel zeroes its missing rows
   dispatch(R === NR ? 'pack_gather8' : 'pack_gather4', panels * R * K, panels, [src * 4, pOff * 4, kOff * 4, K, dst * 4, 0, 0, P], 5, 6);

@@ -112,7 +112,7 @@ function pack(data: Uint32Array, srcShift: number, pOff: number[], kOff: number[
   // Past the end of kOff, offsets that continue its last run: a kernel that read past K would take them.
   for (let i = 1; i <= 4; i++) ws.i32[at.kOff + K - 1 + i] = kOff[K - 1] + 4 * i;
   u.fill(0xdeadbeef, at.dst, at.dst + panels * R * K + 16); // every slot must be written, and nothing after
-  packGatherWasm(ws, at.data + srcShift, at.pOff, P, at.kOff, K, R, at.dst);
+  packGatherWasm(at.data + srcShift, at.pOff, P, at.kOff, K, R, at.dst);
   const after = u.slice(at.dst + panels * R * K, at.dst + panels * R * K + 16);
   expect(after.every((w) => w === 0xdeadbeef), 'nothing written past the packed panels').toBe(true);
   const got = u.slice(at.dst, at.dst + panels * R * K);
@@ -284,7 +284,7 @@ describe('wasm pack_gather and col2im, vector paths where addresses are contiguo
     const t = ws.extra; // tables and the packed panel
     ws.i32.set(pOff, t);
     ws.i32.set(kOff, t + 16);
-    packGatherWasm(ws, 0, t, 8, t + 16, 1, 8, t + 32);
+    packGatherWasm(0, t, 8, t + 16, 1, 8, t + 32);
     expect(Array.from(u.subarray(t + 32, t + 40))).toEqual(bits);
     // kOff = [0, 16, 0] does not increase, so its first and last entries do not bound it: rows
     // 0-1 (a run, then a break) reach the last float only at k = 1. No blend (a trap otherwise).
@@ -292,7 +292,7 @@ describe('wasm pack_gather and col2im, vector paths where addresses are contiguo
     for (const o of [...pOff2, end - 8, end - 4, 1040, 1044, 2064, 2068, 2072, 2076]) u[o / 4] = (o * 2654435761) >>> 0;
     ws.i32.set(pOff2, t);
     ws.i32.set(kOff2, t + 16);
-    packGatherWasm(ws, 0, t, 8, t + 16, 3, 8, t + 32);
+    packGatherWasm(0, t, 8, t + 16, 3, 8, t + 32);
     const want: number[] = [];
     for (const k of kOff2) for (const p of pOff2) want.push(u[(p + k) / 4]);
     expect(Array.from(u.subarray(t + 32, t + 56))).toEqual(want);
