@@ -72,8 +72,7 @@ export class Conv2dReluPool extends Function {
     }
     // The separate ops, the mask first (in pooled space, see the file comment); the bias
     // gradient sums gm, the same terms as the unpooled gradient without its zeros.
-    const gm = raw.contiguous(raw.binary('reluBackward', gc, pooled));
-    const g = fromBuffer(b, b.maxPool2dGrad(gm.buffer, indices.buffer, gm.shape, yShape, POOL_2X2), yShape);
+    const { gm, g } = unpoolRelu(gc, pooled, indices, yShape);
     const [gx, gw] = convBackward(g, x, w, null, p, [needs[0], needs[1], false]);
     return [gx, gw, needs[2] ? raw.reduce('sum', gm, [0, 2, 3]) : null, null];
   }
@@ -107,7 +106,16 @@ export class ReluMaxPool2d extends Function {
     const fused = b.reluMaxPool2dGrad && ownsBuffer(gc) && ownsBuffer(pooled)
       ? b.reluMaxPool2dGrad(gc.buffer, pooled.buffer, indices.buffer, gc.shape, xShape, POOL_2X2) : null;
     if (fused) return [fromBuffer(b, fused, xShape)];
-    const gm = raw.contiguous(raw.binary('reluBackward', gc, pooled));
-    return [fromBuffer(b, b.maxPool2dGrad(gm.buffer, indices.buffer, gm.shape, xShape, POOL_2X2), xShape)];
+    return [unpoolRelu(gc, pooled, indices, xShape).g];
   }
+}
+
+/**
+ * The separate ops' backward of relu then MaxPool2d(2), the mask first (see the file comment):
+ * gm, the pooled gradient masked by the pooled values, and g, gm unpooled to `xShape`.
+ */
+function unpoolRelu(gP: Tensor, pooled: Tensor, indices: Tensor, xShape: readonly number[]): { gm: Tensor; g: Tensor } {
+  const b = gP.backend;
+  const gm = raw.contiguous(raw.binary('reluBackward', gP, pooled));
+  return { gm, g: fromBuffer(b, b.maxPool2dGrad(gm.buffer, indices.buffer, gm.shape, xShape, POOL_2X2), xShape) };
 }
