@@ -312,6 +312,11 @@ describe('F.reluMaxPool2d: maxPool2d(relu(x), 2) as one Function', () => {
     });
   }
 
+  it('refuses what maxPool2d refuses, naming the problem', () => {
+    expect(() => F.reluMaxPool2d(fromArray(new Float32Array(16), [4, 2, 2], { device: 'wasm' }))).toThrow(/input must be 4-D \[N, C, H, W\], got \[4, 2, 2\]/);
+    expect(() => F.reluMaxPool2d(fromArray(new Float32Array(3), [1, 1, 1, 3], { device: 'wasm' }))).toThrow(/window \[2, 2\] is larger than the input \[1, 3\]/);
+  });
+
   it('on the reference backend (the composition) equals F.relu then F.maxPool2d in float64', () => {
     const shape = [2, 3, 9, 8], xv = Float64Array.from(input(shape, 800));
     const run = (fused: boolean) => {
