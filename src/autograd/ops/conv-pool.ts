@@ -26,7 +26,7 @@ import type { Conv2dParams, Pool2dParams } from '../../tensor/backend.js';
 import * as raw from '../../tensor/raw.js';
 import { fromBuffer, Tensor } from '../../tensor/tensor.js';
 import { Context, Function } from '../function.js';
-import { convBackward, convForward, ownsBuffer } from './conv.js';
+import { convBackward, convForward, gradNeeds, gradTensors, ownsBuffer } from './conv.js';
 
 /** MaxPool2d(2): 2 x 2 windows, stride 2, no padding, no dilation. */
 export const POOL_2X2: Pool2dParams = { kernel: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1] };
@@ -62,13 +62,8 @@ export class Conv2dReluPool extends Function {
     const b = x.backend, needs = ctx.needsInputGrad;
     const gc = raw.contiguous(gP);
     if (b.conv2dReluPoolBackward && ownsBuffer(gc) && ownsBuffer(pooled) && gc.dtype === x.dtype) {
-      const r = b.conv2dReluPoolBackward(gc.buffer, pooled.buffer, indices.buffer, x.buffer, x.shape, w.buffer, w.shape, p, {
-        input: needs[0], weight: needs[1], bias: needs[2],
-      });
-      if (r) {
-        const wrap = (buf: typeof r.gx, shape: readonly number[]) => (buf ? fromBuffer(b, buf, shape) : null);
-        return [wrap(r.gx, x.shape), wrap(r.gw, w.shape), wrap(r.gb, [w.shape[0]]), null];
-      }
+      const r = b.conv2dReluPoolBackward(gc.buffer, pooled.buffer, indices.buffer, x.buffer, x.shape, w.buffer, w.shape, p, gradNeeds(needs));
+      if (r) return [...gradTensors(r, x, w), null];
     }
     // The separate ops, the mask first (in pooled space, see the file comment); the bias
     // gradient sums gm, the same terms as the unpooled gradient without its zeros.

@@ -12,7 +12,7 @@
  * place where the backend has sumOuterInner), and the two convolution gradients. A backend with
  * Backend.conv2dBackward (wasm) does all of that from one staged copy of g, with the same bits.
  */
-import type { Conv2dParams, Pool2dParams } from '../../tensor/backend.js';
+import type { Conv2dParams, DeviceBuffer, Pool2dParams } from '../../tensor/backend.js';
 import * as raw from '../../tensor/raw.js';
 import { fromBuffer, Tensor } from '../../tensor/tensor.js';
 import { Context, Function } from '../function.js';
@@ -84,11 +84,17 @@ export const ownsBuffer = (t: Tensor): boolean => t.isContiguous && t.offset ===
 function fusedConvBackward(g: Tensor, x: Tensor, w: Tensor, y: Tensor | null, p: Conv2dParams, needsInputGrad: readonly boolean[]): (Tensor | null)[] | null {
   const gc = raw.contiguous(g);
   if (!ownsBuffer(gc) || (y && !ownsBuffer(y)) || gc.dtype !== x.dtype) return null;
+  const r = x.backend.conv2dBackward!(gc.buffer, y ? y.buffer : null, x.buffer, x.shape, w.buffer, w.shape, p, gradNeeds(needsInputGrad));
+  return r && gradTensors(r, x, w);
+}
+
+/** Which gradients a fused backward computes (Backend.conv2dBackward's `needs`), from ctx.needsInputGrad of (x, w, bias). */
+export const gradNeeds = (n: readonly boolean[]) => ({ input: n[0], weight: n[1], bias: n[2] });
+
+/** A fused backward's gradient buffers as tensors of x's, w's and the bias's shapes; a buffer not computed stays null. */
+export function gradTensors(r: { gx: DeviceBuffer | null; gw: DeviceBuffer | null; gb: DeviceBuffer | null }, x: Tensor, w: Tensor): (Tensor | null)[] {
   const b = x.backend;
-  const needs = { input: needsInputGrad[0], weight: needsInputGrad[1], bias: needsInputGrad[2] };
-  const r = b.conv2dBackward!(gc.buffer, y ? y.buffer : null, x.buffer, x.shape, w.buffer, w.shape, p, needs);
-  if (!r) return null;
-  const wrap = (buf: typeof r.gx, shape: readonly number[]) => (buf ? fromBuffer(b, buf, shape) : null);
+  const wrap = (buf: DeviceBuffer | null, shape: readonly number[]) => (buf ? fromBuffer(b, buf, shape) : null);
   return [wrap(r.gx, x.shape), wrap(r.gw, w.shape), wrap(r.gb, [w.shape[0]])];
 }
 
